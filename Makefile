@@ -1,0 +1,35 @@
+PY      := .venv/bin/python
+PIP     := .venv/bin/pip
+DEMO    := data/demo/customers.csv
+DB      ?= data/clm.duckdb
+
+.PHONY: run test bench venv deps dev-deps demo clean
+
+venv: .venv/.installed
+.venv/.installed: requirements.txt
+	test -x $(PY) || python3 -m venv .venv
+	$(PIP) install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+.venv/.dev-installed: requirements-dev.txt requirements.txt .venv/.installed
+	$(PIP) install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(DEMO): .venv/.installed
+	$(PY) -m clm_core.demo data/demo
+
+demo: $(DEMO)
+
+run: .venv/.installed $(DEMO)
+	CLM_DATABASE=$(DB) $(PY) -m clm_core load-demo --data data/demo
+	CLM_DATABASE=$(DB) .venv/bin/streamlit run app.py
+
+test: .venv/.dev-installed
+	bash scripts/system-deps.sh
+	$(PY) -m pytest -q tests
+
+bench: .venv/.dev-installed
+	$(PY) bench/bench_core.py
+
+clean:
+	rm -rf .venv data/demo data/clm.duckdb
