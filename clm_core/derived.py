@@ -1,0 +1,51 @@
+"""Tables derived at ingest, so metrics read small pre-aggregates instead of raw rows.
+
+- ``customer_index``: every customer of the dataset, including those that appear
+  only in transactions, events or NPS answers (``implicit`` = true), with the
+  attributes of the customers file.
+- ``customer_days``: one row per customer and calendar day with transactions:
+  ``revenue`` (net, returns included), ``purchase_amount`` (sum of amounts > 0),
+  ``purchases`` (transactions with amount > 0), ``value`` (net revenue × margin
+  where a margin is given). A purchase day is a row with ``purchases > 0``.
+"""
+
+from __future__ import annotations
+
+import ibis
+
+from clm_core.store import Dataset
+
+
+def customer_index(dataset: Dataset):
+    sources = [dataset.table(t) for t in ("customers", "transactions", "events", "nps")]
+    ids = [t.select(customer_id=t.customer_id) for t in sources if t is not None]
+    if not ids:
+        return None
+    all_ids = ids[0].union(*ids[1:], distinct=True) if len(ids) > 1 else ids[0].distinct()
+    customers = dataset.table("customers")
+    if customers is None:
+        return all_ids.mutate(implicit=ibis.literal(True))
+    known = customers.mutate(__known=ibis.literal(True))
+    joined = all_ids.left_join(known, all_ids.customer_id == known.customer_id)
+    attributes = [known[c] for c in customers.columns if c != "customer_id"]
+    return joined.select(all_ids.customer_id, *attributes, implicit=known.__known.isnull())
+
+
+def customer_days(dataset: Dataset):
+    t = dataset.table("transactions")
+    if t is None:
+        return None
+    purchase = t.amount > 0
+    margin = t.margin.fill_null(1.0) if "margin" in t.columns else ibis.literal(1.0)
+    return t.group_by(customer_id=t.customer_id, day=t.ordered_at.cast("date")).aggregate(
+        revenue=t.amount.sum(),
+        purchase_amount=t.amount.sum(where=purchase).fill_null(0.0),
+        purchases=purchase.cast("int64").sum(),
+        value=(t.amount * margin).sum(),
+    )
+
+
+def derived_tables(dataset: Dataset) -> dict:
+    """Name -> Ibis expression of each derived table that the loaded tables allow."""
+    exprs = {"customer_index": customer_index(dataset), "customer_days": customer_days(dataset)}
+    return {name: expr for name, expr in exprs.items() if expr is not None}

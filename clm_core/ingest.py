@@ -1,0 +1,520 @@
+"""CSV exports -> a dataset's tables: sniff, map headers, validate, load atomically.
+
+A file is read by DuckDB's CSV reader as text, every value is parsed in SQL,
+rows that fail a check are kept aside with their line number and reason, and
+all valid rows are written. One call to :func:`load` replaces the given tables
+of a dataset in one transaction: if any file is refused, nothing changes.
+Loading a file again replaces that table, so data is never doubled.
+
+This module is the DuckDB-specific escape hatch of the query layer (the CSV
+reader, DDL and the transaction); the tables it derives are Ibis expressions.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import mmap
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import ibis
+import pandas as pd
+
+from clm_core import schema
+from clm_core.store import Dataset, quote_ident, raw
+
+Source = Union[str, os.PathLike, BinaryIO, bytes]
+
+DELIMITERS = (";", ",", "\t", "|")
+SAMPLE_ROWS = 50_000
+MAX_LISTED_REJECTS = 10_000
+
+#: Date formats by family; a column's family is the one that parses most of its values.
+DATE_FAMILIES: dict[str, tuple[str, ...]] = {
+    "yyyy-mm-dd": ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S",
+                   "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S.%f",
+                   "%Y-%m-%dT%H:%M:%SZ", "%Y/%m/%d"),
+    "dd.mm.yyyy": ("%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S"),
+    "mm/dd/yyyy": ("%m/%d/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S"),
+    "dd/mm/yyyy": ("%d/%m/%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S"),
+}
+_NUMBER_PATTERNS = {
+    ".": r"[+-]?(\d+|\d{1,3}(,\d{3})+)(\.\d+)?|[+-]?\.\d+",
+    ",": r"[+-]?(\d+|\d{1,3}(\.\d{3})+)(,\d+)?|[+-]?,\d+",
+}
+
+
+class IngestError(ValueError):
+    """A file that cannot be loaded at all; the message is one line for the user."""
+
+
+@dataclass
+class Sniffed:
+    """What was detected in one file before loading it."""
+
+    table: str
+    name: str
+    encoding: str
+    delimiter: str
+    headers: list[str]
+    mapping: dict[str, str]  # header -> canonical column
+    decimal: str | None = None
+    date_formats: dict[str, str] = field(default_factory=dict)  # canonical column -> family
+
+    @property
+    def attributes(self) -> list[str]:
+        return [h for h in self.headers if h not in self.mapping]
+
+
+@dataclass
+class TableReport:
+    table: str
+    source: str
+    rows_read: int
+    rows_loaded: int
+    rows_rejected: int
+    rejected: pd.DataFrame  # line, reason, then the row's values (at most MAX_LISTED_REJECTS)
+    sniffed: Sniffed
+
+
+@dataclass
+class IngestReport:
+    tables: dict[str, TableReport] = field(default_factory=dict)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per table: table, rows_read, rows_loaded, rows_rejected."""
+        rows = [(r.table, r.rows_read, r.rows_loaded, r.rows_rejected) for r in self.tables.values()]
+        return pd.DataFrame(rows, columns=["table", "rows_read", "rows_loaded", "rows_rejected"])
+
+    def rejected(self) -> pd.DataFrame:
+        """All listed rejected rows: table, line, reason."""
+        frames = [r.rejected[["line", "reason"]].assign(table=t) for t, r in self.tables.items()]
+        if not frames:
+            return pd.DataFrame(columns=["table", "line", "reason"])
+        return pd.concat(frames, ignore_index=True)[["table", "line", "reason"]]
+
+
+# --------------------------------------------------------------------------- files
+
+class _LocalFile:
+    """A source as a UTF-8 file on disk DuckDB can read; temporary copies are removed on close."""
+
+    def __init__(self, source: Source, name: str | None = None):
+        self._temps: list[str] = []
+        if isinstance(source, (str, os.PathLike)):
+            self.path = str(source)
+            self.name = name or Path(source).name
+            if not Path(self.path).is_file():
+                raise IngestError(f"{self.path}: no such file")
+        else:
+            data = source if isinstance(source, bytes) else source.read()
+            self.path = self._temp(data)
+            self.name = name or getattr(source, "name", "upload")
+        self.encoding = self._detect_encoding()
+
+    def _temp(self, data: bytes) -> str:
+        fd, path = tempfile.mkstemp(suffix=".csv")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        self._temps.append(path)
+        return path
+
+    def _detect_encoding(self) -> str:
+        with open(self.path, "rb") as f:
+            head = f.read(1 << 20)
+        if not head.strip(b"\xef\xbb\xbf \r\n\t"):
+            raise IngestError(f"{self.name}: the file is empty")
+        if head.startswith(b"\xef\xbb\xbf"):
+            return "utf-8-sig"
+        try:
+            codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+            return "utf-8"
+        except UnicodeDecodeError:
+            return "cp1252"
+
+    def to_utf8(self) -> None:
+        """Rewrite a Windows-1252 file as UTF-8 (DuckDB reads UTF-8 only)."""
+        out_fd, out = tempfile.mkstemp(suffix=".csv")
+        with open(self.path, "rb") as src, os.fdopen(out_fd, "wb") as dst:
+            while chunk := src.read(1 << 22):
+                dst.write(chunk.decode("cp1252", errors="replace").encode("utf-8"))
+        self._temps.append(out)
+        self.path = out
+        self.encoding = "cp1252"
+
+    def header_line(self) -> str:
+        with open(self.path, "rb") as f:
+            first = f.readline(1 << 20)
+        enc = "utf-8-sig" if self.encoding in ("utf-8", "utf-8-sig") else self.encoding
+        return first.decode(enc, errors="replace").rstrip("\r\n")
+
+    def blank_lines(self) -> list[int]:
+        """Physical line numbers (1-based) of empty lines, which DuckDB's reader skips."""
+        with open(self.path, "rb") as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                return []
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                if mm.find(b"\n\n") < 0 and mm.find(b"\n\r\n") < 0:
+                    return []
+                data = mm[:]
+        lines = data.split(b"\n")
+        last = len(lines) - 1 if lines and lines[-1] == b"" else len(lines)
+        return [i + 1 for i, line in enumerate(lines[:last]) if not line.strip(b"\r")]
+
+    def close(self) -> None:
+        for path in self._temps:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
+def _split_header(line: str) -> tuple[str, list[str]]:
+    import csv
+
+    counts = {d: line.count(d) for d in DELIMITERS}
+    delimiter = max(DELIMITERS, key=lambda d: (counts[d], -DELIMITERS.index(d)))
+    if counts[delimiter] == 0:
+        delimiter = ","
+    headers = next(csv.reader([line], delimiter=delimiter))
+    headers = [h.replace("\ufeff", "").strip() for h in headers]
+    seen: dict[str, int] = {}
+    unique = []
+    for i, h in enumerate(headers):
+        h = h or f"column_{i + 1}"
+        if h in seen:
+            seen[h] += 1
+            h = f"{h}_{seen[h]}"
+        else:
+            seen[h] = 1
+        unique.append(h)
+    return delimiter, unique
+
+
+def sniff(source: Source, table: str, mapping: dict[str, str] | None = None, name: str | None = None) -> Sniffed:
+    """Encoding, delimiter, headers and the proposed header mapping of a file (no loading)."""
+    f = _LocalFile(source, name)
+    try:
+        return _sniff_open(f, table, mapping)
+    finally:
+        f.close()
+
+
+def _sniff_open(f: _LocalFile, table: str, mapping: dict[str, str] | None) -> Sniffed:
+    delimiter, headers = _split_header(f.header_line())
+    proposed = schema.propose_mapping(table, headers, mapping)
+    return Sniffed(table, f.name, f.encoding, delimiter, headers, proposed)
+
+
+def _check_required(sniffed: Sniffed) -> None:
+    present = set(sniffed.mapping.values())
+    for col in schema.columns(sniffed.table):
+        if col.required and col.name not in present:
+            raise IngestError(
+                f"{sniffed.name}: required column '{col.name}' of the {sniffed.table} table not found; "
+                f"columns found: {', '.join(sniffed.headers)}"
+            )
+
+
+# --------------------------------------------------------------------------- parsing in SQL
+
+def _stage(db, f: _LocalFile, sniffed: Sniffed, stage: str) -> tuple[int, list[tuple[int, str, str]]]:
+    """Read the file as text into temp table ``stage`` (columns c0..cn, __line).
+
+    Returns the rows read and the malformed rows DuckDB refused (line, reason, text).
+    """
+    names = [f"c{i}" for i in range(len(sniffed.headers))]
+    reader = (
+        "read_csv(?, delim=?, header=true, all_varchar=true, quote='\"', escape='\"', "
+        f"store_rejects=true, rejects_table='{stage}_errors', rejects_scan='{stage}_scans', "
+        "auto_detect=false, columns=?)"
+    )
+    columns = {n: "VARCHAR" for n in names}
+    for suffix in ("errors", "scans"):
+        db.execute(f"DROP TABLE IF EXISTS {stage}_{suffix}")
+    params = [f.path, sniffed.delimiter, columns]
+    try:
+        db.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM {reader}", params)
+    except Exception as exc:  # duckdb.Error: decide on re-encoding or refuse with one line
+        message = str(exc)
+        if f.encoding != "cp1252" and ("unicode" in message.lower() or "utf" in message.lower()):
+            f.to_utf8()
+            params[0] = f.path
+            db.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM {reader}", params)
+        else:
+            raise IngestError(f"{sniffed.name}: not readable as CSV ({message.splitlines()[0]})") from exc
+    structural = db.execute(
+        f"SELECT line, error_type, csv_line FROM {stage}_errors ORDER BY line"
+    ).fetchall()
+    skipped = sorted({line for line, _, _ in structural} | set(f.blank_lines()))
+    skipped = [s for s in skipped if s >= 2]
+    # A staged row's line: its position among the lines DuckDB did not skip.
+    db.execute(f"ALTER TABLE {stage} ADD COLUMN __line BIGINT")
+    if skipped:
+        db.execute("CREATE OR REPLACE TEMP TABLE clm_skips (pos BIGINT)")
+        db.executemany("INSERT INTO clm_skips VALUES (?)", [[s - 2 - i] for i, s in enumerate(skipped)])
+        db.execute(
+            f"UPDATE {stage} SET __line = rowid + 2 + (SELECT count(*) FROM clm_skips WHERE pos <= {stage}.rowid)"
+        )
+    else:
+        db.execute(f"UPDATE {stage} SET __line = rowid + 2")
+    malformed = [(line, f"malformed row ({error_type.lower()})", text) for line, error_type, text in structural]
+    return db.execute(f"SELECT count(*) FROM {stage}").fetchone()[0] + len(malformed), malformed
+
+
+def _detect_formats(db, stage: str, sniffed: Sniffed, date_formats: dict[str, str]) -> None:
+    col_of = {canonical: f"c{sniffed.headers.index(h)}" for h, canonical in sniffed.mapping.items()}
+    kinds = {c.name: c.kind for c in schema.columns(sniffed.table)}
+    sample = f"(SELECT * FROM {stage} LIMIT {SAMPLE_ROWS})"
+    # Dates: the family that parses the most values.
+    for canonical, col in col_of.items():
+        if kinds[canonical] != "date":
+            continue
+        if canonical in date_formats:
+            sniffed.date_formats[canonical] = date_formats[canonical]
+            continue
+        counts = db.execute(
+            "SELECT " + ", ".join(f"count(try_strptime(trim({col}), ?))" for _ in DATE_FAMILIES) + f" FROM {sample}",
+            [list(fmts) for fmts in DATE_FAMILIES.values()],
+        ).fetchone()
+        by_family = dict(zip(DATE_FAMILIES, counts))
+        best = max(by_family.values())
+        winners = [fam for fam, n in by_family.items() if n == best]
+        if best > 0 and winners == ["mm/dd/yyyy", "dd/mm/yyyy"]:
+            example = db.execute(f"SELECT {col} FROM {sample} WHERE {col} IS NOT NULL LIMIT 1").fetchone()[0]
+            raise IngestError(
+                f"{sniffed.name}: dates in column '{_header(sniffed, canonical)}' such as {example!r} could be "
+                "mm/dd/yyyy or dd/mm/yyyy; choose the date format explicitly"
+            )
+        sniffed.date_formats[canonical] = winners[0] if best > 0 else "yyyy-mm-dd"
+    # Decimal separator: one per file, from the values only one reading accepts.
+    numeric = [col for canonical, col in col_of.items() if kinds[canonical] in ("number", "integer", "score")]
+    if numeric:
+        union = " UNION ALL ".join(f"SELECT {_clean(col)} AS v FROM {sample}" for col in numeric)
+        dot_only, comma_only = db.execute(
+            "SELECT count(*) FILTER (regexp_full_match(v, ?) AND NOT regexp_full_match(v, ?)), "
+            "count(*) FILTER (regexp_full_match(v, ?) AND NOT regexp_full_match(v, ?)) "
+            f"FROM ({union}) WHERE v IS NOT NULL",
+            [_NUMBER_PATTERNS["."], _NUMBER_PATTERNS[","], _NUMBER_PATTERNS[","], _NUMBER_PATTERNS["."]],
+        ).fetchone()
+        if comma_only != dot_only:
+            sniffed.decimal = "," if comma_only > dot_only else "."
+        else:
+            sniffed.decimal = "," if sniffed.delimiter == ";" else "."
+
+
+def _header(sniffed: Sniffed, canonical: str) -> str:
+    return next(h for h, c in sniffed.mapping.items() if c == canonical)
+
+
+def _clean(col: str) -> str:
+    """SQL: a number's text without spaces and currency marks, NULL when empty."""
+    inner = f"replace(replace(replace(replace({col}, chr(160), ''), ' ', ''), '€', ''), 'EUR', '')"
+    return f"nullif({inner}, '')"
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _parse_number(col: str, decimal: str) -> tuple[str, str]:
+    """SQL (value, is_valid) for a numeric text column."""
+    clean = _clean(col)
+    if decimal == ",":
+        value = f"TRY_CAST(replace(replace({clean}, '.', ''), ',', '.') AS DOUBLE)"
+    else:
+        value = f"TRY_CAST(replace({clean}, ',', '') AS DOUBLE)"
+    valid = f"regexp_full_match({clean}, {_sql_literal(_NUMBER_PATTERNS[decimal])})"
+    return value, valid
+
+
+def _parsed_select(sniffed: Sniffed) -> tuple[list[str], list[str], list[str]]:
+    """(select expressions, output column names, reason CASE branches) for the parsed view."""
+    col_of = {canonical: f"c{sniffed.headers.index(h)}" for h, canonical in sniffed.mapping.items()}
+    exprs, names, checks = [], [], []
+    for column in schema.columns(sniffed.table):
+        if column.name not in col_of:
+            continue
+        c = col_of[column.name]
+        text = f"nullif(trim({c}), '')"
+        label = column.name
+        shown = f"left({c}, 40)"
+        if column.kind == "id":
+            exprs.append(text)
+            if column.required:
+                checks.append((f"{text} IS NULL", _sql_literal(f"missing {label}")))
+        elif column.kind == "date":
+            fmts = "[" + ", ".join(_sql_literal(x) for x in DATE_FAMILIES.get(sniffed.date_formats[label], (sniffed.date_formats[label],))) + "]"
+            exprs.append(f"try_strptime({text}, {fmts})")
+            if column.required:
+                checks.append((f"{text} IS NULL", _sql_literal(f"missing {label}")))
+            checks.append((f"{text} IS NOT NULL AND try_strptime({text}, {fmts}) IS NULL",
+                           f"{_sql_literal(f'unparseable {label}: ')} || {shown}"))
+        elif column.kind in ("number", "integer", "score"):
+            value, valid = _parse_number(c, sniffed.decimal or ".")
+            if column.kind == "number":
+                exprs.append(value)
+            else:
+                exprs.append(f"CAST({value} AS INTEGER)")
+            if column.required:
+                checks.append((f"{text} IS NULL", _sql_literal(f"missing {label}")))
+            checks.append((f"{text} IS NOT NULL AND NOT coalesce({valid} AND {value} IS NOT NULL, false)",
+                           f"{_sql_literal(f'non-numeric {label}: ')} || {shown}"))
+            if column.kind in ("integer", "score"):
+                checks.append((f"{value} <> round({value})", f"{_sql_literal(f'{label} is not a whole number: ')} || {shown}"))
+            if column.kind == "score":
+                checks.append((f"{value} NOT BETWEEN 0 AND 10", f"{_sql_literal(f'{label} outside 0-10: ')} || {shown}"))
+        elif column.kind == "group":
+            groups = "MAP {" + ", ".join(f"{_sql_literal(k)}: {_sql_literal(v)}" for k, v in schema.GROUP_VALUES.items()) + "}"
+            key = f"lower(replace(replace({text}, ' ', ''), '-', ''))"
+            exprs.append(f"{groups}[{key}]")
+            checks.append((f"{text} IS NOT NULL AND {groups}[{key}] IS NULL",
+                           f"{_sql_literal(f'{label} must be treatment or control: ')} || {shown}"))
+        else:
+            exprs.append(text)
+            if column.required:
+                checks.append((f"{text} IS NULL", _sql_literal(f"missing {label}")))
+        names.append(column.name)
+    for header in sniffed.attributes:
+        exprs.append(f"nullif(trim(c{sniffed.headers.index(header)}), '')")
+        names.append(header)
+    return exprs, names, checks
+
+
+def _prepare(db, f: _LocalFile, sniffed: Sniffed, date_formats: dict[str, str], n: int):
+    """Stage and parse one file; returns (parsed view, rows read, rows rejected, listed rejected rows)."""
+    stage, parsed = f"clm_stage_{n}", f"clm_parsed_{n}"
+    rows_read, malformed = _stage(db, f, sniffed, stage)
+    if rows_read == 0:
+        raise IngestError(f"{sniffed.name}: the file has a header but no data rows")
+    _detect_formats(db, stage, sniffed, date_formats)
+    exprs, names, checks = _parsed_select(sniffed)
+    reason = "CASE " + " ".join(f"WHEN {cond} THEN {msg}" for cond, msg in checks) + " END" if checks else "NULL"
+    select = ", ".join(f"{e} AS {quote_ident(name)}" for e, name in zip(exprs, names))
+    raw_cols = ", ".join(f"c{i} AS {quote_ident(h)}" for i, h in enumerate(sniffed.headers))
+    db.execute(
+        f"CREATE OR REPLACE TEMP VIEW {parsed} AS SELECT __line, {select}, {reason} AS __reason, "
+        f"{raw_cols} FROM {stage}"
+    )
+    _mark_duplicates(db, sniffed, parsed, stage, select, reason, raw_cols)
+    rejected = db.execute(
+        f"SELECT __line AS line, __reason AS reason, {', '.join(quote_ident(h) for h in sniffed.headers)} "
+        f"FROM {parsed} WHERE __reason IS NOT NULL ORDER BY __line LIMIT {MAX_LISTED_REJECTS}"
+    ).df()
+    if malformed:
+        extra = pd.DataFrame(malformed, columns=["line", "reason", "row"])
+        rejected = pd.concat([rejected, extra], ignore_index=True).sort_values("line", ignore_index=True)
+    rows_rejected = db.execute(f"SELECT count(*) FROM {parsed} WHERE __reason IS NOT NULL").fetchone()[0]
+    return parsed, rows_read, int(rows_rejected) + len(malformed), rejected
+
+
+def _mark_duplicates(db, sniffed, parsed, stage, select, reason, raw_cols) -> None:
+    """Reject repeated transaction ids (and repeated customers), keeping the first line."""
+    key = {"transactions": "transaction_id", "customers": "customer_id"}.get(sniffed.table)
+    if key is None or key not in sniffed.mapping.values():
+        return
+    k = quote_ident(key)
+    dupes = db.execute(
+        f"SELECT count({k}) - count(DISTINCT {k}) FROM {parsed} WHERE __reason IS NULL"
+    ).fetchone()[0]
+    if not dupes:
+        return
+    db.execute(
+        f"CREATE OR REPLACE TEMP VIEW {parsed} AS SELECT * REPLACE ("
+        f"CASE WHEN __reason IS NULL AND __first <> __line THEN 'duplicate {key} (first on line ' || __first || ')' "
+        f"ELSE __reason END AS __reason) EXCLUDE (__first) FROM ("
+        f"SELECT *, min(CASE WHEN __reason IS NULL THEN __line END) OVER (PARTITION BY {k}) AS __first "
+        f"FROM (SELECT __line, {select}, {reason} AS __reason, {raw_cols} FROM {stage}))"
+    )
+
+
+# --------------------------------------------------------------------------- loading
+
+def load(
+    dataset: Dataset,
+    sources: dict[str, Source],
+    mapping: dict[str, dict[str, str]] | None = None,
+    date_formats: dict[str, dict[str, str]] | None = None,
+    names: dict[str, str] | None = None,
+) -> IngestReport:
+    """Load CSV files into ``dataset``, replacing the tables given; all or nothing.
+
+    ``sources`` maps table name -> path, bytes or file object; ``mapping`` maps
+    table -> {header: canonical column} on top of the synonyms; ``date_formats``
+    table -> {canonical column: a family of DATE_FAMILIES or a strptime format}.
+    Raises :class:`IngestError` (previous data untouched) for a file that cannot be loaded.
+    """
+    mapping = mapping or {}
+    date_formats = date_formats or {}
+    db = raw(dataset.con)
+    report = IngestReport()
+    files: list[_LocalFile] = []
+    prepared: dict[str, tuple[str, Sniffed]] = {}
+    try:
+        for n, (table, source) in enumerate(sources.items()):
+            schema.columns(table)
+            f = _LocalFile(source, (names or {}).get(table))
+            files.append(f)
+            sniffed = _sniff_open(f, table, mapping.get(table))
+            _check_required(sniffed)
+            parsed, rows_read, rows_rejected, rejected = _prepare(db, f, sniffed, date_formats.get(table, {}), n)
+            sniffed.encoding = f.encoding
+            if rows_rejected == rows_read:
+                first = rejected["reason"].iloc[0] if len(rejected) else "no valid rows"
+                raise IngestError(f"{sniffed.name}: no valid rows (line {rejected['line'].iloc[0]}: {first})")
+            report.tables[table] = TableReport(
+                table, f.name, rows_read, rows_read - rows_rejected, rows_rejected, rejected, sniffed
+            )
+            prepared[table] = (parsed, sniffed)
+        _commit(dataset, prepared)
+    finally:
+        for f in files:
+            f.close()
+        for n in range(len(sources)):
+            db.execute(f"DROP VIEW IF EXISTS clm_parsed_{n}")
+            db.execute("DROP TABLE IF EXISTS clm_skips")
+            for suffix in ("", "_errors", "_scans"):
+                db.execute(f"DROP TABLE IF EXISTS clm_stage_{n}{suffix}")
+    return report
+
+
+def _commit(dataset: Dataset, prepared: dict[str, tuple[str, Sniffed]]) -> None:
+    db = raw(dataset.con)
+    target = quote_ident(dataset.schema)
+    db.execute("BEGIN TRANSACTION")
+    try:
+        for table, (parsed, sniffed) in prepared.items():
+            exprs, names, _ = _parsed_select(sniffed)
+            cols = ", ".join(quote_ident(n) for n in names)
+            db.execute(
+                f"CREATE OR REPLACE TABLE {target}.{quote_ident(table)} AS "
+                f"SELECT {cols} FROM {parsed} WHERE __reason IS NULL"
+            )
+        rebuild_derived(dataset)
+        db.execute("UPDATE clm_datasets SET version = version + 1 WHERE id = ?", [dataset.id])
+        db.execute("COMMIT")
+    except Exception:
+        db.execute("ROLLBACK")
+        raise
+
+
+def rebuild_derived(dataset: Dataset) -> None:
+    """(Re)write the tables derived from the loaded ones (inside the caller's transaction)."""
+    from clm_core.derived import derived_tables
+
+    db = raw(dataset.con)
+    for name, expr in derived_tables(dataset).items():
+        sql = ibis.to_sql(expr, dialect="duckdb")
+        db.execute(f"CREATE OR REPLACE TABLE {quote_ident(dataset.schema)}.{quote_ident(name)} AS {sql}")
+
+
+def load_directory(dataset: Dataset, directory: str | os.PathLike) -> IngestReport:
+    """Load every ``<table>.csv`` found in ``directory``."""
+    sources = {t: Path(directory) / f"{t}.csv" for t in schema.TABLES if (Path(directory) / f"{t}.csv").is_file()}
+    if not sources:
+        raise IngestError(f"{directory}: no customers.csv, transactions.csv, … found")
+    return load(dataset, sources)

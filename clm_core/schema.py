@@ -1,0 +1,130 @@
+"""The canonical tables of DESIGN §2: columns, types and header synonyms."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # "id", "text", "date", "number", "integer", "score", "group"
+    required: bool = False
+    synonyms: tuple[str, ...] = ()
+
+
+def _c(name, kind, required=False, synonyms=""):
+    return Column(name, kind, required, tuple(synonyms.split()))
+
+
+# Synonyms are written normalised (see normalise_header); the earlier a synonym
+# stands in its list, the stronger the match when two headers compete.
+TABLE_COLUMNS: dict[str, tuple[Column, ...]] = {
+    "customers": (
+        _c("customer_id", "id", True, "customerid customer kundennummer kundenid kundennr kunde "
+           "clientid userid custid kdnr debitornummer debitor accountid contactid kontaktid id"),
+        _c("created_at", "date", False, "createdat created createddate datecreated signupdate "
+           "registrationdate registriertam erstelltam angelegtam anlagedatum erstkontakt "
+           "firstseen leaddate"),
+        _c("channel", "text", False, "channel acquisitionchannel kanal akquisekanal herkunft source quelle"),
+        _c("segment", "text", False, "segment customersegment kundensegment kundengruppe customertype kundentyp"),
+        _c("country", "text", False, "country countrycode land laenderkennzeichen länderkennzeichen"),
+        _c("city", "text", False, "city stadt ort wohnort"),
+        _c("postal_code", "text", False, "postalcode zipcode zip postcode plz postleitzahl"),
+        _c("latitude", "number", False, "latitude lat breitengrad breite"),
+        _c("longitude", "number", False, "longitude lon lng long längengrad laengengrad länge"),
+    ),
+    "transactions": (
+        _c("customer_id", "id", True, "customerid customer kundennummer kundenid kundennr kunde "
+           "clientid userid custid kdnr debitornummer debitor accountid"),
+        _c("ordered_at", "date", True, "orderedat orderdate invoicedate bestelldatum rechnungsdatum "
+           "belegdatum auftragsdatum kaufdatum purchasedate transactiondate date datum"),
+        _c("amount", "number", True, "amount revenue betrag umsatz nettobetrag bruttobetrag "
+           "gesamtbetrag netamount total sales ordervalue orderamount value wert"),
+        _c("transaction_id", "id", False, "transactionid orderid invoiceno invoicenumber invoice "
+           "ordernumber bestellnummer bestellnr auftragsnummer rechnungsnummer belegnummer belegnr"),
+        _c("category", "text", False, "category productcategory kategorie produktkategorie warengruppe"),
+        _c("quantity", "integer", False, "quantity qty menge anzahl stückzahl stueckzahl"),
+        _c("margin", "number", False, "margin marginrate marge"),
+    ),
+    "events": (
+        _c("customer_id", "id", True, "customerid customer kundennummer kundenid kundennr kunde "
+           "clientid userid custid kdnr accountid"),
+        _c("occurred_at", "date", True, "occurredat timestamp eventtime eventdate zeitpunkt "
+           "zeitstempel date datum time"),
+        _c("event", "text", True, "event eventname eventtype ereignis aktion action"),
+    ),
+    "nps": (
+        _c("customer_id", "id", True, "customerid customer kundennummer kundenid kundennr kunde "
+           "clientid userid custid kdnr accountid"),
+        _c("answered_at", "date", True, "answeredat surveydate responsedate submittedat "
+           "antwortdatum befragungsdatum date datum"),
+        _c("score", "score", True, "score npsscore nps rating bewertung empfehlung punktzahl punkte"),
+        _c("comment", "text", False, "comment kommentar feedback anmerkung bemerkung text"),
+    ),
+    "campaigns": (
+        _c("customer_id", "id", True, "customerid customer kundennummer kundenid kundennr kunde "
+           "clientid userid custid kdnr accountid"),
+        _c("campaign", "text", True, "campaign campaignname kampagne kampagnenname"),
+        _c("sent_at", "date", True, "sentat sentdate senddate versanddatum versendetam versandam date datum"),
+        _c("group", "group", False, "group gruppe testgroup variant arm"),
+        _c("channel", "text", False, "channel kanal"),
+        _c("cost", "number", False, "cost costpercontact kosten kostenprokontakt"),
+        _c("stage_targeted", "text", False, "stagetargeted targetstage zielphase stage phase"),
+    ),
+}
+
+TABLES = tuple(TABLE_COLUMNS)
+
+#: Values of campaigns.group (normalised) -> canonical group.
+GROUP_VALUES = {
+    "treatment": "treatment", "test": "treatment", "behandlung": "treatment", "testgruppe": "treatment",
+    "control": "control", "kontrolle": "control", "kontrollgruppe": "control", "holdout": "control",
+}
+
+
+def normalise_header(header: str) -> str:
+    """Lower-case, without BOM, spaces, punctuation: ``Kunden-ID`` -> ``kundenid``."""
+    text = unicodedata.normalize("NFC", str(header)).replace("\ufeff", "").strip().lower()
+    return re.sub(r"[\s_\-./()#:]+", "", text)
+
+
+def columns(table: str) -> tuple[Column, ...]:
+    if table not in TABLE_COLUMNS:
+        raise ValueError(f"unknown table {table!r}; expected one of {', '.join(TABLES)}")
+    return TABLE_COLUMNS[table]
+
+
+def propose_mapping(table: str, headers: list[str], explicit: dict[str, str] | None = None) -> dict[str, str]:
+    """Header -> canonical column for the headers that match, explicit mappings first.
+
+    Each canonical column takes at most one header: the one whose synonym ranks
+    highest. Headers left out stay as attributes.
+    """
+    cols = columns(table)
+    known = {c.name for c in cols}
+    mapping: dict[str, str] = {}
+    for header, canonical in (explicit or {}).items():
+        if header not in headers:
+            continue
+        if canonical not in known:
+            raise ValueError(f"{canonical!r} is not a column of {table}; expected one of {', '.join(sorted(known))}")
+        mapping[header] = canonical
+    taken = set(mapping.values())
+    for col in cols:
+        if col.name in taken:
+            continue
+        candidates = []
+        for header in headers:
+            if header in mapping:
+                continue
+            norm = normalise_header(header)
+            targets = (normalise_header(col.name),) + col.synonyms
+            if norm in targets:
+                candidates.append((targets.index(norm), headers.index(header), header))
+        if candidates:
+            mapping[min(candidates)[2]] = col.name
+            taken.add(col.name)
+    return mapping

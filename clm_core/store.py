@@ -1,0 +1,151 @@
+"""The database: one DuckDB file (or memory) holding named datasets.
+
+Each dataset lives in its own schema ``ds_<id>`` with the canonical tables of
+DESIGN §2 and the tables derived from them at ingest (``customer_index``,
+``customer_days``). Its id is 16 random hex digits, so a link cannot be guessed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import ibis
+
+DEFAULT_DATABASE = Path("data/clm.duckdb")
+TABLES = ("customers", "transactions", "events", "nps", "campaigns")
+DERIVED = ("customer_index", "customer_days")
+_ID = re.compile(r"^[0-9a-f]{16}$")
+
+_META = """
+CREATE TABLE IF NOT EXISTS clm_datasets (
+    id VARCHAR PRIMARY KEY,
+    name VARCHAR NOT NULL,
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    version INTEGER NOT NULL DEFAULT 0
+)
+"""
+
+
+def quote_ident(name: str) -> str:
+    """Quote an SQL identifier (doubling embedded quotes)."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def database_path() -> str:
+    """The database file from ``CLM_DATABASE``, else ``data/clm.duckdb``."""
+    return os.environ.get("CLM_DATABASE") or str(DEFAULT_DATABASE)
+
+
+def connect(path: str | os.PathLike | None = None):
+    """An Ibis DuckDB backend on ``path`` (``":memory:"`` for a throw-away one)."""
+    path = str(path) if path is not None else database_path()
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    con = ibis.duckdb.connect(path)
+    con.raw_sql(_META)
+    return con
+
+
+def raw(con) -> duckdb.DuckDBPyConnection:
+    """The DuckDB connection under an Ibis backend (for ingest's CSV reader and DDL)."""
+    return con.con
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A named dataset in the database: the entry point every metric takes."""
+
+    con: object
+    id: str
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not _ID.match(self.id):
+            raise ValueError(f"not a dataset id: {self.id!r}")
+
+    @property
+    def schema(self) -> str:
+        return f"ds_{self.id}"
+
+    def has(self, table: str) -> bool:
+        return table in self.con.list_tables(database=self.schema)
+
+    def table(self, table: str):
+        """The Ibis table ``table`` of this dataset, or ``None`` when it was not loaded."""
+        if not self.has(table):
+            return None
+        return self.con.table(table, database=self.schema)
+
+    def require(self, table: str):
+        t = self.table(table)
+        if t is None:
+            raise MissingTableError(table)
+        return t
+
+    @property
+    def version(self) -> int:
+        row = raw(self.con).execute(
+            "SELECT version FROM clm_datasets WHERE id = ?", [self.id]
+        ).fetchone()
+        return row[0] if row else 0
+
+
+class MissingTableError(LookupError):
+    """A metric needs a table that this dataset does not have."""
+
+    def __init__(self, table: str):
+        super().__init__(f"this dataset has no {table} table; upload a {table} file first")
+        self.table = table
+
+
+def create_dataset(con, name: str) -> Dataset:
+    dataset_id = secrets.token_hex(8)
+    db = raw(con)
+    db.execute("INSERT INTO clm_datasets (id, name) VALUES (?, ?)", [dataset_id, name])
+    db.execute(f"CREATE SCHEMA {quote_ident('ds_' + dataset_id)}")
+    return Dataset(con, dataset_id, name)
+
+
+def get_dataset(con, dataset_id: str) -> Dataset:
+    if not isinstance(dataset_id, str) or not _ID.match(dataset_id):
+        raise KeyError(f"no dataset {dataset_id!r}")
+    row = raw(con).execute("SELECT name FROM clm_datasets WHERE id = ?", [dataset_id]).fetchone()
+    if row is None:
+        raise KeyError(f"no dataset {dataset_id!r}")
+    return Dataset(con, dataset_id, row[0])
+
+
+def list_datasets(con) -> list[Dataset]:
+    rows = raw(con).execute("SELECT id, name FROM clm_datasets ORDER BY created_at, name").fetchall()
+    return [Dataset(con, i, n) for i, n in rows]
+
+
+def find_dataset(con, name: str) -> Dataset | None:
+    row = raw(con).execute(
+        "SELECT id FROM clm_datasets WHERE name = ? ORDER BY created_at LIMIT 1", [name]
+    ).fetchone()
+    return Dataset(con, row[0], name) if row else None
+
+
+def rename_dataset(dataset: Dataset, name: str) -> Dataset:
+    if not name.strip():
+        raise ValueError("a dataset needs a name")
+    raw(dataset.con).execute("UPDATE clm_datasets SET name = ? WHERE id = ?", [name.strip(), dataset.id])
+    return Dataset(dataset.con, dataset.id, name.strip())
+
+
+def delete_dataset(dataset: Dataset) -> None:
+    db = raw(dataset.con)
+    db.execute("BEGIN")
+    try:
+        db.execute(f"DROP SCHEMA IF EXISTS {quote_ident(dataset.schema)} CASCADE")
+        db.execute("DELETE FROM clm_datasets WHERE id = ?", [dataset.id])
+        db.execute("COMMIT")
+    except Exception:
+        db.execute("ROLLBACK")
+        raise
