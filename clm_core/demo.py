@@ -31,8 +31,9 @@ How the data is made (all vectorised with numpy; loops run over purchase
 * NPS answers follow some purchases; the score depends on the customer's
   dropout probability and on whether the customer bought again afterwards, so
   retained customers answer higher.
-* About 20 buying customers are left out of ``customers.csv`` (and of the
-  other tables): they appear only in ``transactions.csv``.
+* About 0.4 % of the customers (20 of 5000), all buyers, are left out of
+  ``customers.csv`` and of the other tables: they appear only in
+  ``transactions.csv``.
 
 Run ``python -m clm_core.demo OUT_DIR [--customers N] [--seed S]``.
 """
@@ -91,9 +92,9 @@ HOUR_WEIGHT = np.array(
 
 # BG/NBD-like purchase process (rates per day)
 GAMMA_SHAPE = 0.8
-MEAN_RATE = 1 / 40
+MEAN_RATE = 1 / 34
 MAX_RATE = 1 / 3
-BETA_A, BETA_B = 1.0, 5.5
+BETA_A, BETA_B = 1.0, 6.5
 REACTIVATE_P = 0.2
 REACTIVATE_GAP = (190, 520)  # days
 PROSPECT_P = 0.075
@@ -105,11 +106,11 @@ NEW_DAYS, AT_RISK_DAYS, CHURN_DAYS, LOYAL_ORDERS = 90, 90, 180, 4
 #: (name, months after the period start, day of month, stage, channel,
 #:  cost per contact, uplift: P(extra purchase | treated), max contacts)
 CAMPAIGNS = (
-    ("Welcome Series", 4, 12, "new", "email", 0.05, 0.14, None),
-    ("Black Week Loyalty", 12, 18, "loyal", "email", 0.06, 0.12, None),
+    ("Welcome Series", 4, 12, "new", "email", 0.05, 0.20, None),
+    ("Black Week Loyalty", 12, 18, "loyal", "email", 0.06, 0.18, None),
     ("Win-back Mailing", 16, 10, "churned", "direct mail", 1.20, 0.08, None),
     ("At-Risk SMS", 19, 16, "at_risk", "sms", 0.09, 0.12, None),
-    ("Key Account Calls", 22, 22, "active", "call", 3.00, 0.18, 400),
+    ("Key Account Calls", 22, 22, "active", "call", 3.00, 0.25, 400),
     ("Reactivation Voucher", 30, 4, "churned", "direct mail", 0.85, 0.07, None),
 )
 CAMPAIGN_WINDOW = 30
@@ -241,7 +242,7 @@ def generate_demo(
     start = _start_date(end_date)
     D = (end_date - start).days + 1  # days in the period, day index 0..D-1
     G = D + 2 * 366  # clock grid beyond the end, for draws that overshoot
-    n_orphans = min(20, max(1, n_customers // 25))
+    n_orphans = max(1, round(n_customers * 0.004))
     n = n_customers + n_orphans
 
     # --- seasonal clock ------------------------------------------------------
@@ -330,7 +331,7 @@ def generate_demo(
         )
 
     # --- orders on purchase days ------------------------------------------------
-    n_orders = 1 + (rng.random(pc.size) < 0.09) + (rng.random(pc.size) < 0.02)
+    n_orders = 1 + (rng.random(pc.size) < 0.06) + (rng.random(pc.size) < 0.015)
     oc = np.repeat(pc, n_orders)
     oday = np.repeat(pdays, n_orders)
     ots = oday.astype(np.int64) * DAY + _tod(rng, oc.size)
@@ -400,10 +401,10 @@ def generate_demo(
     k = rng.poisson(1.3, b.size)
     vb = np.repeat(np.arange(b.size), k)
     add(b[vb], tv0[vb] + np.floor(rng.random(vb.size) * (tp[vb] - tv0[vb])), "visit", acq[b[vb]])
-    has_lead = rng.random(b.size) < 0.6
+    has_lead = rng.random(b.size) < 0.7
     lead_ts = tv0 + np.floor(rng.random(b.size) * (tp - tv0))
     add(b[has_lead], lead_ts[has_lead], "lead", acq[b[has_lead]])
-    has_trial = has_lead & (rng.random(b.size) < 0.45)
+    has_trial = has_lead & (rng.random(b.size) < 0.4)
     trial_ts = lead_ts + np.floor(rng.random(b.size) * (tp - lead_ts))
     add(b[has_trial], trial_ts[has_trial], "trial", acq[b[has_trial]])
     add(b, tp, "purchase", np.where(channel[b] == CHANNELS.index("Marketplace"), "marketplace", "webshop"))
@@ -413,7 +414,8 @@ def generate_demo(
     sel = rng.random(lc.size) < 0.3
     lc, lts = lc[sel], lts[sel]
     vts = np.maximum(lts - rng.integers(60, 1800, lc.size), (lts // DAY) * DAY)
-    add(lc, vts, "visit", np.asarray(("direct", "newsletter", "google_organic", "instagram"), dtype=object)[_pick(rng, (0.4, 0.25, 0.25, 0.1), lc.size)])
+    later_src = np.asarray(("direct", "newsletter", "google_organic", "instagram"), dtype=object)
+    add(lc, vts, "visit", later_src[_pick(rng, (0.4, 0.25, 0.25, 0.1), lc.size)])
     # prospects: some have visits, leads and trials, the rest are only known
     pr = np.flatnonzero(~has_purchase & (rng.random(n) < 0.65))
     p0 = created[pr] * DAY + _tod(rng, pr.size)
@@ -422,7 +424,7 @@ def generate_demo(
     k = rng.poisson(1.0, pr.size)
     vp = np.repeat(np.arange(pr.size), k)
     add(pr[vp], p0[vp] + np.floor(rng.random(vp.size) * horizon[vp]), "visit", acq[pr[vp]])
-    pl = rng.random(pr.size) < 0.45
+    pl = rng.random(pr.size) < 0.5
     pl_ts = p0 + np.floor(rng.random(pr.size) * horizon)
     add(pr[pl], pl_ts[pl], "lead", acq[pr[pl]])
     pt = pl & (rng.random(pr.size) < 0.25)
@@ -448,7 +450,7 @@ def generate_demo(
     last_day = np.full(n, -1)
     np.maximum.at(last_day, pc, pdays)
     bought_after = last_day[nc] > nday
-    mu = 9.3 - 9.0 * dropout[nc] - 1.8 * ~bought_after + 0.6 * (segment[nc] == SEGMENTS.index("Premium"))
+    mu = 9.6 - 10.0 * dropout[nc] - 2.4 * ~bought_after + 0.6 * (segment[nc] == SEGMENTS.index("Premium"))
     score = np.clip(np.round(mu + rng.normal(0.0, 1.5, nc.size)), 0, 10).astype(int)
     band = np.where(score >= 9, "promoter", np.where(score >= 7, "passive", "detractor"))
     comment = np.full(nc.size, "", dtype=object)

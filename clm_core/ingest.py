@@ -424,9 +424,9 @@ def _mark_duplicates(db, sniffed, parsed, stage, select, reason, raw_cols) -> No
     if not dupes:
         return
     db.execute(
-        f"CREATE OR REPLACE TEMP VIEW {parsed} AS SELECT * REPLACE ("
+        f"CREATE OR REPLACE TEMP VIEW {parsed} AS SELECT * EXCLUDE (__first) REPLACE ("
         f"CASE WHEN __reason IS NULL AND __first <> __line THEN 'duplicate {key} (first on line ' || __first || ')' "
-        f"ELSE __reason END AS __reason) EXCLUDE (__first) FROM ("
+        f"ELSE __reason END AS __reason) FROM ("
         f"SELECT *, min(CASE WHEN __reason IS NULL THEN __line END) OVER (PARTITION BY {k}) AS __first "
         f"FROM (SELECT __line, {select}, {reason} AS __reason, {raw_cols} FROM {stage}))"
     )

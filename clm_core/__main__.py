@@ -1,0 +1,150 @@
+"""Command line (DESIGN §4): ``python -m clm_core report …`` and ``load-demo``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from clm_core import ingest, schema, store
+from clm_core.metrics import clv, cohorts, funnel, nps, stages
+from clm_core.metrics.common import resolve_as_of
+
+INPUTS = ("customers", "transactions", "nps", "events", "campaigns")
+PREDICTIVE = ("expected_purchases", "p_alive", "predicted_clv")
+
+
+class UsageError(Exception):
+    """Unusable input: reported as one line, exit status 2."""
+
+
+def parse_mappings(specs: list[str], headers: dict[str, list[str]]) -> dict[str, dict[str, str]]:
+    """``--map HEADER=canonical`` (every file with HEADER) and ``--map table:HEADER=canonical``."""
+    mapping: dict[str, dict[str, str]] = {}
+    for spec in specs:
+        if "=" not in spec:
+            raise UsageError(f"--map {spec!r}: expected HEADER=canonical or table:HEADER=canonical")
+        left, canonical = spec.rsplit("=", 1)
+        table, sep, header = left.partition(":")
+        tables = [table] if sep and table in INPUTS else list(headers)
+        if not sep or table not in INPUTS:
+            header = left
+        matched = [t for t in tables if t in headers and header in headers[t]]
+        if not matched:
+            raise UsageError(f"--map {spec!r} matches no column of the input files")
+        for t in matched:
+            known = {c.name for c in schema.columns(t)}
+            if canonical not in known:
+                raise UsageError(f"--map {spec!r}: {canonical!r} is not a column of {t} ({', '.join(sorted(known))})")
+            mapping.setdefault(t, {})[header] = canonical
+    return mapping
+
+
+def available_funnel_steps(dataset) -> list[str]:
+    """The default funnel's milestones that this dataset's tables can answer."""
+    index = dataset.require("customer_index")
+    steps = ["created"] if "created_at" in index.columns else []
+    steps += ["first_purchase", "repeat_purchase"]
+    if dataset.has("nps"):
+        steps.append("promoter")
+    return steps
+
+
+def clv_frame(dataset, as_of) -> pd.DataFrame:
+    summary = clv.rfm_summary(dataset, as_of)
+    frame = summary[["customer_id", "frequency", "recency", "T", "monetary", "historic_value"]].copy()
+    for column in PREDICTIVE:
+        frame[column] = float("nan")
+    return frame
+
+
+def report(args) -> int:
+    sources = {t: getattr(args, t) for t in INPUTS if getattr(args, t)}
+    headers = {t: ingest.sniff(path, t).headers for t, path in sources.items()}
+    mapping = parse_mappings(args.map or [], headers)
+    con = store.connect(args.database or ":memory:")
+    dataset = store.create_dataset(con, "report")
+    loaded = ingest.load(dataset, sources, mapping=mapping)
+    as_of = resolve_as_of(dataset, args.as_of)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    loaded.summary().to_csv(out / "ingest_report.csv", index=False)
+    distribution = stages.stage_distribution(dataset, as_of)
+    distribution.to_csv(out / "stages.csv", index=False)
+    per_customer = stages.customer_stages(dataset, as_of).select("customer_id", "stage").order_by("customer_id")
+    per_customer.execute().to_csv(out / "customer_stages.csv", index=False)
+    steps = available_funnel_steps(dataset)
+    funnel.funnel(dataset, steps, as_of).to_csv(out / "funnel.csv", index=False)
+    retention = cohorts.cohort_retention(dataset, as_of)
+    retention.drop(columns=["cohort_start"]).to_csv(out / "cohort_retention.csv", index=False)
+    if dataset.has("nps"):
+        scores = pd.concat([nps.nps(dataset, as_of), nps.nps(dataset, as_of, by="month")], ignore_index=True)
+    else:
+        scores = pd.DataFrame(columns=nps.COLUMNS)
+    scores.to_csv(out / "nps.csv", index=False)
+    clv_frame(dataset, as_of).to_csv(out / "clv.csv", index=False)
+
+    total = int(distribution["customers"].sum())
+    print(f"as of {as_of}: {total} customers; " + ", ".join(
+        f"{r.stage} {r.share:.0%}" for r in distribution.itertuples() if r.customers))
+    for r in loaded.summary().itertuples():
+        print(f"  {r.table}: {r.rows_loaded} of {r.rows_read} rows loaded, {r.rows_rejected} rejected")
+    if len(scores):
+        overall = scores.iloc[0]
+        print(f"  NPS {overall.nps:+.0f} ± {overall.margin_of_error:.0f} from {overall.answers} answers")
+    print(f"wrote 7 files to {out}")
+    return 0
+
+
+def load_demo(args) -> int:
+    """Load the demo CSV files into the app's database as the dataset ``--name`` (replacing it)."""
+    con = store.connect(args.database or store.database_path())
+    dataset = store.find_dataset(con, args.name) or store.create_dataset(con, args.name)
+    if dataset.has("customer_days") and not args.force:
+        print(f"dataset {args.name!r} already loaded ({dataset.id})")
+        return 0
+    loaded = ingest.load_directory(dataset, args.data)
+    print(loaded.summary().to_string(index=False))
+    print(f"dataset {args.name!r} loaded: {dataset.id}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m clm_core", description="Customer-lifecycle analytics")
+    sub = parser.add_subparsers(dest="command", required=True)
+    rep = sub.add_parser("report", help="load CSV exports and write one CSV per metric")
+    rep.add_argument("--customers", required=True)
+    rep.add_argument("--transactions", required=True)
+    rep.add_argument("--nps")
+    rep.add_argument("--events")
+    rep.add_argument("--campaigns")
+    rep.add_argument("--as-of", dest="as_of")
+    rep.add_argument("--map", action="append", metavar="[table:]HEADER=canonical")
+    rep.add_argument("--database", help="DuckDB file to load into (default: a fresh in-memory database)")
+    rep.add_argument("--out", required=True)
+    rep.set_defaults(run=report)
+    demo = sub.add_parser("load-demo", help="load data/demo into the app's database")
+    demo.add_argument("--data", default="data/demo")
+    demo.add_argument("--name", default="Demo")
+    demo.add_argument("--database")
+    demo.add_argument("--force", action="store_true")
+    demo.set_defaults(run=load_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (UsageError, ingest.IngestError, store.MissingTableError, ValueError, OSError, duckdb.Error) as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

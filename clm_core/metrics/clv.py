@@ -1,0 +1,69 @@
+"""Historic value and the RFM summary per customer (DESIGN §3.5).
+
+Over purchase days (amount > 0) on or before T, per customer with a purchase:
+frequency = purchase days − 1 (repeat purchase days); recency = last − first;
+T = as-of − first (recency and T in days, or weeks = days / 7); monetary = mean
+purchase amount of the repeat purchase days (0 without repeats); historic_value =
+net revenue up to T, returns included, × margin where the data gives one;
+days_since_last = as-of − last (what RFM's recency score ranks).
+"""
+
+from __future__ import annotations
+
+import ibis
+import pandas as pd
+
+from clm_core.metrics.common import purchase_days, resolve_as_of, restrict, segment_customers
+from clm_core.store import Dataset
+
+TIME_UNITS = {"days": 1.0, "weeks": 7.0}
+
+
+def rfm_table(dataset: Dataset, as_of, segment=None, config=None, time_unit: str = "days"):
+    """Ibis table: customer_id, frequency, recency, T, monetary, historic_value, days_since_last."""
+    if time_unit not in TIME_UNITS:
+        raise ValueError(f"time_unit must be one of {', '.join(TIME_UNITS)}")
+    scale = TIME_UNITS[time_unit]
+    customers = segment_customers(dataset, segment, as_of, config)
+    days = restrict(purchase_days(dataset, as_of), customers)
+    per = days.group_by("customer_id").aggregate(
+        first=days.day.min(),
+        last=days.day.max(),
+        n=days.count(),
+        total=days.purchase_amount.sum(),
+        first_amount=days.purchase_amount.argmin(days.day),
+    )
+    all_days = dataset.require("customer_days")
+    all_days = all_days.filter(all_days.day <= ibis.literal(as_of))
+    value = all_days.group_by("customer_id").aggregate(historic_value=all_days.value.sum())
+    t = ibis.literal(as_of)
+    frequency = per.n - 1
+    summary = per.left_join(value, per.customer_id == value.customer_id).select(
+        per.customer_id,
+        frequency=frequency,
+        recency=per.last.delta(per.first, unit="day") / scale if scale != 1 else per.last.delta(per.first, unit="day"),
+        T=t.delta(per.first, unit="day") / scale if scale != 1 else t.delta(per.first, unit="day"),
+        monetary=ibis.ifelse(frequency > 0, (per.total - per.first_amount) / frequency.cast("float64"), 0.0),
+        historic_value=value.historic_value.fill_null(0.0),
+        days_since_last=t.delta(per.last, unit="day"),
+    )
+    return summary
+
+
+def rfm_summary(dataset: Dataset, as_of=None, segment=None, config=None, time_unit: str = "days") -> pd.DataFrame:
+    """The RFM summary as a frame (one row per purchaser, sorted by customer_id)."""
+    as_of = resolve_as_of(dataset, as_of)
+    return rfm_table(dataset, as_of, segment, config, time_unit).order_by("customer_id").execute()
+
+
+def historic_value(dataset: Dataset, as_of=None, segment=None, config=None) -> pd.DataFrame:
+    """customer_id, historic_value for every customer of the segment (0 for prospects)."""
+    as_of = resolve_as_of(dataset, as_of)
+    customers = restrict(dataset.require("customer_index"), segment_customers(dataset, segment, as_of, config))
+    days = dataset.require("customer_days")
+    days = days.filter(days.day <= ibis.literal(as_of))
+    value = days.group_by("customer_id").aggregate(historic_value=days.value.sum())
+    joined = customers.left_join(value, customers.customer_id == value.customer_id)
+    return joined.select(customers.customer_id, historic_value=value.historic_value.fill_null(0.0)).order_by(
+        "customer_id"
+    ).execute()

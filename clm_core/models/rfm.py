@@ -1,0 +1,68 @@
+"""RFM quintile scores and named segments.
+
+Scores 1–5 from the cumulative distribution over purchasers, ties sharing a
+score: R = ceil(5 · share of customers whose days since last purchase are at
+least as long) — the most recent buyers score 5; F over frequency (repeat
+purchase days); M over historic value (net revenue). Segments follow the usual
+grid of R against FM = ceil((F + M) / 2).
+"""
+
+from __future__ import annotations
+
+import ibis
+import pandas as pd
+
+from clm_core.metrics.clv import rfm_table
+from clm_core.metrics.common import resolve_as_of
+from clm_core.store import Dataset
+
+#: (segment, R range, FM range), first match wins; together they cover the 5 × 5 grid.
+SEGMENTS = (
+    ("Champions", (4, 5), (4, 5)),
+    ("Loyal", (3, 3), (4, 5)),
+    ("Potential loyalists", (4, 5), (2, 3)),
+    ("New customers", (5, 5), (1, 1)),
+    ("Promising", (4, 4), (1, 1)),
+    ("Need attention", (3, 3), (3, 3)),
+    ("About to sleep", (3, 3), (1, 2)),
+    ("Can't lose them", (1, 2), (5, 5)),
+    ("At risk", (1, 2), (3, 4)),
+    ("Hibernating", (2, 2), (1, 2)),
+    ("Lost", (1, 1), (1, 2)),
+)
+SEGMENT_NAMES = tuple(name for name, _, _ in SEGMENTS)
+
+
+def _score(column, descending: bool = False):
+    order = ibis.desc(column) if descending else column
+    return (ibis.cume_dist().over(order_by=order) * 5).ceil().cast("int8").clip(lower=1, upper=5)
+
+
+def rfm_scores(dataset: Dataset, as_of=None, segment=None, config=None) -> pd.DataFrame:
+    """customer_id, days_since_last, frequency, historic_value, r, f, m, fm, rfm_segment."""
+    as_of = resolve_as_of(dataset, as_of)
+    t = rfm_table(dataset, as_of, segment, config)
+    scored = t.select(
+        "customer_id", "days_since_last", "frequency", "historic_value",
+        r=_score(t.days_since_last, descending=True),
+        f=_score(t.frequency),
+        m=_score(t.historic_value),
+    )
+    scored = scored.mutate(fm=((scored.f + scored.m + 1) // 2).cast("int8"))
+    name = ibis.cases(
+        *[
+            (scored.r.between(*r) & scored.fm.between(*fm), label)
+            for label, r, fm in SEGMENTS
+        ],
+        else_="Unscored",
+    )
+    return scored.mutate(rfm_segment=name).order_by("customer_id").execute()
+
+
+def segment_counts(scores: pd.DataFrame) -> pd.DataFrame:
+    """rfm_segment, customers, share, in the order of SEGMENTS."""
+    counts = scores["rfm_segment"].value_counts().reindex(SEGMENT_NAMES, fill_value=0)
+    frame = counts.rename_axis("rfm_segment").reset_index(name="customers")
+    total = frame["customers"].sum()
+    frame["share"] = frame["customers"] / total if total else 0.0
+    return frame
