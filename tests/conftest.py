@@ -1,0 +1,44 @@
+"""Shared fixtures: a real DuckDB file in a temporary folder, datasets from inline CSV text."""
+
+from __future__ import annotations
+
+import textwrap
+import warnings
+
+import pytest
+
+from clm_core import ingest, store
+
+warnings.filterwarnings("ignore", message=".*future.infer_string.*")
+
+
+@pytest.fixture
+def con(tmp_path):
+    """An Ibis connection on a fresh DuckDB file (never a mock)."""
+    connection = store.connect(tmp_path / "test.duckdb")
+    yield connection
+    connection.disconnect()
+
+
+@pytest.fixture
+def make_dataset(con, tmp_path):
+    """make_dataset(customers="csv text", transactions=..., ...) -> a loaded Dataset.
+
+    CSV text is dedented and written as UTF-8 files; pass bytes to control the encoding.
+    """
+    counter = iter(range(1000))
+
+    def make(name="fixture", **tables):
+        dataset = store.create_dataset(con, name)
+        sources = {}
+        for table, content in tables.items():
+            path = tmp_path / f"{next(counter)}_{table}.csv"
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
+            sources[table] = path
+        ingest.load(dataset, sources)
+        return dataset
+
+    return make
