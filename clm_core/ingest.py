@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Union
 
+import duckdb
 import ibis
 import pandas as pd
 
@@ -115,6 +116,7 @@ class _LocalFile:
             self.path = self._temp(data)
             self.name = name or getattr(source, "name", "upload")
         self.encoding = self._detect_encoding()
+        self.transcoded = False
 
     def _temp(self, data: bytes) -> str:
         fd, path = tempfile.mkstemp(suffix=".csv")
@@ -145,6 +147,7 @@ class _LocalFile:
         self._temps.append(out)
         self.path = out
         self.encoding = "cp1252"
+        self.transcoded = True
 
     def header_line(self) -> str:
         with open(self.path, "rb") as f:
@@ -236,17 +239,20 @@ def _stage(db, f: _LocalFile, sniffed: Sniffed, stage: str) -> tuple[int, list[t
     columns = {n: "VARCHAR" for n in names}
     for suffix in ("errors", "scans"):
         db.execute(f"DROP TABLE IF EXISTS {stage}_{suffix}")
+    if f.encoding == "cp1252" and not f.transcoded:
+        f.to_utf8()
     params = [f.path, sniffed.delimiter, columns]
+    create = f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM {reader}"
     try:
-        db.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM {reader}", params)
-    except Exception as exc:  # duckdb.Error: decide on re-encoding or refuse with one line
-        message = str(exc)
-        if f.encoding != "cp1252" and ("unicode" in message.lower() or "utf" in message.lower()):
+        db.execute(create, params)
+        if f.encoding != "cp1252" and db.execute(
+            f"SELECT count(*) FROM {stage}_errors WHERE error_type = 'INVALID ENCODING'"
+        ).fetchone()[0]:
+            # Not UTF-8 after all (the sample was plain ASCII): read it as Windows-1252.
             f.to_utf8()
-            params[0] = f.path
-            db.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM {reader}", params)
-        else:
-            raise IngestError(f"{sniffed.name}: not readable as CSV ({message.splitlines()[0]})") from exc
+            db.execute(create, [f.path] + params[1:])
+    except duckdb.Error as exc:
+        raise IngestError(f"{sniffed.name}: not readable as CSV ({str(exc).splitlines()[0]})") from exc
     structural = db.execute(
         f"SELECT line, error_type, csv_line FROM {stage}_errors ORDER BY line"
     ).fetchall()

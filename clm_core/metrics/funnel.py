@@ -23,8 +23,8 @@ from clm_core.store import Dataset
 
 MILESTONES = ("created", "first_purchase", "repeat_purchase", "promoter")
 DEFAULT_STEPS = MILESTONES
-COLUMNS = ["step", "customers", "conversion_from_start", "conversion_from_previous", "drop_off",
-           "median_days_from_previous"]
+COLUMNS = ["step", "customers", "conversion_from_start", "conversion_from_previous", "median_days_from_previous",
+           "drop_off"]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,95 @@
+"""`python -m clm_core report`: files and columns of DESIGN §4, --map, one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from clm_core.__main__ import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+COLUMNS = {
+    "stages.csv": ["stage", "customers", "share"],
+    "customer_stages.csv": ["customer_id", "stage"],
+    "funnel.csv": ["step", "customers", "conversion_from_start", "conversion_from_previous", "median_days_from_previous"],
+    "cohort_retention.csv": ["cohort", "period", "cohort_size", "active_customers", "retention"],
+    "nps.csv": ["scope", "answers", "promoters", "passives", "detractors", "nps", "margin_of_error"],
+    "clv.csv": ["customer_id", "frequency", "recency", "T", "monetary", "historic_value", "expected_purchases",
+                "p_alive", "predicted_clv"],
+    "ingest_report.csv": ["table", "rows_read", "rows_loaded", "rows_rejected"],
+}
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "c.csv").write_text("Kundennummer;Angelegt am;Land\n001;01.01.2024;DE\n002;15.01.2024;AT\n")
+    (tmp_path / "t.csv").write_text(
+        "Kundennummer;Datum;Betrag\n001;05.01.2024;10,00\n001;05.03.2024;20,00\n002;20.01.2024;5,00\n003;01.03.2024;x\n"
+    )
+    (tmp_path / "n.csv").write_text("customer_id,answered_at,score\n001,2024-02-01,10\n002,2024-02-03,6\n")
+    return tmp_path
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "clm_core", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL)
+
+
+def test_report_writes_every_file_with_its_columns(files):
+    out = files / "out"
+    result = run("report", "--customers", files / "c.csv", "--transactions", files / "t.csv", "--nps", files / "n.csv",
+                 "--map", "Angelegt am=created_at", "--out", out)
+    assert result.returncode == 0, result.stderr
+    for name, columns in COLUMNS.items():
+        frame = pd.read_csv(out / name, dtype={"customer_id": str})
+        assert list(frame.columns[: len(columns)]) == columns, name
+    stages = pd.read_csv(out / "stages.csv").set_index("stage")["customers"]
+    # T = 2024-03-05: 001 bought 05.01 and 05.03 (first 60 days ago -> new); 002 bought 20.01 (45 days -> new).
+    assert stages["new"] == 2 and stages.sum() == 2
+    report = pd.read_csv(out / "ingest_report.csv").set_index("table")
+    assert report.loc["transactions"].tolist() == [4, 3, 1]
+    funnel = pd.read_csv(out / "funnel.csv")
+    assert funnel["step"].tolist() == ["created", "first_purchase", "repeat_purchase", "promoter"]
+    assert funnel["customers"].tolist() == [2, 2, 1, 0]
+    nps = pd.read_csv(out / "nps.csv").set_index("scope")
+    assert nps.loc["all", "nps"] == 0.0 and nps.loc["all", "answers"] == 2
+    clv = pd.read_csv(out / "clv.csv", dtype={"customer_id": str}).set_index("customer_id")
+    assert clv.loc["001", ["frequency", "recency", "T", "monetary", "historic_value"]].tolist() == [1, 60, 60, 20.0, 30.0]
+    assert "as of 2024-03-05" in result.stdout
+
+
+def test_map_scoped_to_a_table_and_unmatched_map_is_an_error(files):
+    out = files / "out"
+    ok = run("report", "--customers", files / "c.csv", "--transactions", files / "t.csv",
+             "--map", "customers:Angelegt am=created_at", "--out", out)
+    assert ok.returncode == 0, ok.stderr
+    bad = run("report", "--customers", files / "c.csv", "--transactions", files / "t.csv",
+              "--map", "Geburtstag=created_at", "--out", out)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "error: --map 'Geburtstag=created_at' matches no column of the input files"
+
+
+@pytest.mark.parametrize("setup, expected", [
+    (lambda d: (d / "t.csv").write_text("Kundennummer;Betrag\n1;2\n"), "required column 'ordered_at'"),
+    (lambda d: (d / "t.csv").write_text(""), "the file is empty"),
+    (lambda d: (d / "t.csv").unlink(), "no such file"),
+])
+def test_unusable_input_gives_one_line_and_exit_2(files, setup, expected, capsys):
+    setup(files)
+    code = main(["report", "--customers", str(files / "c.csv"), "--transactions", str(files / "t.csv"),
+                 "--out", str(files / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert expected in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_bad_as_of_is_reported_without_traceback(files):
+    result = run("report", "--customers", files / "c.csv", "--transactions", files / "t.csv", "--as-of", "gestern",
+                 "--out", files / "out")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: not a date") and "Traceback" not in result.stderr
