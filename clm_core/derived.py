@@ -2,7 +2,8 @@
 
 - ``customer_index``: every customer of the dataset, including those that appear
   only in transactions, events or NPS answers (``implicit`` = true), with the
-  attributes of the customers file.
+  attributes of the customers file and ``first_seen``, the earliest of their
+  created_at, transaction, event and answer days (null when none is dated).
 - ``customer_days``: one row per customer and calendar day with transactions:
   ``revenue`` (net, returns included), ``purchase_amount`` (sum of amounts > 0),
   ``purchases`` (transactions with amount > 0), ``value`` (net revenue × margin
@@ -16,19 +17,29 @@ import ibis
 from clm_core.store import Dataset
 
 
+DATED = {"customers": "created_at", "transactions": "ordered_at", "events": "occurred_at", "nps": "answered_at"}
+
+
 def customer_index(dataset: Dataset):
-    sources = [dataset.table(t) for t in ("customers", "transactions", "events", "nps")]
-    ids = [t.select(customer_id=t.customer_id) for t in sources if t is not None]
-    if not ids:
+    sources = {name: dataset.table(name) for name in DATED}
+    seen = []
+    for name, t in sources.items():
+        if t is None:
+            continue
+        when = t[DATED[name]] if DATED[name] in t.columns else ibis.null("timestamp")
+        seen.append(t.select(customer_id=t.customer_id, seen=when.cast("timestamp")))
+    if not seen:
         return None
-    all_ids = ids[0].union(*ids[1:], distinct=True) if len(ids) > 1 else ids[0].distinct()
-    customers = dataset.table("customers")
+    rows = seen[0].union(*seen[1:]) if len(seen) > 1 else seen[0]
+    all_ids = rows.group_by("customer_id").aggregate(first_seen=rows.seen.min().cast("date"))
+    customers = sources["customers"]
     if customers is None:
         return all_ids.mutate(implicit=ibis.literal(True))
     known = customers.mutate(__known=ibis.literal(True))
     joined = all_ids.left_join(known, all_ids.customer_id == known.customer_id)
     attributes = [known[c] for c in customers.columns if c != "customer_id"]
-    return joined.select(all_ids.customer_id, *attributes, implicit=known.__known.isnull())
+    return joined.select(all_ids.customer_id, *attributes, first_seen=all_ids.first_seen,
+                         implicit=known.__known.isnull())
 
 
 def customer_days(dataset: Dataset):

@@ -7,6 +7,7 @@ DESIGN §2 and the tables derived from them at ingest (``customer_index``,
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -27,6 +28,12 @@ CREATE TABLE IF NOT EXISTS clm_datasets (
     name VARCHAR NOT NULL,
     created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
     version INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS clm_views (
+    id VARCHAR PRIMARY KEY,
+    name VARCHAR NOT NULL,
+    state JSON NOT NULL,
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
 )
 """
 
@@ -149,3 +156,48 @@ def delete_dataset(dataset: Dataset) -> None:
     except Exception:
         db.execute("ROLLBACK")
         raise
+
+
+# --------------------------------------------------------------------------- saved views
+
+@dataclass(frozen=True)
+class SavedView:
+    """A named view: its query parameters (key -> list of values), opened by ``?view=<id>``."""
+
+    id: str
+    name: str
+    params: dict
+
+
+_VIEW_ID = re.compile(r"^[A-Za-z0-9_-]{8}$")
+
+
+def save_view(con, name: str, params: dict) -> SavedView:
+    if not name.strip():
+        raise ValueError("a saved view needs a name")
+    view_id = secrets.token_urlsafe(6)
+    clean = {k: list(v) if isinstance(v, (list, tuple)) else [v] for k, v in params.items() if k != "view"}
+    raw(con).execute("INSERT INTO clm_views (id, name, state) VALUES (?, ?, ?)", [view_id, name.strip(), json.dumps(clean)])
+    return SavedView(view_id, name.strip(), clean)
+
+
+def get_view(con, view_id: str) -> SavedView | None:
+    if not isinstance(view_id, str) or not _VIEW_ID.match(view_id):
+        return None
+    row = raw(con).execute("SELECT id, name, state FROM clm_views WHERE id = ?", [view_id]).fetchone()
+    return SavedView(row[0], row[1], json.loads(row[2])) if row else None
+
+
+def list_views(con) -> list[SavedView]:
+    rows = raw(con).execute("SELECT id, name, state FROM clm_views ORDER BY created_at, name").fetchall()
+    return [SavedView(i, n, json.loads(s)) for i, n, s in rows]
+
+
+def rename_view(con, view_id: str, name: str) -> None:
+    if not name.strip():
+        raise ValueError("a saved view needs a name")
+    raw(con).execute("UPDATE clm_views SET name = ? WHERE id = ?", [name.strip(), view_id])
+
+
+def delete_view(con, view_id: str) -> None:
+    raw(con).execute("DELETE FROM clm_views WHERE id = ?", [view_id])

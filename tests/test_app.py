@@ -1,15 +1,16 @@
-"""The Streamlit app runs on an empty database and on the demo data."""
+"""The Streamlit app on an empty database and on the demo data (AppTest, no browser)."""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pathlib import Path
-
 from clm_core import demo, ingest, store
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 @pytest.fixture
@@ -19,18 +20,53 @@ def database(tmp_path, monkeypatch):
     return path
 
 
+@pytest.fixture(scope="module")
+def demo_paths(tmp_path_factory):
+    return demo.write_demo(tmp_path_factory.mktemp("demo"), n_customers=300, seed=3)
+
+
+@pytest.fixture
+def demo_db(database, demo_paths):
+    con = store.connect(database)
+    dataset = store.create_dataset(con, "Demo")
+    ingest.load(dataset, demo_paths)
+    con.disconnect()
+    return dataset.id
+
+
+def open_page(page: str, **params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params["page"] = page
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at.run()
+
+
 def test_empty_database_explains_what_to_do(database):
-    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at = open_page("overview")
     assert not at.exception
     assert "No dataset yet" in at.info[0].value
 
 
-def test_demo_data_shows_the_stage_distribution(database, tmp_path):
-    paths = demo.write_demo(tmp_path / "demo", n_customers=300, seed=3)
-    con = store.connect(database)
-    ingest.load(store.create_dataset(con, "Demo"), paths)
-    con.disconnect()
-    at = AppTest.from_file(str(APP), default_timeout=60).run()
+def test_overview_shows_cards_and_stage_bar(demo_db):
+    at = open_page("overview")
     assert not at.exception
-    table = at.dataframe[0].value
-    assert table["customers"].sum() == 300 + 1  # one customer appears only in transactions
+    labels = [m.label for m in at.metric]
+    assert labels[0] == "Customers" and len(labels) == 5
+    assert at.metric[0].value == "301"  # 300 customers + 1 only in transactions, all known at T
+    framework = at.dataframe[0].value
+    assert framework["customers"].sum() == 301
+
+
+def test_overview_in_german_formats_numbers_the_german_way(demo_db):
+    at = open_page("overview", lang="de")
+    assert not at.exception
+    assert at.metric[0].label == "Kunden"
+    assert re.fullmatch(r"\d{1,3}(\.\d{3})* €", at.metric[2].value), at.metric[2].value
+
+
+def test_filter_from_the_url_changes_the_numbers(demo_db):
+    everyone = open_page("overview")
+    austria = open_page("overview", **{"f.country": "AT"})
+    assert not austria.exception
+    assert 0 < int(austria.metric[0].value) < int(everyone.metric[0].value)

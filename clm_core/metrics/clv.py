@@ -67,3 +67,13 @@ def historic_value(dataset: Dataset, as_of=None, segment=None, config=None) -> p
     return joined.select(customers.customer_id, historic_value=value.historic_value.fill_null(0.0)).order_by(
         "customer_id"
     ).execute()
+
+
+def net_revenue(dataset: Dataset, start, end, segment=None, config=None) -> float:
+    """Net revenue (returns included) of the days in (start, end]."""
+    start, end = resolve_as_of(dataset, start), resolve_as_of(dataset, end)
+    days = dataset.require("customer_days")
+    days = days.filter(days.day > ibis.literal(start), days.day <= ibis.literal(end))
+    days = restrict(days, segment_customers(dataset, segment, end, config))
+    total = days.revenue.sum().execute()
+    return float(total) if total is not None and total == total else 0.0

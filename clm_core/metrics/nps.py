@@ -30,13 +30,16 @@ def with_scores(counts: pd.DataFrame) -> pd.DataFrame:
     return counts
 
 
-def nps(dataset: Dataset, as_of=None, segment=None, by: str | None = None, config=None) -> pd.DataFrame:
+def nps(dataset: Dataset, as_of=None, segment=None, by: str | None = None, config=None, since=None) -> pd.DataFrame:
     """NPS overall (scope ``all``), by answer month (``by="month"``) or by a customer attribute.
 
-    Answers on or before T count; customers outside the segment are left out.
+    Answers on or before T (and after ``since`` when given) count; customers outside
+    the segment are left out.
     """
     as_of = resolve_as_of(dataset, as_of)
     answers = dataset.require("nps")
+    if since is not None:
+        answers = answers.filter(day_of(answers.answered_at) > ibis.literal(resolve_as_of(dataset, since)))
     answers = restrict(answers.filter(day_of(answers.answered_at) <= ibis.literal(as_of)),
                        segment_customers(dataset, segment, as_of, config))
     if by is None:

@@ -46,11 +46,18 @@ def latest_nps(dataset: Dataset, as_of: dt.date):
     return answers.group_by("customer_id").aggregate(latest_score=answers.score.argmax(answers.answered_at))
 
 
+def known_customers(dataset: Dataset, as_of: dt.date, segment=None, config=None):
+    """Customers of the segment known at T: first seen on or before T, or never dated."""
+    index = dataset.require("customer_index")
+    index = index.filter(index.first_seen.isnull() | (index.first_seen <= ibis.literal(as_of)))
+    return restrict(index, segment_customers(dataset, segment, as_of, config))
+
+
 def customer_stages(dataset: Dataset, as_of=None, config: LifecycleConfig | None = None, segment=None):
     """Ibis table: customer_id, stage, interested (prospects with an event ≤ T), recency."""
     config = config or LifecycleConfig()
     as_of = resolve_as_of(dataset, as_of)
-    customers = restrict(dataset.require("customer_index"), segment_customers(dataset, segment, as_of, config))
+    customers = known_customers(dataset, as_of, segment, config)
     facts = purchase_facts(dataset, as_of)
     base = customers.left_join(facts, customers.customer_id == facts.customer_id).select(
         customers.customer_id, facts.first, facts.last, facts.previous, facts.recent_days

@@ -1,0 +1,107 @@
+"""Interface language (English, German): shared words and number/date formats.
+
+Page-specific texts live beside their page as ``{key: (english, german)}``;
+:func:`tr` looks them up the same way as the shared :data:`TEXT`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+LANGUAGES = {"en": "English", "de": "Deutsch"}
+
+#: key -> (English, German)
+TEXT: dict[str, tuple[str, str]] = {
+    "app_title": ("Customer lifecycle", "Kundenlebenszyklus"),
+    "dataset": ("Dataset", "Datensatz"),
+    "as_of": ("As of", "Stichtag"),
+    "language": ("Language", "Sprache"),
+    "filter": ("Segment filter", "Segmentfilter"),
+    "stage": ("Stage", "Phase"),
+    "stages": ("Stages", "Phasen"),
+    "cohorts": ("Cohorts", "Kohorten"),
+    "cohort_range": ("First purchase between", "Erstkauf zwischen"),
+    "attribute": ("Attribute", "Merkmal"),
+    "values": ("Values", "Werte"),
+    "clear_filter": ("Clear filter", "Filter zurücksetzen"),
+    "customers": ("Customers", "Kunden"),
+    "revenue": ("Revenue", "Umsatz"),
+    "share": ("Share", "Anteil"),
+    "download_csv": ("Download CSV", "CSV herunterladen"),
+    "no_dataset": ("No dataset yet: upload your exports on the Data page, or run `make run` for the demo data.",
+                   "Noch kein Datensatz: Exporte auf der Seite Daten hochladen oder `make run` für die Demodaten."),
+    "nobody": ("The segment filter matches no customer.", "Der Segmentfilter trifft auf keinen Kunden zu."),
+    "missing_table": ("This page needs a {table} file. Upload one on the Data page.",
+                      "Diese Seite braucht eine {table}-Datei. Bitte auf der Seite Daten hochladen."),
+    "saved_views": ("Saved views", "Gespeicherte Ansichten"),
+    "save_view": ("Save this view", "Ansicht speichern"),
+    "view_name": ("Name", "Name"),
+    "open": ("Open", "Öffnen"),
+    "rename": ("Rename", "Umbenennen"),
+    "delete": ("Delete", "Löschen"),
+    "link": ("Link", "Link"),
+    # canonical stages
+    "prospect": ("Prospect", "Interessent"),
+    "new": ("New", "Neu"),
+    "active": ("Active", "Aktiv"),
+    "reactivated": ("Reactivated", "Reaktiviert"),
+    "at_risk": ("At risk", "Gefährdet"),
+    "loyal": ("Loyal", "Loyal"),
+    "churned": ("Churned", "Abgewandert"),
+    # pages
+    "page_overview": ("Overview", "Überblick"),
+    "page_data": ("Data", "Daten"),
+    "page_funnel": ("Funnel", "Trichter"),
+    "page_cohorts": ("Cohorts", "Kohorten"),
+    "page_lifecycle": ("Lifecycle", "Lebenszyklus"),
+    "page_nps": ("NPS", "NPS"),
+    "page_value": ("Customer value", "Kundenwert"),
+    "page_map": ("Map", "Karte"),
+}
+
+
+def tr(key: str, lang: str = "en", table: dict[str, tuple[str, str]] | None = None, **values) -> str:
+    """The text for ``key`` in ``lang`` from ``table`` (else the shared TEXT); the key itself if unknown."""
+    pair = (table or {}).get(key) or TEXT.get(key)
+    if pair is None:
+        return key
+    text = pair[1] if lang == "de" else pair[0]
+    return text.format(**values) if values else text
+
+
+def format_number(value, lang: str = "en", decimals: int = 0) -> str:
+    """1,234.5 (en) or 1.234,5 (de); an en dash for a missing value."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    text = f"{value:,.{decimals}f}"
+    if lang == "de":
+        text = text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+    return text
+
+
+def format_currency(value, lang: str = "en", decimals: int = 2, symbol: str = "€") -> str:
+    """€1,234.56 (en) or 1.234,56 € (de)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    number = format_number(abs(value), lang, decimals)
+    sign = "-" if value < 0 else ""
+    return f"{sign}{number} {symbol}" if lang == "de" else f"{sign}{symbol}{number}"
+
+
+def format_percent(share, lang: str = "en", decimals: int = 1) -> str:
+    """A fraction as a percentage: 12.5% (en) or 12,5 % (de)."""
+    if share is None or (isinstance(share, float) and math.isnan(share)):
+        return "–"
+    number = format_number(100 * share, lang, decimals)
+    return f"{number} %" if lang == "de" else f"{number}%"
+
+
+def format_date(value: dt.date, lang: str = "en") -> str:
+    """2024-03-05 (en) or 05.03.2024 (de)."""
+    return value.strftime("%d.%m.%Y") if lang == "de" else value.isoformat()
+
+
+def plotly_separators(lang: str) -> str:
+    """Plotly's ``layout.separators`` (decimal, thousands) for the language."""
+    return ",." if lang == "de" else ".,"

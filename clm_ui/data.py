@@ -1,0 +1,83 @@
+"""The database for one Streamlit run, and metric results cached per dataset version.
+
+One DuckDB connection per process (``st.cache_resource``); each run works on a
+cursor of it, since a connection is not safe to share across Streamlit's threads.
+Results are cached by (function, dataset id, dataset version, as-of, filter,
+parameters): a new upload bumps the version and so invalidates exactly that
+dataset's results.
+"""
+
+from __future__ import annotations
+
+import ibis
+import pandas as pd
+import streamlit as st
+
+from clm_core import store
+from clm_core.config import LifecycleConfig
+from clm_core.filters import SegmentFilter
+from clm_core.metrics import clv, cohorts, funnel, nps, stages
+from clm_core.models import rfm
+
+
+@st.cache_resource
+def _root(path: str):
+    return store.connect(path)
+
+
+def root():
+    """The process-wide Ibis connection (for short writes; reads use :func:`connection`)."""
+    return _root(store.database_path())
+
+
+def connection():
+    """An Ibis backend on a fresh cursor of the process connection, for this run's thread."""
+    return ibis.duckdb.from_connection(store.raw(root()).cursor())
+
+
+def dataset(dataset_id: str) -> store.Dataset:
+    return store.get_dataset(connection(), dataset_id)
+
+
+def _stage_table(ds, as_of=None, config=None, segment=None) -> pd.DataFrame:
+    return stages.customer_stages(ds, as_of, config, segment).execute()
+
+
+FUNCTIONS = {
+    "stage_distribution": stages.stage_distribution,
+    "framework_distribution": stages.framework_distribution,
+    "stage_history": stages.stage_history,
+    "stage_migration": stages.stage_migration,
+    "customer_stages": _stage_table,
+    "funnel": funnel.funnel,
+    "dropped_customers": funnel.dropped_customers,
+    "cohort_retention": cohorts.cohort_retention,
+    "nps": nps.nps,
+    "rfm_summary": clv.rfm_summary,
+    "historic_value": clv.historic_value,
+    "net_revenue": clv.net_revenue,
+    "rfm_scores": rfm.rfm_scores,
+}
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _cached(name: str, dataset_id: str, version: int, segment_key: tuple, config_key: tuple, kwargs_key: tuple):
+    segment = SegmentFilter.from_query_params({k: list(v) for k, v in segment_key})
+    config = LifecycleConfig(**{k: (dict(v) if k == "mapping" else v) for k, v in config_key})
+    kwargs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs_key}
+    return FUNCTIONS[name](dataset(dataset_id), segment=segment, config=config, **kwargs)
+
+
+def _freeze(value):
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def metric(name: str, ds: store.Dataset, segment: SegmentFilter, config: LifecycleConfig, **kwargs):
+    """``FUNCTIONS[name](ds, segment=…, config=…, **kwargs)``, cached per dataset version."""
+    segment_key = tuple(sorted((k, tuple(v)) for k, v in segment.to_query_params().items()))
+    config_key = _freeze(config.to_dict())
+    return _cached(name, ds.id, ds.version, segment_key, config_key, _freeze(kwargs))

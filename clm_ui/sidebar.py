@@ -1,0 +1,119 @@
+"""The sidebar: language, dataset, as-of date, the global segment filter and saved views."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+from clm_core import store
+from clm_core.config import STAGES
+from clm_core.filters import SegmentFilter
+from clm_core.i18n import LANGUAGES
+from clm_core.viewstate import ViewState
+from clm_ui import data
+from clm_ui.page import current_dataset, default_as_of
+from clm_ui.state import replace_view, t, update, view
+
+#: customer_index columns that make no sense as a value filter
+NOT_FILTERABLE = {"customer_id", "implicit", "latitude", "longitude", "created_at", "first_seen"}
+MAX_VALUES = 500
+
+
+def _attribute_values(dataset: store.Dataset, column: str) -> list[str]:
+    index = dataset.table("customer_index")
+    values = index.select(v=index[column].cast("string")).filter(lambda r: r.v.notnull()).distinct()
+    return sorted(values.order_by("v").limit(MAX_VALUES).execute()["v"].tolist())
+
+
+def _months(dataset: store.Dataset) -> list[str]:
+    days = dataset.table("customer_days")
+    if days is None:
+        return []
+    lo, hi = days.day.min().execute(), days.day.max().execute()
+    if lo is None or hi is None:
+        return []
+    months, year, month = [], lo.year, lo.month
+    while (year, month) <= (hi.year, hi.month):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+def segment_editor(dataset: store.Dataset) -> SegmentFilter:
+    current = view().segment
+    index = dataset.table("customer_index")
+    attributes = [c for c in index.columns if c not in NOT_FILTERABLE]
+    stages_chosen = st.multiselect(t("stage"), STAGES, default=[s for s in current.stages if s in STAGES],
+                                   format_func=t, key="w.filter.stage")
+    chosen_attrs = st.multiselect(t("attribute"), attributes,
+                                  default=[a for a in current.attributes if a in attributes], key="w.filter.attrs")
+    values = {}
+    for attribute in chosen_attrs:
+        options = _attribute_values(dataset, attribute)
+        picked = st.multiselect(attribute, options, default=[v for v in current.attributes.get(attribute, ()) if v in options],
+                                key=f"w.filter.values.{attribute}")
+        if picked:
+            values[attribute] = tuple(picked)
+    months = _months(dataset)
+    cohort_from = cohort_to = None
+    if months:
+        options = [""] + months
+        c1, c2 = st.columns(2)
+        cohort_from = c1.selectbox(t("cohort_range"), options, index=options.index(current.cohort_from)
+                                   if current.cohort_from in options else 0, key="w.filter.cohort_from") or None
+        cohort_to = c2.selectbox("…", options, index=options.index(current.cohort_to)
+                                 if current.cohort_to in options else 0, key="w.filter.cohort_to") or None
+    return SegmentFilter(values, tuple(stages_chosen), cohort_from, cohort_to)
+
+
+def saved_views() -> None:
+    con = data.root()
+    with st.form("save_view", clear_on_submit=True, border=False):
+        name = st.text_input(t("view_name"), key="w.save.name")
+        if st.form_submit_button(t("save_view")) and name.strip():
+            saved = store.save_view(con, name, view().to_query_params())
+            st.session_state["clm_saved_id"] = saved.id
+    for saved in store.list_views(con):
+        with st.expander(saved.name):
+            st.code(f"?view={saved.id}", language=None)
+            c1, c2 = st.columns(2)
+            if c1.button(t("open"), key=f"w.open.{saved.id}"):
+                replace_view(ViewState.from_query_params(saved.params))
+                st.rerun()
+            if c2.button(t("delete"), key=f"w.delete.{saved.id}"):
+                store.delete_view(con, saved.id)
+                st.rerun()
+            new_name = st.text_input(t("rename"), value=saved.name, key=f"w.rename.{saved.id}")
+            if new_name.strip() and new_name != saved.name:
+                store.rename_view(con, saved.id, new_name)
+                st.rerun()
+
+
+def sidebar() -> None:
+    with st.sidebar:
+        st.image("assets/logo.svg", width=48)
+        langs = list(LANGUAGES)
+        lang = st.selectbox(t("language"), langs, index=langs.index(view().lang), format_func=LANGUAGES.get,
+                            key="w.lang")
+        update(lang=lang)
+        datasets = store.list_datasets(data.connection())
+        if not datasets:
+            return
+        dataset = current_dataset(view())
+        ids = [d.id for d in datasets]
+        names = {d.id: d.name for d in datasets}
+        chosen = st.selectbox(t("dataset"), ids, index=ids.index(dataset.id), format_func=names.get, key="w.dataset")
+        update(dataset=chosen)
+        dataset = next(d for d in datasets if d.id == chosen)
+        if not dataset.has("customer_index"):
+            return
+        default = default_as_of(dataset)
+        current = dt.date.fromisoformat(view().as_of) if view().as_of else default
+        as_of = st.date_input(t("as_of"), value=current, key="w.as_of",
+                              format="DD.MM.YYYY" if view().lang == "de" else "YYYY-MM-DD")
+        update(as_of=None if as_of == default else as_of.isoformat())
+        with st.expander(t("filter"), expanded=not view().segment.is_empty()):
+            update(segment=segment_editor(dataset))
+        with st.expander(t("saved_views")):
+            saved_views()
