@@ -1,7 +1,8 @@
 """Segment filter over customer attributes, stage and cohort; round-trips through URL query parameters.
 
 Query parameters: ``f.<attribute>`` once per allowed value, ``stage`` once per
-stage, ``cohort_from`` / ``cohort_to`` as YYYY-MM (months of the first purchase).
+stage, ``cohort_from`` / ``cohort_to`` as YYYY-MM (months of the first purchase),
+``list`` the id of a stored customer list (a drill-down applied as a filter).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class SegmentFilter:
     stages: tuple[str, ...] = ()
     cohort_from: str | None = None
     cohort_to: str | None = None
+    customer_list: str | None = None  # id of a stored list of customers (store.save_customer_list)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "attributes", {k: tuple(v) for k, v in self.attributes.items() if v})
@@ -39,11 +41,11 @@ class SegmentFilter:
                 raise ValueError(f"cohort bounds are months YYYY-MM, got {bound!r}")
 
     def is_empty(self) -> bool:
-        return not (self.attributes or self.stages or self.cohort_from or self.cohort_to)
+        return not (self.attributes or self.stages or self.cohort_from or self.cohort_to or self.customer_list)
 
-    def with_customers(self, attribute: str, values) -> "SegmentFilter":
-        """This filter narrowed to ``attribute`` in ``values`` (e.g. customer_id of a drill-down)."""
-        return SegmentFilter({**self.attributes, attribute: tuple(values)}, self.stages, self.cohort_from, self.cohort_to)
+    def with_customer_list(self, list_id: str | None) -> "SegmentFilter":
+        """This filter narrowed to a stored customer list (a drill-down applied as a filter)."""
+        return SegmentFilter(self.attributes, self.stages, self.cohort_from, self.cohort_to, list_id)
 
     # ------------------------------------------------------------------ query
     def customers(self, dataset, as_of: dt.date, config=None):
@@ -54,6 +56,11 @@ class SegmentFilter:
                 raise ValueError(f"unknown customer attribute {name!r}; known: {', '.join(index.columns)}")
             index = index.filter(index[name].cast("string").isin(list(values)))
         ids = index.select("customer_id")
+        if self.customer_list:
+            from clm_core.store import customer_list
+
+            listed = customer_list(dataset.con, self.customer_list)
+            ids = ids.semi_join(listed, ids.customer_id == listed.customer_id)
         if self.stages:
             from clm_core.metrics.stages import customer_stages
 
@@ -83,6 +90,8 @@ class SegmentFilter:
             params["cohort_from"] = [self.cohort_from]
         if self.cohort_to:
             params["cohort_to"] = [self.cohort_to]
+        if self.customer_list:
+            params["list"] = [self.customer_list]
         return params
 
     @classmethod
@@ -100,4 +109,5 @@ class SegmentFilter:
         stages = tuple(values("stage")) if "stage" in params else ()
         cohort_from = values("cohort_from")[0] if "cohort_from" in params else None
         cohort_to = values("cohort_to")[0] if "cohort_to" in params else None
-        return cls(attributes, stages, cohort_from or None, cohort_to or None)
+        customer_list = values("list")[0] if "list" in params else None
+        return cls(attributes, stages, cohort_from or None, cohort_to or None, customer_list or None)

@@ -29,6 +29,10 @@ CREATE TABLE IF NOT EXISTS clm_datasets (
     created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
     version INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS clm_lists (
+    id VARCHAR NOT NULL,
+    customer_id VARCHAR NOT NULL
+);
 CREATE TABLE IF NOT EXISTS clm_views (
     id VARCHAR PRIMARY KEY,
     name VARCHAR NOT NULL,
@@ -201,3 +205,26 @@ def rename_view(con, view_id: str, name: str) -> None:
 
 def delete_view(con, view_id: str) -> None:
     raw(con).execute("DELETE FROM clm_views WHERE id = ?", [view_id])
+
+
+# --------------------------------------------------------------------------- customer lists
+
+def save_customer_list(con, customer_ids) -> str:
+    """Store a list of customer ids (a drill-down result) and return its short id for filters and links.
+
+    ``customer_ids`` is an Ibis table with a ``customer_id`` column, or an iterable of ids.
+    """
+    list_id = secrets.token_urlsafe(6)
+    db = raw(con)
+    if hasattr(customer_ids, "select"):
+        sql = ibis.to_sql(customer_ids.select("customer_id").distinct(), dialect="duckdb")
+        db.execute(f"INSERT INTO clm_lists SELECT ?, customer_id FROM ({sql})", [list_id])
+    else:
+        db.executemany("INSERT INTO clm_lists VALUES (?, ?)", [[list_id, str(c)] for c in dict.fromkeys(customer_ids)])
+    return list_id
+
+
+def customer_list(con, list_id: str):
+    """Ibis table (customer_id) of a stored list; empty for an unknown id."""
+    lists = con.table("clm_lists")
+    return lists.filter(lists.id == list_id).select("customer_id")

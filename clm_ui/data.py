@@ -60,6 +60,11 @@ FUNCTIONS = {
 }
 
 
+def register(name: str, function) -> None:
+    """Make ``function(dataset, *, segment, config, **kwargs)`` available to :func:`metric` as ``name``."""
+    FUNCTIONS[name] = function
+
+
 @st.cache_data(show_spinner=False, max_entries=512)
 def _cached(name: str, dataset_id: str, version: int, segment_key: tuple, config_key: tuple, kwargs_key: tuple):
     segment = SegmentFilter.from_query_params({k: list(v) for k, v in segment_key})
