@@ -272,7 +272,8 @@ def _stage(db, f: _LocalFile, sniffed: Sniffed, stage: str) -> tuple[int, list[t
     return db.execute(f"SELECT count(*) FROM {stage}").fetchone()[0] + len(malformed), malformed
 
 
-def _detect_formats(db, stage: str, sniffed: Sniffed, date_formats: dict[str, str]) -> None:
+def detect_formats(db, stage: str, sniffed: Sniffed, date_formats: dict[str, str]) -> None:
+    """Set ``sniffed.date_formats`` and ``sniffed.decimal`` from the first rows of the staged text table."""
     col_of = {canonical: f"c{sniffed.headers.index(h)}" for h, canonical in sniffed.mapping.items()}
     kinds = {c.name: c.kind for c in schema.columns(sniffed.table)}
     sample = f"(SELECT * FROM {stage} LIMIT {SAMPLE_ROWS})"
@@ -397,7 +398,7 @@ def _prepare(db, f: _LocalFile, sniffed: Sniffed, date_formats: dict[str, str], 
     rows_read, malformed = _stage(db, f, sniffed, stage)
     if rows_read == 0:
         raise IngestError(f"{sniffed.name}: the file has a header but no data rows")
-    _detect_formats(db, stage, sniffed, date_formats)
+    detect_formats(db, stage, sniffed, date_formats)
     exprs, names, checks = _parsed_select(sniffed)
     reason = "CASE " + " ".join(f"WHEN {cond} THEN {msg}" for cond, msg in checks) + " END" if checks else "NULL"
     select = ", ".join(f"{e} AS {quote_ident(name)}" for e, name in zip(exprs, names))

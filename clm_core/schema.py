@@ -101,13 +101,15 @@ def propose_mapping(table: str, headers: list[str], explicit: dict[str, str] | N
     """Header -> canonical column for the headers that match, explicit mappings first.
 
     Each canonical column takes at most one header: the one whose synonym ranks
-    highest. Headers left out stay as attributes.
+    highest. Headers left out stay as attributes; an explicit mapping to None or
+    "" keeps a header as an attribute even when its name is a known synonym.
     """
     cols = columns(table)
     known = {c.name for c in cols}
     mapping: dict[str, str] = {}
+    kept = {h for h, canonical in (explicit or {}).items() if not canonical}
     for header, canonical in (explicit or {}).items():
-        if header not in headers:
+        if header not in headers or not canonical:
             continue
         if canonical not in known:
             raise ValueError(f"{canonical!r} is not a column of {table}; expected one of {', '.join(sorted(known))}")
@@ -118,7 +120,7 @@ def propose_mapping(table: str, headers: list[str], explicit: dict[str, str] | N
             continue
         candidates = []
         for header in headers:
-            if header in mapping:
+            if header in mapping or header in kept:
                 continue
             norm = normalise_header(header)
             targets = (normalise_header(col.name),) + col.synonyms

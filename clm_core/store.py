@@ -106,6 +106,11 @@ class Dataset:
         return row[0] if row else 0
 
 
+def table_rows(dataset: "Dataset") -> dict[str, int]:
+    """Rows per loaded canonical table of a dataset."""
+    return {name: dataset.table(name).count().execute() for name in TABLES if dataset.has(name)}
+
+
 class MissingTableError(LookupError):
     """A metric needs a table that this dataset does not have."""
 

@@ -90,6 +90,24 @@ def saved_views() -> None:
                 st.rerun()
 
 
+def select_dataset(dataset_id: str | None) -> None:
+    """Make ``dataset_id`` the view's and the sidebar's dataset, as of its latest date. Call from a callback only.
+
+    The sidebar's selectbox keeps its own widget value (in the browser too), so updating
+    the view alone would be undone by the next interaction; a callback runs before that
+    widget exists in the run and may set it.
+    """
+    update(dataset=dataset_id, as_of=None)
+    st.session_state.pop("w.as_of", None)
+    if dataset_id is None:
+        st.session_state.pop("w.dataset", None)
+        return
+    st.session_state["w.dataset"] = dataset_id
+    dataset = store.get_dataset(data.connection(), dataset_id)
+    if dataset.has("customer_index"):  # the as-of date widget would keep the previous dataset's date
+        st.session_state["w.as_of"] = default_as_of(dataset)
+
+
 def sidebar() -> None:
     with st.sidebar:
         st.image("assets/logo.svg", width=48)
@@ -104,6 +122,9 @@ def sidebar() -> None:
         ids = [d.id for d in datasets]
         names = {d.id: d.name for d in datasets}
         chosen = st.selectbox(t("dataset"), ids, index=ids.index(dataset.id), format_func=names.get, key="w.dataset")
+        if chosen != dataset.id:  # another dataset: its own latest date, not the previous one's
+            update(as_of=None)
+            st.session_state.pop("w.as_of", None)
         update(dataset=chosen)
         dataset = next(d for d in datasets if d.id == chosen)
         if not dataset.has("customer_index"):

@@ -215,3 +215,11 @@ def test_campaign_groups_are_normalised_and_checked(con, tmp_path):
     dataset, report = load(con, tmp_path, campaigns=content)
     assert rows(dataset, "campaigns")["group"].tolist() == ["treatment", "control"]
     assert report.tables["campaigns"].rejected["reason"].tolist() == ["group must be treatment or control: maybe"]
+
+
+def test_explicit_none_keeps_a_synonym_header_as_attribute(con, tmp_path):
+    dataset = store.create_dataset(con, "keep")
+    content = b"customer_id,ordered_at,amount,Datum\nA,2024-01-01,5,gestern\n"
+    report = ingest.load(dataset, {"transactions": content}, mapping={"transactions": {"Datum": None}})
+    assert report.tables["transactions"].sniffed.attributes == ["Datum"]
+    assert rows(dataset, "transactions")["Datum"].tolist() == ["gestern"]

@@ -1,0 +1,242 @@
+"""Uploaded CSV files before they are loaded: which table, what was detected, the first rows.
+
+The Data page shows, for each uploaded file, the table it most likely holds
+(from its headers), the delimiter, encoding, decimal separator and date formats
+found in its first rows, the header mapping the loader will apply, and a
+preview. Everything here works on the head of the file (a few MB), so a large
+upload is not copied on every rerun; :func:`clm_core.ingest.load` reads the
+whole file and is the authority on what is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import BinaryIO, Union
+
+import duckdb
+import pandas as pd
+
+from clm_core import ingest, schema
+
+HEAD_BYTES = 4 << 20  # what is inspected before loading
+PREVIEW_ROWS = 10
+SAMPLE_ROWS = 2_000  # rows the formats are detected on before loading (the loader uses more)
+
+#: The choice "no canonical column": the header is kept as a customer attribute.
+ATTRIBUTE = ""
+
+ENCODINGS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 (BOM)", "cp1252": "Windows-1252"}
+DELIMITERS = {";": ";", ",": ",", "\t": "Tab", "|": "|"}
+
+
+def head(data: Union[bytes, BinaryIO], size: int = HEAD_BYTES) -> bytes:
+    """The first ``size`` bytes of an upload, cut after the last complete line when cut at all."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        chunk = bytes(data[: size + 1])
+    else:
+        position = data.tell() if hasattr(data, "tell") else None
+        chunk = data.read(size + 1)
+        if position is not None and hasattr(data, "seek"):
+            data.seek(position)
+    if len(chunk) <= size:
+        return chunk
+    chunk = chunk[:size]
+    end = chunk.rfind(b"\n")
+    return chunk[: end + 1] if end >= 0 else chunk
+
+
+# --------------------------------------------------------------------------- which table
+
+def table_scores(headers: list[str]) -> dict[str, tuple[bool, int]]:
+    """Per table: (all required columns map, number of headers that map) by the synonyms."""
+    scores = {}
+    for table in schema.TABLES:
+        mapped = set(schema.propose_mapping(table, headers).values())
+        required = {c.name for c in schema.columns(table) if c.required}
+        scores[table] = (required <= mapped, len(mapped))
+    return scores
+
+
+def guess_table(headers: list[str], name: str | None = None) -> str | None:
+    """The table a file with these headers most likely holds, or None when none fits.
+
+    A table fits when all its required columns map; among those, the one with
+    the most mapped columns wins, then the one whose name is in the file name,
+    then the one with more required columns (the more specific), then the
+    order of DESIGN §2.
+    """
+    scores = table_scores(headers)
+    stem = (name or "").lower()
+    fitting = [t for t, (ok, _) in scores.items() if ok]
+    if not fitting:
+        return None
+
+    def rank(table: str):
+        n_required = sum(c.required for c in schema.columns(table))
+        return (scores[table][1], table in stem or table.rstrip("s") in stem, n_required, -schema.TABLES.index(table))
+
+    return max(fitting, key=rank)
+
+
+# --------------------------------------------------------------------------- mapping
+
+def explicit_mapping(choices: dict[str, str | None]) -> dict[str, str]:
+    """The user's choices (header -> canonical column or ATTRIBUTE/None) as the loader's mapping."""
+    return {h: c for h, c in choices.items() if c}
+
+
+def effective_mapping(table: str, headers: list[str], choices: dict[str, str | None]) -> dict[str, str]:
+    """Header -> canonical column as :func:`ingest.load` will apply it: the choices, then synonyms."""
+    return schema.propose_mapping(table, headers, explicit_mapping(choices))
+
+
+def mapping_problems(table: str, headers: list[str], choices: dict[str, str | None]) -> dict[str, list[str]]:
+    """What stops a file from loading: ``missing`` required columns, ``duplicate`` canonical choices,
+    and ``overridden``: headers chosen as attributes that the synonyms still map."""
+    chosen = explicit_mapping(choices)
+    counts: dict[str, int] = {}
+    for canonical in chosen.values():
+        counts[canonical] = counts.get(canonical, 0) + 1
+    effective = effective_mapping(table, headers, choices)
+    present = set(effective.values())
+    return {
+        "missing": [c.name for c in schema.columns(table) if c.required and c.name not in present],
+        "duplicate": sorted(c for c, n in counts.items() if n > 1),
+        "overridden": [h for h, c in choices.items() if not c and h in effective],
+    }
+
+
+# --------------------------------------------------------------------------- reading the first rows
+
+def read_sample(data: bytes, delimiter: str, encoding: str, n_columns: int, rows: int = SAMPLE_ROWS) -> pd.DataFrame:
+    """The first ``rows`` data rows as text (columns c0..c{n-1}), read by DuckDB's CSV reader.
+
+    ``data`` is the file or its head; a Windows-1252 file (or one that is not
+    valid UTF-8 after all) is decoded as such first, since DuckDB reads UTF-8.
+    Rows DuckDB cannot read are left out here; the ingest report lists them.
+    """
+    text = _decode(head(data), encoding)
+    fd, path = tempfile.mkstemp(suffix=".csv")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode("utf-8"))
+        columns = {f"c{i}": "VARCHAR" for i in range(n_columns)}
+        db = duckdb.connect()
+        try:
+            return db.execute(
+                "SELECT * FROM read_csv(?, delim=?, header=true, all_varchar=true, auto_detect=false, "
+                "quote='\"', escape='\"', columns=?, null_padding=true, ignore_errors=true) LIMIT ?",
+                [path, delimiter, columns, int(rows)],
+            ).df()
+        finally:
+            db.close()
+    finally:
+        os.unlink(path)
+
+
+def _decode(data: bytes, encoding: str) -> str:
+    if encoding != "cp1252":
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            pass
+    return data.decode("cp1252", errors="replace")
+
+
+def detect_formats(sample: pd.DataFrame, sniffed: ingest.Sniffed) -> tuple[str | None, dict[str, str], str | None]:
+    """(decimal separator, date family per canonical date column, problem) on a sample.
+
+    Uses the loader's own detection on the sample; ``problem`` is its one-line
+    message where the sample cannot decide (e.g. dd/mm or mm/dd), else None.
+    """
+    probe = ingest.Sniffed(sniffed.table, sniffed.name, sniffed.encoding, sniffed.delimiter,
+                           list(sniffed.headers), dict(sniffed.mapping))
+    db = duckdb.connect()
+    try:
+        db.register("clm_sample", sample)
+        try:
+            ingest.detect_formats(db, "clm_sample", probe, {})
+        except ingest.IngestError as exc:
+            return probe.decimal, dict(probe.date_formats), str(exc)
+    finally:
+        db.close()
+    return probe.decimal, dict(probe.date_formats), None
+
+
+@dataclass
+class Inspection:
+    """What is known about one uploaded file before loading it."""
+
+    name: str
+    table: str | None  # the table it is read as (guessed, or chosen)
+    guessed: str | None  # the table guessed from the headers
+    sniffed: ingest.Sniffed | None  # for ``table`` (None when no table is chosen)
+    headers: list[str]
+    encoding: str
+    delimiter: str
+    sample: pd.DataFrame  # first rows as text, columns named by the headers
+    decimal: str | None = None
+    date_formats: dict[str, str] = field(default_factory=dict)
+    problem: str | None = None
+
+    def preview(self, rows: int = PREVIEW_ROWS) -> pd.DataFrame:
+        return self.sample.head(rows)
+
+
+def inspect(data: bytes, name: str, table: str | None = None, choices: dict[str, str | None] | None = None,
+            rows: int = SAMPLE_ROWS) -> Inspection:
+    """Sniff an upload (or its head): table guess, encoding, delimiter, mapping, formats, first rows.
+
+    ``table`` overrides the guess; ``choices`` (header -> canonical or ATTRIBUTE)
+    are the user's mapping corrections. Raises :class:`ingest.IngestError` for
+    a file that cannot be read at all (e.g. empty).
+    """
+    data = head(data)
+    probe = ingest.sniff(data, schema.TABLES[0], name=name)
+    guessed = guess_table(probe.headers, name)
+    chosen = table if table in schema.TABLES else (None if table else guessed)
+    raw = read_sample(data, probe.delimiter, probe.encoding, len(probe.headers), rows)
+    sample = raw.set_axis(probe.headers, axis=1)
+    inspection = Inspection(name, chosen, guessed, None, probe.headers, probe.encoding, probe.delimiter, sample)
+    if chosen is None:
+        return inspection
+    sniffed = ingest.sniff(data, chosen, explicit_mapping(choices or {}), name=name)
+    inspection.sniffed = sniffed
+    inspection.decimal, inspection.date_formats, inspection.problem = detect_formats(raw, sniffed)
+    return inspection
+
+
+# --------------------------------------------------------------------------- after loading
+
+def detected(report: ingest.IngestReport) -> pd.DataFrame:
+    """Per loaded table what the loader detected: file, encoding, delimiter, decimal, date formats."""
+    rows = []
+    for table, r in report.tables.items():
+        s = r.sniffed
+        rows.append({
+            "table": table,
+            "file": r.source,
+            "encoding": ENCODINGS.get(s.encoding, s.encoding),
+            "delimiter": DELIMITERS.get(s.delimiter, s.delimiter),
+            "decimal": s.decimal or "",
+            "date_formats": ", ".join(f"{c}: {f}" for c, f in s.date_formats.items()),
+            "attributes": ", ".join(s.attributes),
+        })
+    return pd.DataFrame(rows, columns=["table", "file", "encoding", "delimiter", "decimal", "date_formats",
+                                       "attributes"])
+
+
+def rejected_rows(report: ingest.IngestReport) -> pd.DataFrame:
+    """Every listed rejected row of every table: table, line, reason, then the row's values as text."""
+    frames = []
+    for table, r in report.tables.items():
+        if len(r.rejected):
+            frames.append(r.rejected.astype("string").assign(table=table))
+    if not frames:
+        return pd.DataFrame(columns=["table", "line", "reason"])
+    out = pd.concat(frames, ignore_index=True)
+    first = ["table", "line", "reason"]
+    out["line"] = pd.to_numeric(out["line"]).astype("Int64")
+    return out[first + [c for c in out.columns if c not in first]]

@@ -1,0 +1,520 @@
+"""Data: upload CSV exports (table, detected formats, header mapping, preview), load them, the ingest
+report with the rejected rows, and renaming/deleting datasets.
+
+Works on an empty database (this is where users start): it never calls
+``context()``; writes go through the process connection ``data.root()``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pandas as pd
+import streamlit as st
+
+from clm_core import ingest, schema, store, upload
+from clm_core.i18n import format_number
+from clm_ui import data
+from clm_ui.page import current_dataset
+from clm_ui.sidebar import select_dataset
+from clm_ui.state import t, update, view
+from clm_ui.widgets import table
+
+TEXT = {
+    "title": ("Data", "Daten"),
+    "upload_heading": ("Upload exports", "Exporte hochladen"),
+    "upload_help": ("Customers, transactions, events, NPS answers and campaigns as CSV files, several at once, "
+                    "up to {size} MB each. Delimiter, decimal separator, encoding (UTF-8, Windows-1252) and date "
+                    "format are detected; German exports (`;`, `1.234,56`, `31.12.2024`) work as they are.",
+                    "Kunden, Transaktionen, Ereignisse, NPS-Antworten und Kampagnen als CSV-Dateien, mehrere auf "
+                    "einmal, bis {size} MB je Datei. Trennzeichen, Dezimaltrennzeichen, Kodierung (UTF-8, "
+                    "Windows-1252) und Datumsformat werden erkannt; deutsche Exporte (`;`, `1.234,56`, "
+                    "`31.12.2024`) funktionieren unverändert."),
+    "uploader": ("Upload CSV files", "CSV-Dateien hochladen"),
+    "table": ("Table", "Tabelle"),
+    "skip": ("— do not load —", "— nicht laden —"),
+    "not_recognised": ("The headers match no table: choose the table and map the columns below.",
+                       "Die Spalten passen zu keiner Tabelle: Tabelle wählen und Spalten unten zuordnen."),
+    "delimiter": ("Delimiter", "Trennzeichen"),
+    "decimal": ("Decimal separator", "Dezimaltrennzeichen"),
+    "encoding": ("Encoding", "Kodierung"),
+    "dates": ("Date format", "Datumsformat"),
+    "date_of": ("Date format of {column}", "Datumsformat von {column}"),
+    "auto": ("detected: {family}", "erkannt: {family}"),
+    "auto_none": ("detect on load", "beim Laden erkennen"),
+    "none": ("none", "keins"),
+    "mapping": ("Header mapping", "Spaltenzuordnung"),
+    "mapping_help": ("Known names are pre-filled; correct a column or keep it as a customer attribute.",
+                     "Bekannte Namen sind vorbelegt; Spalte korrigieren oder als Kundenmerkmal behalten."),
+    "header": ("Header in the file", "Spalte in der Datei"),
+    "column": ("Column", "Spalte"),
+    "example": ("First value", "Erster Wert"),
+    "attribute": ("(keep as attribute)", "(als Merkmal behalten)"),
+    "preview": ("First rows", "Erste Zeilen"),
+    "missing": ("Required column missing: {columns}. Map a header to it.",
+                "Pflichtspalte fehlt: {columns}. Bitte eine Spalte zuordnen."),
+    "duplicate": ("Several headers are mapped to {columns}; each column takes one header.",
+                  "Mehrere Spalten sind {columns} zugeordnet; jede Spalte nimmt nur eine."),
+    "overridden": ("{headers} will still be read as a known column (its name is a recognised synonym). "
+                   "Rename it in the file to keep it as an attribute.",
+                   "{headers} wird trotzdem als bekannte Spalte gelesen (der Name ist ein bekanntes Synonym). "
+                   "Zum Behalten als Merkmal in der Datei umbenennen."),
+    "two_files": ("Several files are set to {kind}: {files}. Choose one (set the others to “do not load”).",
+                  "Mehrere Dateien sind {kind} zugeordnet: {files}. Bitte eine wählen (die anderen auf "
+                  "„nicht laden“)."),
+    "unreadable": ("{name}: {error}", "{name}: {error}"),
+    "target": ("Load into dataset", "Laden in Datensatz"),
+    "new_dataset": ("New dataset…", "Neuer Datensatz…"),
+    "new_name": ("Name of the new dataset", "Name des neuen Datensatzes"),
+    "default_name": ("Upload {date}", "Upload {date}"),
+    "replaces": ("Loading a table replaces that table of the dataset, so loading a file again never doubles "
+                 "the data; within a file, repeated transaction_id lines are rejected as duplicates. "
+                 "All files load together or not at all.",
+                 "Das Laden einer Tabelle ersetzt diese Tabelle des Datensatzes; erneutes Laden verdoppelt die "
+                 "Daten also nie. Innerhalb einer Datei werden wiederholte transaction_id-Zeilen als Duplikate "
+                 "abgelehnt. Alle Dateien werden gemeinsam geladen oder gar nicht."),
+    "will_replace": ("Replaces in “{dataset}”: {tables}.", "Ersetzt in „{dataset}“: {tables}."),
+    "load": ("Load", "Laden"),
+    "nothing_to_load": ("Choose a table for at least one file.", "Mindestens einer Datei eine Tabelle zuordnen."),
+    "name_needed": ("The new dataset needs a name.", "Der neue Datensatz braucht einen Namen."),
+    "loading": ("Loading {n} file(s) into “{dataset}”…", "Lade {n} Datei(en) in „{dataset}“…"),
+    "reading": ("Reading {name} as {kind}", "Lese {name} als {kind}"),
+    "validating": ("Checking and writing all tables", "Prüfe und schreibe alle Tabellen"),
+    "loaded": ("Loaded into “{dataset}”.", "In „{dataset}“ geladen."),
+    "failed": ("Nothing was loaded.", "Es wurde nichts geladen."),
+    "report": ("Ingest report", "Importbericht"),
+    "report_for": ("Last load into “{dataset}” at {time}.", "Letzter Import in „{dataset}“ um {time}."),
+    "rows_read": ("Rows read", "Zeilen gelesen"),
+    "rows_loaded": ("Rows loaded", "Zeilen geladen"),
+    "rows_rejected": ("Rows rejected", "Zeilen abgelehnt"),
+    "detected": ("Detected", "Erkannt"),
+    "file": ("File", "Datei"),
+    "attributes": ("Kept as attributes", "Als Merkmale behalten"),
+    "no_rejects": ("Every row was loaded.", "Alle Zeilen wurden geladen."),
+    "rejects": ("{n} row(s) were rejected; they are listed with their line and reason.",
+                "{n} Zeile(n) wurden abgelehnt; sie stehen unten mit Zeilennummer und Grund."),
+    "rejected_rows": ("Rejected rows", "Abgelehnte Zeilen"),
+    "line": ("Line", "Zeile"),
+    "reason": ("Reason", "Grund"),
+    "capped": ("Only the first {shown} rejected rows of {kind} are listed (of {total}).",
+               "Von {kind} sind nur die ersten {shown} abgelehnten Zeilen aufgeführt (von {total})."),
+    "hide_report": ("Hide report", "Bericht ausblenden"),
+    "datasets": ("Datasets", "Datensätze"),
+    "no_datasets": ("No dataset yet: upload your CSV exports above to create the first one.",
+                    "Noch kein Datensatz: oben die CSV-Exporte hochladen, um den ersten anzulegen."),
+    "name": ("Name", "Name"),
+    "tables": ("Tables (rows)", "Tabellen (Zeilen)"),
+    "current": ("Current", "Aktuell"),
+    "manage": ("Manage “{dataset}” (the dataset chosen in the sidebar)",
+               "„{dataset}“ verwalten (der in der Seitenleiste gewählte Datensatz)"),
+    "new_dataset_name": ("New name", "Neuer Name"),
+    "rename": ("Rename", "Umbenennen"),
+    "renamed": ("Renamed to “{dataset}”.", "Umbenannt in „{dataset}“."),
+    "delete": ("Delete dataset", "Datensatz löschen"),
+    "confirm_delete": ("Delete “{dataset}” with all its tables ({tables})? This cannot be undone.",
+                       "„{dataset}“ mit allen Tabellen ({tables}) löschen? Das lässt sich nicht rückgängig machen."),
+    "yes_delete": ("Yes, delete", "Ja, löschen"),
+    "cancel": ("Cancel", "Abbrechen"),
+    "deleted": ("Deleted “{dataset}”.", "„{dataset}“ gelöscht."),
+    "empty": ("no tables", "keine Tabellen"),
+}
+TABLE_LABELS = {
+    "customers": ("Customers", "Kunden"),
+    "transactions": ("Transactions", "Transaktionen"),
+    "events": ("Events", "Ereignisse"),
+    "nps": ("NPS answers", "NPS-Antworten"),
+    "campaigns": ("Campaigns", "Kampagnen"),
+}
+SKIP = "__skip__"
+NEW = "__new__"
+REPORT_KEY = "data.report"
+ERROR_KEY = "data.error"
+ROUND_KEY = "data.upload_round"
+CONFIRM_KEY = "data.confirm_delete"
+NOTICE_KEY = "data.notice"
+
+lang = view().lang
+
+
+def table_label(name: str) -> str:
+    if name == SKIP:
+        return t("skip", TEXT)
+    pair = TABLE_LABELS.get(name)
+    return f"{pair[1] if lang == 'de' else pair[0]} ({name})" if pair else name
+
+
+def md(text: str) -> str:
+    """User text (a file or dataset name) as literal Markdown."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", str(text))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _inspect(file_id: str, name: str, table: str | None, choices: tuple, _head: bytes) -> upload.Inspection:
+    """The inspection of an upload's head, cached per (upload, table, mapping choices)."""
+    return upload.inspect(_head, name, table, dict(choices))
+
+
+def table_key(fid: str) -> str:
+    return f"w.data.table.{fid}"
+
+
+def map_key(fid: str, name: str) -> str:
+    return f"w.data.map.{fid}.{name}"
+
+
+def date_key(fid: str, name: str, column: str) -> str:
+    return f"w.data.datefmt.{fid}.{name}.{column}"
+
+
+def base_inspection(f) -> upload.Inspection:
+    """The upload as guessed from its headers (raises IngestError for an unreadable file)."""
+    return _inspect(f.file_id, f.name, None, (), upload.head(f))
+
+
+def editor_frame(base: upload.Inspection, name: str) -> pd.DataFrame:
+    """The mapping editor's rows: each header, its proposed column (synonyms), its first value."""
+    proposed = schema.propose_mapping(name, base.headers)
+    attribute = t("attribute", TEXT)
+    return pd.DataFrame({
+        "header": base.headers,
+        "column": [proposed.get(h, attribute) for h in base.headers],
+        "example": [_first_value(base.sample[h]) for h in base.headers],
+    })
+
+
+def choices_of(frame: pd.DataFrame, name: str) -> dict[str, str]:
+    """Header -> canonical column or upload.ATTRIBUTE, from the (edited) editor rows."""
+    canonical = {c.name for c in schema.columns(name)}
+    return {h: (c if c in canonical else upload.ATTRIBUTE) for h, c in zip(frame["header"], frame["column"])}
+
+
+def plan_of(f, name: str, choices: dict[str, str], base: upload.Inspection) -> dict:
+    """What loading this file means: its table, the mapping and date formats to pass, what blocks it."""
+    if name == SKIP:
+        return {"file": f, "table": SKIP, "problems": {}}
+    overrides = {}
+    for column in schema.columns(name):
+        picked = st.session_state.get(date_key(f.file_id, name, column.name))
+        if column.kind == "date" and picked:
+            overrides[column.name] = picked
+    problems = upload.mapping_problems(name, base.headers, choices)
+    return {"file": f, "table": name, "mapping": upload.explicit_mapping(choices), "date_formats": overrides,
+            "problems": {k: v for k, v in problems.items() if v and k != "overridden"}, "choices": choices}
+
+
+def plan_from_state(f) -> dict | None:
+    """The plan of an upload from the widgets' session state (for the Load callback: always current)."""
+    try:
+        base = base_inspection(f)
+    except ingest.IngestError:
+        return None
+    name = st.session_state.get(table_key(f.file_id), base.guessed or SKIP)
+    if name == SKIP:
+        return plan_of(f, SKIP, {}, base)
+    frame = editor_frame(base, name)
+    edits = (st.session_state.get(map_key(f.file_id, name)) or {}).get("edited_rows", {})
+    for row, change in edits.items():
+        if "column" in change:
+            frame.loc[int(row), "column"] = change["column"]
+    return plan_of(f, name, choices_of(frame, name), base)
+
+
+def file_panel(f) -> dict | None:
+    """Detected formats, table choice, mapping editor and preview of one upload; its load plan."""
+    fid = f.file_id
+    with st.container(border=True):
+        st.markdown(f"**{md(f.name)}** · {file_size(f.size)}")
+        try:
+            base = base_inspection(f)
+        except ingest.IngestError as exc:
+            st.error(t("unreadable", TEXT, name=f.name, error=str(exc)))
+            return None
+        options = [SKIP, *schema.TABLES]
+        left, c1, c2, c3 = st.columns([3, 1, 1, 1])
+        chosen = left.selectbox(t("table", TEXT), options, index=options.index(base.guessed or SKIP),
+                                format_func=table_label, key=table_key(fid))
+        fact(c1, t("delimiter", TEXT), upload.DELIMITERS.get(base.delimiter, base.delimiter))
+        fact(c2, t("encoding", TEXT), upload.ENCODINGS.get(base.encoding, base.encoding))
+        if base.guessed is None:
+            st.warning(t("not_recognised", TEXT))
+        if chosen == SKIP:
+            st.caption(t("preview", TEXT))
+            st.dataframe(base.preview(), hide_index=True, width="stretch")
+            return plan_of(f, SKIP, {}, base)
+
+        # Mapping editor: one row per header, the synonyms pre-filled.
+        canonical = [c.name for c in schema.columns(chosen)]
+        st.markdown(f"**{t('mapping', TEXT)}**")
+        edited = st.data_editor(
+            editor_frame(base, chosen), hide_index=True, width="stretch", disabled=["header", "example"],
+            key=map_key(fid, chosen),
+            column_config={
+                "header": st.column_config.TextColumn(t("header", TEXT)),
+                "column": st.column_config.SelectboxColumn(t("column", TEXT), required=True,
+                                                           options=[t("attribute", TEXT), *canonical]),
+                "example": st.column_config.TextColumn(t("example", TEXT)),
+            },
+        )
+        st.caption(t("mapping_help", TEXT))
+        choices = choices_of(edited, chosen)
+        try:
+            inspection = _inspect(fid, f.name, chosen, tuple(sorted(choices.items())), upload.head(f))
+        except (ingest.IngestError, ValueError) as exc:
+            st.error(t("unreadable", TEXT, name=f.name, error=str(exc)))
+            return None
+        problems = upload.mapping_problems(chosen, base.headers, choices)
+        if problems["missing"]:
+            st.error(t("missing", TEXT, columns=", ".join(problems["missing"])))
+        if problems["duplicate"]:
+            st.error(t("duplicate", TEXT, columns=", ".join(problems["duplicate"])))
+        if problems["overridden"]:
+            st.warning(t("overridden", TEXT, headers=", ".join(problems["overridden"])))
+
+        # Formats detected on the first rows; a date format can be set explicitly.
+        fact(c3, t("decimal", TEXT), inspection.decimal or t("none", TEXT))
+        date_columns = [c.name for c in schema.columns(chosen)
+                        if c.kind == "date" and c.name in inspection.sniffed.mapping.values()]
+        families = list(ingest.DATE_FAMILIES)
+        for col, column in zip(st.columns(max(len(date_columns), 3)), date_columns):
+            found = inspection.date_formats.get(column)
+            auto = t("auto", TEXT, family=found) if found else t("auto_none", TEXT)
+            col.selectbox(t("date_of", TEXT, column=column), ["", *families],
+                          format_func=lambda v, auto=auto: v or auto, key=date_key(fid, chosen, column))
+        plan = plan_of(f, chosen, choices, base)
+        if inspection.problem and not plan["date_formats"]:
+            st.warning(inspection.problem)
+        st.caption(t("preview", TEXT))
+        st.dataframe(inspection.preview(), hide_index=True, width="stretch")
+        return plan
+
+
+def blockers(plans: list[dict], target: str, new_name: str) -> list[str]:
+    """Messages for what stops the Load button (problems inside a file are shown in its panel)."""
+    messages = []
+    if any(p["problems"] for p in plans):
+        messages.append("")  # shown in the file's panel
+    by_table: dict[str, list[str]] = {}
+    for plan in plans:
+        if plan["table"] != SKIP:
+            by_table.setdefault(plan["table"], []).append(plan["file"].name)
+    for name, names in by_table.items():
+        if len(names) > 1:
+            messages.append(t("two_files", TEXT, kind=table_label(name), files=", ".join(names)))
+    if not by_table:
+        messages.append(t("nothing_to_load", TEXT))
+    if target == NEW and not (new_name or "").strip():
+        messages.append(t("name_needed", TEXT))
+    return messages
+
+
+def fact(where, label: str, value: str) -> None:
+    """A small label/value pair (what was detected)."""
+    where.markdown(f"{md(label)}  \n**`{value}`**" if len(value) == 1 else f"{md(label)}  \n**{md(value)}**")
+
+
+def file_size(size: int) -> str:
+    if size < 1e3:
+        return f"{size} B"
+    if size < 1e6:
+        return f"{format_number(size / 1e3, lang, 1)} KB"
+    return f"{format_number(size / 1e6, lang, 1)} MB"
+
+
+def _first_value(values: pd.Series) -> str:
+    present = values.dropna()
+    present = present[present.str.strip() != ""]
+    return str(present.iloc[0])[:40] if len(present) else ""
+
+
+def describe_tables(rows: dict[str, int]) -> str:
+    if not rows:
+        return t("empty", TEXT)
+    return ", ".join(f"{name} ({format_number(n, lang)})" for name, n in rows.items())
+
+
+def load_files(uploader: str) -> None:
+    """The Load button's callback: load all planned files in one call (all or nothing).
+
+    Reads the plan from the widgets' state (always current, unlike callback arguments),
+    keeps the report or the error in the session and selects the dataset (see
+    :func:`select_dataset`). Its progress shows at the top of the page.
+    """
+    root = data.root()
+    plans = [p for p in (plan_from_state(f) for f in st.session_state.get(uploader) or []) if p is not None]
+    target = st.session_state.get("w.data.target", NEW)
+    new_name = (st.session_state.get("w.data.new_name") or "").strip()
+    if blockers(plans, target, new_name):
+        return  # the page shows why
+    wanted = [p for p in plans if p["table"] != SKIP]
+    label = new_name if target == NEW else store.get_dataset(root, target).name
+    st.session_state.pop(ERROR_KEY, None)
+    with st.status(t("loading", TEXT, n=len(wanted), dataset=label), expanded=True) as status:
+        bar = st.progress(0.0)
+        sources, mapping, names, date_formats = {}, {}, {}, {}
+        for i, plan in enumerate(wanted):
+            f, name = plan["file"], plan["table"]
+            bar.progress(i / (len(wanted) + 1), text=t("reading", TEXT, name=f.name, kind=table_label(name)))
+            f.seek(0)
+            sources[name] = f
+            names[name] = f.name
+            mapping[name] = plan["mapping"]
+            if plan["date_formats"]:
+                date_formats[name] = plan["date_formats"]
+        bar.progress(len(wanted) / (len(wanted) + 1), text=t("validating", TEXT))
+        created = store.create_dataset(root, new_name) if target == NEW else None
+        dataset = created or store.get_dataset(root, target)
+        try:
+            report = ingest.load(dataset, sources, mapping=mapping, date_formats=date_formats, names=names)
+        except (ingest.IngestError, ValueError) as exc:
+            if created is not None:
+                store.delete_dataset(created)
+            status.update(label=t("failed", TEXT), state="error")
+            st.session_state[ERROR_KEY] = str(exc)
+            return
+        except Exception:
+            if created is not None:
+                store.delete_dataset(created)
+            raise
+        bar.progress(1.0)
+        status.update(label=t("loaded", TEXT, dataset=dataset.name), state="complete", expanded=False)
+    st.session_state[REPORT_KEY] = {"report": report, "dataset": dataset.name, "dataset_id": dataset.id,
+                                    "time": dt.datetime.now().strftime("%H:%M")}
+    st.session_state[ROUND_KEY] = st.session_state.get(ROUND_KEY, 0) + 1  # empties the uploader
+    select_dataset(dataset.id)
+
+
+def show_report(last: dict) -> None:
+    report: ingest.IngestReport = last["report"]
+    st.subheader(t("report", TEXT))
+    st.caption(t("report_for", TEXT, dataset=last["dataset"], time=last["time"]))
+    summary = report.summary()
+    table(summary, "ingest_report.csv", key="data_report_summary", column_config={
+        "table": st.column_config.TextColumn(t("table", TEXT)),
+        "rows_read": st.column_config.NumberColumn(t("rows_read", TEXT)),
+        "rows_loaded": st.column_config.NumberColumn(t("rows_loaded", TEXT)),
+        "rows_rejected": st.column_config.NumberColumn(t("rows_rejected", TEXT)),
+    })
+    st.markdown(f"**{t('detected', TEXT)}**")
+    st.dataframe(upload.detected(report), hide_index=True, width="stretch", column_config={
+        "table": t("table", TEXT), "file": t("file", TEXT), "encoding": t("encoding", TEXT),
+        "delimiter": t("delimiter", TEXT), "decimal": t("decimal", TEXT), "date_formats": t("dates", TEXT),
+        "attributes": t("attributes", TEXT),
+    })
+    total = int(summary["rows_rejected"].sum()) if len(summary) else 0
+    if total == 0:
+        st.success(t("no_rejects", TEXT))
+    else:
+        st.warning(t("rejects", TEXT, n=format_number(total, lang)))
+        st.markdown(f"**{t('rejected_rows', TEXT)}**")
+        table(upload.rejected_rows(report), "rejected_rows.csv", key="data_report_rejected", column_config={
+            "table": t("table", TEXT), "line": t("line", TEXT), "reason": t("reason", TEXT)})
+        for name, r in report.tables.items():
+            if r.rows_rejected > len(r.rejected):
+                st.caption(t("capped", TEXT, kind=name, shown=format_number(len(r.rejected), lang),
+                             total=format_number(r.rows_rejected, lang)))
+    if st.button(t("hide_report", TEXT), key="w.data.hide_report"):
+        st.session_state.pop(REPORT_KEY, None)
+        st.rerun()
+
+
+def manage_datasets() -> None:
+    st.subheader(t("datasets", TEXT))
+    datasets = store.list_datasets(data.connection())
+    if not datasets:
+        st.info(t("no_datasets", TEXT))
+        return
+    current = current_dataset(view())
+    rows = {d.id: store.table_rows(d) for d in datasets}
+    overview = pd.DataFrame({
+        "name": [d.name for d in datasets],
+        "tables": [describe_tables(rows[d.id]) for d in datasets],
+        "current": [d.id == current.id for d in datasets],
+    })
+    st.dataframe(overview, hide_index=True, width="stretch", key="data_datasets", column_config={
+        "name": t("name", TEXT), "tables": t("tables", TEXT),
+        "current": st.column_config.CheckboxColumn(t("current", TEXT))})
+
+    st.markdown(f"**{md(t('manage', TEXT, dataset=current.name))}**")
+    left, right = st.columns(2)
+    with left:
+        new_name = st.text_input(t("new_dataset_name", TEXT), value=current.name, key=f"w.data.rename.{current.id}")
+        st.button(t("rename", TEXT), key="w.data.rename_button", on_click=rename, args=(current.id,),
+                  disabled=not new_name.strip() or new_name.strip() == current.name)
+    with right:
+        if st.button(t("delete", TEXT), key="w.data.delete", icon=":material/delete:"):
+            st.session_state[CONFIRM_KEY] = current.id
+        if st.session_state.get(CONFIRM_KEY) == current.id:
+            st.warning(t("confirm_delete", TEXT, dataset=current.name, tables=describe_tables(rows[current.id])))
+            yes, no = st.columns(2)
+            yes.button(t("yes_delete", TEXT), type="primary", key="w.data.delete_yes", on_click=delete,
+                       args=(current.id, [d.id for d in datasets if d.id != current.id]))
+            no.button(t("cancel", TEXT), key="w.data.delete_no", on_click=st.session_state.pop, args=(CONFIRM_KEY, None))
+
+
+def rename(dataset_id: str) -> None:
+    name = st.session_state.get(f"w.data.rename.{dataset_id}") or ""
+    if not name.strip():
+        return
+    renamed = store.rename_dataset(store.get_dataset(data.root(), dataset_id), name)
+    st.session_state[NOTICE_KEY] = t("renamed", TEXT, dataset=renamed.name)
+    update(dataset=renamed.id)  # the sidebar reads the names afresh
+
+
+def delete(dataset_id: str, remaining: list[str]) -> None:
+    dataset = store.get_dataset(data.root(), dataset_id)
+    store.delete_dataset(dataset)
+    st.session_state.pop(CONFIRM_KEY, None)
+    if (st.session_state.get(REPORT_KEY) or {}).get("dataset_id") == dataset_id:
+        st.session_state.pop(REPORT_KEY, None)
+    st.session_state[NOTICE_KEY] = t("deleted", TEXT, dataset=dataset.name)
+    select_dataset(remaining[0] if remaining else None)
+
+
+# --------------------------------------------------------------------------- the page
+
+st.title(t("title", TEXT))
+notice = st.session_state.pop(NOTICE_KEY, None)
+if notice:
+    st.success(notice)
+
+st.subheader(t("upload_heading", TEXT))
+st.markdown(t("upload_help", TEXT, size=st.get_option("server.maxUploadSize")))
+uploader = f"w.data.files.{st.session_state.get(ROUND_KEY, 0)}"
+files = st.file_uploader(t("uploader", TEXT), type=["csv", "txt", "tsv"], accept_multiple_files=True,
+                         key=uploader) or []
+plans = [plan for plan in (file_panel(f) for f in files) if plan is not None]
+
+if files:
+    datasets = store.list_datasets(data.connection())
+    current = current_dataset(view())
+    options = [d.id for d in datasets] + [NEW]
+    names_by_id = {d.id: d.name for d in datasets}
+    c1, c2 = st.columns(2)
+    target = c1.selectbox(t("target", TEXT), options, index=options.index(current.id) if current else len(datasets),
+                          format_func=lambda i: names_by_id.get(i) or t("new_dataset", TEXT), key="w.data.target")
+    new_name = ""
+    if target == NEW:
+        new_name = c2.text_input(t("new_name", TEXT), key="w.data.new_name",
+                                 value=t("default_name", TEXT, date=dt.date.today().strftime(
+                                     "%d.%m.%Y" if lang == "de" else "%Y-%m-%d")))
+    else:
+        existing = store.table_rows(store.get_dataset(data.connection(), target))
+        loading = {p["table"] for p in plans}
+        replaced = {name: n for name, n in existing.items() if name in loading}
+        if replaced:
+            c2.warning(t("will_replace", TEXT, dataset=names_by_id[target], tables=describe_tables(replaced)))
+    blocked = blockers(plans, target, new_name)
+    for message in blocked:
+        if message:
+            st.error(message)
+    st.info(t("replaces", TEXT))
+    st.button(t("load", TEXT), type="primary", disabled=bool(blocked), key="w.data.load", on_click=load_files,
+              args=(uploader,))
+
+if st.session_state.get(ERROR_KEY):
+    st.error(st.session_state[ERROR_KEY])
+if st.session_state.get(REPORT_KEY):
+    show_report(st.session_state[REPORT_KEY])
+
+manage_datasets()

@@ -1,0 +1,143 @@
+"""Uploads before loading: table guessing, detected formats, the preview read by DuckDB, the report frames."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from clm_core import ingest, store, upload
+
+GERMAN = (
+    "Belegnummer;Kundennummer;Bestelldatum;Betrag;Warengruppe;Filiale\r\n"
+    "T1;000123;01.02.2024;12,50;Bücher;Köln\r\n"
+    "T2;000123;02.02.2024 10:30;1.234,50;Spiele;Düsseldorf\r\n"
+    "T3;000124;05.03.2024;-4,50 €;Bücher;Straße 1\r\n"
+)
+
+
+@pytest.mark.parametrize("headers, expected", [
+    (["customer_id", "created_at", "channel", "country"], "customers"),
+    (["CustomerID", "InvoiceNo", "InvoiceDate", "Revenue", "Country"], "transactions"),
+    (["customer_id", "occurred_at", "event", "source"], "events"),
+    (["customer_id", "answered_at", "score", "comment"], "nps"),
+    (["customer_id", "campaign", "sent_at", "group", "channel", "cost"], "campaigns"),
+    (["Kundennummer", "Anlagedatum", "Kanal", "Land", "PLZ", "Ort"], "customers"),
+    (["Belegnummer", "Kundennummer", "Bestelldatum", "Betrag", "Warengruppe"], "transactions"),
+    (["Kunden-ID", "Zeitpunkt", "Ereignis"], "events"),
+    (["Kundennummer", "Antwortdatum", "Bewertung", "Kommentar"], "nps"),
+    (["Kundennummer", "Kampagne", "Versanddatum", "Gruppe", "Kosten"], "campaigns"),
+])
+def test_table_is_guessed_from_english_and_german_headers(headers, expected):
+    assert upload.guess_table(headers) == expected
+
+
+def test_guess_prefers_the_table_whose_required_columns_all_map():
+    # "Datum" and "Kundennummer" fit nps, events, transactions and campaigns partly; only the
+    # score makes nps complete, and customers (only the id) maps fewer columns.
+    assert upload.table_scores(["Kundennummer", "Datum", "Punkte"])["nps"] == (True, 3)
+    assert upload.guess_table(["Kundennummer", "Datum", "Punkte"]) == "nps"
+    assert upload.guess_table(["Kundennummer", "Datum"]) == "customers"  # only customers is complete
+    assert upload.guess_table(["Datum", "Betrag"]) is None  # no customer id: nothing fits
+
+
+def test_file_name_breaks_a_tie():
+    headers = ["customer_id", "date", "event", "score"]  # events and nps both fit with 3 columns
+    assert upload.table_scores(headers)["events"] == upload.table_scores(headers)["nps"] == (True, 3)
+    assert upload.guess_table(headers) == "events"  # DESIGN order
+    assert upload.guess_table(headers, "NPS_export.csv") == "nps"
+    assert upload.guess_table(headers, "events_2024.csv") == "events"
+
+
+def test_preview_of_a_windows_1252_semicolon_file_with_umlauts():
+    data = GERMAN.encode("cp1252")
+    with pytest.raises(UnicodeDecodeError):
+        data.decode("utf-8")
+    found = upload.inspect(data, "export.csv")
+    assert (found.guessed, found.table) == ("transactions", "transactions")
+    assert (found.encoding, found.delimiter, found.decimal) == ("cp1252", ";", ",")
+    assert found.date_formats == {"ordered_at": "dd.mm.yyyy"}
+    preview = found.preview()
+    assert list(preview.columns) == ["Belegnummer", "Kundennummer", "Bestelldatum", "Betrag", "Warengruppe", "Filiale"]
+    assert preview["Warengruppe"].tolist() == ["Bücher", "Spiele", "Bücher"]
+    assert preview["Filiale"].tolist() == ["Köln", "Düsseldorf", "Straße 1"]
+    assert preview["Kundennummer"].tolist() == ["000123", "000123", "000124"]  # text, zeros kept
+    assert preview["Betrag"].tolist() == ["12,50", "1.234,50", "-4,50 €"]
+    assert found.sniffed.mapping == {"Belegnummer": "transaction_id", "Kundennummer": "customer_id",
+                                     "Bestelldatum": "ordered_at", "Betrag": "amount", "Warengruppe": "category"}
+    assert found.sniffed.attributes == ["Filiale"]
+
+
+def test_preview_of_utf8_with_bom_and_comma_decimal_in_quotes():
+    text = 'customer_id,ordered_at,amount\n"7","2024-01-02","1,5"\n"8","2024-01-03","2,25"\n'
+    found = upload.inspect(("\ufeff" + text).encode("utf-8"), "t.csv")
+    assert (found.encoding, found.delimiter, found.decimal) == ("utf-8-sig", ",", ",")
+    assert found.preview().columns[0] == "customer_id"
+    assert found.preview()["amount"].tolist() == ["1,5", "2,25"]
+
+
+def test_decimal_point_and_iso_dates_in_a_comma_file():
+    text = "customer_id,ordered_at,amount\n1,2024-01-02,1234.5\n2,2024-01-03,-3.25\n"
+    found = upload.inspect(text.encode(), "t.csv")
+    assert (found.delimiter, found.decimal, found.date_formats) == (",", ".", {"ordered_at": "yyyy-mm-dd"})
+
+
+def test_preview_is_limited_and_reads_only_the_head():
+    lines = "".join(f"{i};2024-01-01;{i},5\n" for i in range(50_000))
+    data = ("Kundennummer;Datum;Betrag\n" + lines).encode()
+    part = upload.head(data, 1000)
+    assert len(part) <= 1000 and part.endswith(b"\n")
+    assert upload.head(io.BytesIO(data), 1000) == part
+    found = upload.inspect(data, "big.csv")
+    assert len(found.preview()) == upload.PREVIEW_ROWS
+    assert len(found.sample) == upload.SAMPLE_ROWS
+
+
+def test_ambiguous_dates_are_reported_not_raised():
+    text = "customer_id;answered_at;score\n1;01/02/2024;9\n2;03/04/2024;7\n"
+    found = upload.inspect(text.encode(), "nps.csv")
+    assert found.table == "nps"
+    assert "mm/dd/yyyy or dd/mm/yyyy" in found.problem
+
+
+def test_chosen_table_and_mapping_choices_change_the_sniffed_mapping():
+    text = "Kunde;Wann;Was;Kanal\n1;01.02.2024;login;web\n"
+    found = upload.inspect(text.encode(), "x.csv")
+    assert found.guessed == "customers"  # Kunde -> customer_id, Kanal -> channel
+    chosen = upload.inspect(text.encode(), "x.csv", "events", {"Wann": "occurred_at", "Was": "event"})
+    assert chosen.table == "events" and chosen.guessed == "customers"
+    assert chosen.sniffed.mapping == {"Wann": "occurred_at", "Was": "event", "Kunde": "customer_id"}
+    assert chosen.date_formats == {"occurred_at": "dd.mm.yyyy"}
+    skipped = upload.inspect(text.encode(), "x.csv", "__skip__")
+    assert skipped.table is None and skipped.sniffed is None
+
+
+def test_mapping_problems():
+    headers = ["Kunde", "Datum", "Betrag", "Kanal"]
+    ok = {"Kunde": "customer_id", "Datum": "ordered_at", "Betrag": "amount", "Kanal": upload.ATTRIBUTE}
+    assert upload.mapping_problems("transactions", headers, ok) == {"missing": [], "duplicate": [], "overridden": []}
+    missing = {"Kunde": "customer_id", "Datum": upload.ATTRIBUTE, "Betrag": "amount", "Kanal": upload.ATTRIBUTE}
+    # Datum is a synonym of ordered_at: left as attribute the loader still maps it
+    assert upload.mapping_problems("transactions", headers, missing)["overridden"] == ["Datum"]
+    no_date = ["Kunde", "Tag", "Betrag"]
+    choices = {"Kunde": "customer_id", "Tag": upload.ATTRIBUTE, "Betrag": "amount"}
+    assert upload.mapping_problems("transactions", no_date, choices)["missing"] == ["ordered_at"]
+    twice = {"Kunde": "customer_id", "Tag": "ordered_at", "Betrag": "ordered_at"}
+    problems = upload.mapping_problems("transactions", no_date, twice)
+    assert problems["duplicate"] == ["ordered_at"] and problems["missing"] == ["amount"]
+
+
+def test_report_frames_after_a_real_load(con):
+    dataset = store.create_dataset(con, "up")
+    broken = GERMAN + "T4;000125;31.02.2024;5,00;Bücher;Bonn\r\nT5;;01.03.2024;x;Bücher;Bonn\r\n"
+    report = ingest.load(dataset, {"transactions": broken.encode("cp1252")}, names={"transactions": "export.csv"})
+    found = upload.detected(report)
+    row = found.iloc[0].to_dict()
+    assert row == {"table": "transactions", "file": "export.csv", "encoding": "Windows-1252", "delimiter": ";",
+                   "decimal": ",", "date_formats": "ordered_at: dd.mm.yyyy", "attributes": "Filiale"}
+    rejected = upload.rejected_rows(report)
+    assert rejected[["table", "line"]].values.tolist() == [["transactions", 5], ["transactions", 6]]
+    assert rejected["reason"].iloc[0].startswith("unparseable ordered_at")
+    assert rejected["reason"].iloc[1] == "missing customer_id"
+    assert "Filiale" in rejected.columns and rejected["Filiale"].tolist() == ["Bonn", "Bonn"]
+    assert upload.rejected_rows(ingest.IngestReport()).columns.tolist() == ["table", "line", "reason"]
