@@ -501,12 +501,15 @@ def _commit(dataset: Dataset, prepared: dict[str, tuple[str, Sniffed]]) -> None:
                 f"CREATE OR REPLACE TABLE {target}.{quote_ident(table)} AS "
                 f"SELECT {cols} FROM {parsed} WHERE __reason IS NULL"
             )
+        dataset.refresh()
         rebuild_derived(dataset)
         db.execute("UPDATE clm_datasets SET version = version + 1 WHERE id = ?", [dataset.id])
         db.execute("COMMIT")
     except Exception:
         db.execute("ROLLBACK")
         raise
+    finally:
+        dataset.refresh()
 
 
 def rebuild_derived(dataset: Dataset) -> None:

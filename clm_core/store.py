@@ -83,8 +83,23 @@ class Dataset:
     def schema(self) -> str:
         return f"ds_{self.id}"
 
+    def tables(self) -> frozenset[str]:
+        """Names of this dataset's tables, looked up once per Dataset object (see :meth:`refresh`)."""
+        cached = self.__dict__.get("_tables")
+        if cached is None:
+            rows = raw(self.con).execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [self.schema]
+            ).fetchall()
+            cached = frozenset(r[0] for r in rows)
+            object.__setattr__(self, "_tables", cached)
+        return cached
+
+    def refresh(self) -> None:
+        """Forget the cached table names (after tables were created or dropped)."""
+        self.__dict__.pop("_tables", None)
+
     def has(self, table: str) -> bool:
-        return table in self.con.list_tables(database=self.schema)
+        return table in self.tables()
 
     def table(self, table: str):
         """The Ibis table ``table`` of this dataset, or ``None`` when it was not loaded."""
@@ -165,6 +180,8 @@ def delete_dataset(dataset: Dataset) -> None:
     except Exception:
         db.execute("ROLLBACK")
         raise
+    finally:
+        dataset.refresh()
 
 
 # --------------------------------------------------------------------------- saved views

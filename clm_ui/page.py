@@ -11,6 +11,7 @@ import streamlit as st
 from clm_core import store
 from clm_core.config import FRAMEWORKS, LifecycleConfig
 from clm_core.filters import SegmentFilter
+from clm_core.i18n import tr
 from clm_core.metrics.common import resolve_as_of
 from clm_core.viewstate import ViewState
 from clm_ui import data
@@ -72,7 +73,7 @@ def context(require: tuple[str, ...] = ()) -> Context:
         st.stop()
     for table in require:
         if not dataset.has(table):
-            st.info(t("missing_table", table=table))
+            st.info(tr("missing_table", state.lang, None, table=table))
             st.stop()
     as_of = dt.date.fromisoformat(state.as_of) if state.as_of else default_as_of(dataset)
     ctx = Context(state, dataset, as_of, state.segment, config_from_view(state))

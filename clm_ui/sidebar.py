@@ -64,7 +64,12 @@ def segment_editor(dataset: store.Dataset) -> SegmentFilter:
                                    if current.cohort_from in options else 0, key="w.filter.cohort_from") or None
         cohort_to = c2.selectbox("…", options, index=options.index(current.cohort_to)
                                  if current.cohort_to in options else 0, key="w.filter.cohort_to") or None
-    return SegmentFilter(values, tuple(stages_chosen), cohort_from, cohort_to)
+    customer_list = current.customer_list
+    if customer_list:
+        st.caption(t("list_filter"))
+        if st.button(t("clear_list"), key="w.filter.clear_list"):
+            customer_list = None
+    return SegmentFilter(values, tuple(stages_chosen), cohort_from, cohort_to, customer_list)
 
 
 def saved_views() -> None:

@@ -14,12 +14,12 @@ PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png",
 def chart(fig, key: str | None = None, **kwargs):
     """A Plotly chart with the language's number separators; Plotly's PNG export stays on."""
     fig.update_layout(separators=plotly_separators(view().lang), margin=dict(l=10, r=10, t=40, b=10))
-    return st.plotly_chart(fig, use_container_width=True, config=PLOTLY_CONFIG, key=key, **kwargs)
+    return st.plotly_chart(fig, width="stretch", config=PLOTLY_CONFIG, key=key, **kwargs)
 
 
 def table(frame: pd.DataFrame, filename: str, key: str | None = None, **kwargs):
     """A table and its CSV download button."""
-    shown = st.dataframe(frame, hide_index=True, use_container_width=True, key=key, **kwargs)
+    shown = st.dataframe(frame, hide_index=True, width="stretch", key=key, **kwargs)
     download(frame, filename, key=f"dl.{key or filename}")
     return shown
 

@@ -1,0 +1,158 @@
+"""The Lifecycle page (AppTest): distribution, framework names, thresholds, history and migration."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from clm_core import demo, ingest, store
+from clm_core.config import LifecycleConfig
+from clm_core.metrics.common import resolve_as_of
+from clm_core.metrics.stages import stage_distribution, stage_migration
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):
+    """One demo database for the module (its metric cache is shared by the tests)."""
+    folder = tmp_path_factory.mktemp("lifecycle")
+    path = folder / "app.duckdb"
+    paths = demo.write_demo(folder / "demo", n_customers=300, seed=3)
+    con = store.connect(path)
+    dataset = store.create_dataset(con, "Demo")
+    ingest.load(dataset, paths)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CLM_DATABASE", str(path))
+        yield con, dataset
+    con.disconnect()
+
+
+def open_page(**params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["page"] = "lifecycle"
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def frame(at: AppTest, column: str):
+    """The first table with ``column``."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def canonical(at: AppTest):
+    return frame(at, "label").set_index("stage")["customers"]
+
+
+def framework_table(at: AppTest):
+    return next(d.value for d in at.dataframe if list(d.value.columns) == ["stage", "customers", "share"])
+
+
+def url(at: AppTest) -> dict:
+    """The query parameters the app writes to the address bar (the session's view state)."""
+    return at.session_state["clm_view"].to_query_params()
+
+
+def test_empty_database_explains_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLM_DATABASE", str(tmp_path / "empty.duckdb"))
+    at = open_page()
+    assert not at.exception
+    assert "No dataset yet" in at.info[0].value
+
+
+def test_distribution_mapping_and_migration_match_clm_core(demo_db):
+    _, ds = demo_db
+    at = open_page(**{"p.lifecycle_months": "12"})
+    assert not at.exception and not at.error
+    as_of = resolve_as_of(ds)
+    expected = stage_distribution(ds, as_of).set_index("stage")["customers"]
+    assert canonical(at).to_dict() == expected.to_dict()
+    assert canonical(at).sum() == 301
+    # the framework table in the default framework's names, the same customers
+    names = framework_table(at)
+    assert names["stage"].tolist() == LifecycleConfig().framework_stages()
+    assert names["customers"].sum() == 301
+    assert names.set_index("stage").loc["Lapsed", "customers"] == expected["churned"]
+    mapping = frame(at, "framework_stage")
+    assert mapping.set_index("key")["framework_stage"].to_dict()["prospect_interested"] == "Interest/Consideration"
+    # history: one row per stage for each of the 12 months, the last month summing to everyone known at T
+    history = frame(at, "month")
+    assert history["month"].nunique() == 12 and len(history) == 12 * 7
+    assert history[history["month"] == as_of.strftime("%Y-%m")]["customers"].sum() == 301
+    # migration: default dates are a quarter before the as-of date -> the as-of date
+    start, end = (d.value for d in at.date_input if d.label in ("From", "To"))
+    year, month = (as_of.year, as_of.month - 3) if as_of.month > 3 else (as_of.year - 1, as_of.month + 9)
+    assert end == as_of
+    assert start == dt.date(year, month, min(as_of.day, calendar.monthrange(year, month)[1]))
+    matrix = frame(at, "Churned")
+    migration = stage_migration(ds, start, end)
+    assert int(matrix.drop(columns="Stage").to_numpy().sum()) == migration["customers"].sum()
+    stayed = migration[migration["from_stage"] == migration["to_stage"]]["customers"].sum()
+    assert at.metric[0].label == "Same stage on both dates"
+    assert at.metric[0].value.startswith(f"{stayed:,} (")
+    assert len(at.get("plotly_chart")) == 4  # canonical, framework, history, Sankey
+
+
+def test_framework_param_and_selector_change_the_stage_names(demo_db):
+    at = open_page(**{"p.framework": "RACE", "p.lifecycle_months": "12"})
+    assert not at.exception
+    assert framework_table(at)["stage"].tolist() == ["Reach", "Act", "Convert", "Engage", "Lapsed"]
+    assert frame(at, "framework_stage")["framework_stage"].tolist()[:3] == ["Reach", "Act", "Convert"]
+    at.selectbox(key="w.lifecycle.framework").set_value("relationship phases").run()
+    assert not at.exception
+    assert framework_table(at)["stage"].tolist() == ["Initiation", "Active customer", "Passive customer"]
+    assert url(at)["p.framework"] == ["relationship phases"]
+
+
+def test_thresholds_change_the_distribution_and_land_in_the_url(demo_db):
+    _, ds = demo_db
+    as_of = resolve_as_of(ds)
+    at = open_page(**{"p.churn_days": "365", "p.lifecycle_months": "12"})
+    assert not at.exception
+    longer = canonical(at)
+    expected = stage_distribution(ds, as_of, LifecycleConfig(churn_days=365)).set_index("stage")["customers"]
+    assert longer.to_dict() == expected.to_dict()
+    default = stage_distribution(ds, as_of).set_index("stage")["customers"]
+    assert longer["churned"] < default["churned"] and longer["at_risk"] > default["at_risk"]
+    # the widget: loyal from 2 purchase days a year makes more customers loyal
+    at.number_input(key="w.lifecycle.loyal_orders").set_value(2).run()
+    assert not at.exception
+    loyal = canonical(at)["loyal"]
+    assert loyal == stage_distribution(ds, as_of, LifecycleConfig(churn_days=365, loyal_orders=2)).set_index(
+        "stage").loc["loyal", "customers"]
+    assert loyal > longer["loyal"]
+    assert url(at)["p.loyal_orders"] == ["2"] and url(at)["p.churn_days"] == ["365"]
+
+
+def test_invalid_thresholds_show_an_error_instead_of_crashing(demo_db):
+    at = open_page(**{"p.at_risk_days": "200"})
+    assert not at.exception
+    assert "must not exceed" in at.error[0].value and "200" in at.error[0].value
+    assert not at.dataframe  # nothing drawn with a broken configuration
+
+
+def test_migration_dates_from_the_url(demo_db):
+    _, ds = demo_db
+    at = open_page(**{"p.lifecycle_from": "2025-06-30", "p.lifecycle_to": "2025-12-31", "p.lifecycle_months": "12"})
+    assert not at.exception
+    migration = stage_migration(ds, dt.date(2025, 6, 30), dt.date(2025, 12, 31)).set_index(["from_stage", "to_stage"])
+    matrix = frame(at, "Churned").set_index("Stage")
+    assert matrix.loc["Churned", "Reactivated"] == migration.loc[("churned", "reactivated"), "customers"]
+    assert matrix.loc["New", "Active"] == migration.loc[("new", "active"), "customers"]
+    wrong = open_page(**{"p.lifecycle_from": "2025-12-31", "p.lifecycle_to": "2025-06-30", "p.lifecycle_months": "12"})
+    assert not wrong.exception
+    assert "before" in wrong.warning[0].value
+
+
+def test_german_labels(demo_db):
+    at = open_page(lang="de", **{"p.lifecycle_months": "12"})
+    assert not at.exception
+    assert at.title[0].value == "Lebenszyklus"
+    assert "Abgewandert" in frame(at, "label")["label"].tolist()
+    assert at.number_input(key="w.lifecycle.churn_days").label == "Abgewandert nach (Tagen)"
+    assert at.metric[0].label == "An beiden Stichtagen gleiche Phase"

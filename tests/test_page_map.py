@@ -1,0 +1,168 @@
+"""The Map page (AppTest): pydeck map on the demo data, country fallback, no locations, empty database."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from clm_core import demo, ingest, store
+from clm_core.metrics import geo
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture
+def database(tmp_path, monkeypatch):
+    path = tmp_path / "app.duckdb"
+    monkeypatch.setenv("CLM_DATABASE", str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def demo_paths(tmp_path_factory):
+    return demo.write_demo(tmp_path_factory.mktemp("demo"), n_customers=300, seed=3)
+
+
+def load(database, sources) -> tuple[str, dict]:
+    """Load ``sources`` into the app's database; return the dataset id and clm_core's location results."""
+    con = store.connect(database)
+    dataset = store.create_dataset(con, "Test")
+    ingest.load(dataset, sources)
+    results = {"cities": geo.locations(dataset), "countries": geo.countries(dataset)}
+    con.disconnect()
+    return dataset.id, results
+
+
+def write(folder: Path, **tables) -> dict:
+    sources = {}
+    for table, text in tables.items():
+        sources[table] = folder / f"{table}.csv"
+        sources[table].write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return sources
+
+
+TRANSACTIONS = """
+customer_id,ordered_at,amount
+1,2024-06-01,100
+2,2024-01-01,50
+3,2024-06-20,70
+3,2024-06-21,-20
+4,2024-06-25,30
+"""
+
+
+def open_page(**params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["page"] = "map"
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def deck(at: AppTest) -> dict:
+    charts = at.get("deck_gl_json_chart")
+    assert len(charts) == 1
+    return json.loads(charts[0].proto.json)
+
+
+def bubbles(spec: dict) -> list[dict]:
+    return next(layer for layer in spec["layers"] if layer["@@type"] == "ScatterplotLayer")["data"]
+
+
+def test_empty_database(database):
+    at = open_page()
+    assert not at.exception
+    assert "No dataset yet" in at.info[0].value
+
+
+def test_demo_map_and_measures(database, demo_paths):
+    _, expected = load(database, demo_paths)
+    cities = expected["cities"]
+    placed = cities[cities["latitude"].notna()]
+    at = open_page()
+    assert not at.exception
+    spec = deck(at)
+    # no basemap style that would need the internet: only our layers draw
+    assert spec.get("mapStyle") in (None, "__MAP_STYLE__") and "mapProvider" not in spec
+    points = bubbles(spec)
+    assert [p["name"] for p in points] == placed["city"].tolist()
+    assert [p["value"] for p in points] == placed["customers"].tolist()
+    assert [p["latitude"] for p in points] == pytest.approx(placed["latitude"].tolist())
+    biggest = points[0]
+    assert biggest["fill"][:3] == list(geo.RAMPS["blues"][2])  # the most customers: darkest colour
+    tooltip = json.loads(at.get("deck_gl_json_chart")[0].proto.tooltip)["text"]
+    assert "{name}" in tooltip and "{revenue_text}" in tooltip and "{at_risk_text}" in tooltip
+    table = at.dataframe[0].value
+    assert table["customers"].sum() == cities["customers"].sum()
+
+    # the measure from the URL: colours follow revenue, the tooltips stay
+    revenue = bubbles(deck(open_page(**{"p.map_measure": "revenue"})))
+    assert [p["value"] for p in revenue] == pytest.approx(placed["revenue"].tolist())
+    assert [p["fill"] for p in revenue] != [p["fill"] for p in points]
+    assert [p["revenue_text"] for p in revenue] == [p["revenue_text"] for p in points]
+
+    # the widget: share at risk, red ramp, the highest share darkest
+    at.selectbox(key="w.map.map_measure").set_value("at_risk_share").run()
+    assert not at.exception
+    risk = bubbles(deck(at))
+    want = placed["at_risk_share"]
+    assert [p["value"] for p in risk] == pytest.approx([None if v != v else v for v in want.tolist()])
+    top = max((p for p in risk if p["value"] is not None), key=lambda p: p["value"])
+    assert top["fill"][:3] == list(geo.RAMPS["reds"][2])
+    assert at.session_state["clm_view"].param("map_measure") == "at_risk_share"
+
+
+def test_german_map(database, demo_paths):
+    load(database, demo_paths)
+    at = open_page(lang="de", **{"p.map_measure": "revenue"})
+    assert not at.exception
+    assert at.title[0].value == "Karte"
+    assert at.selectbox(key="w.map.map_measure").label == "Einfärben nach"
+    points = bubbles(deck(at))
+    assert all(p["revenue_text"].endswith(" €") for p in points)
+    assert "Kunden" in json.loads(at.get("deck_gl_json_chart")[0].proto.tooltip)["text"]
+
+
+def test_country_fallback_without_coordinates(database, tmp_path):
+    sources = write(tmp_path, customers="""
+        customer_id,country,city
+        1,DE,Köln
+        2,DE,Bonn
+        3,AT,Linz
+        4,Narnia,Cair Paravel
+        """, transactions=TRANSACTIONS)
+    _, expected = load(database, sources)
+    at = open_page(**{"p.map_measure": "at_risk_share"})
+    assert not at.exception
+    assert any("no coordinates" in i.value for i in at.info)
+    points = bubbles(deck(at))
+    # DE and AT at their approximate centres; Narnia has none and appears only in the chart and table
+    assert [p["name"] for p in points] == ["DE", "AT"]
+    assert [(p["latitude"], p["longitude"]) for p in points] == [geo.COUNTRY_CENTROIDS["DE"],
+                                                                 geo.COUNTRY_CENTROIDS["AT"]]
+    # DE: customers 1 (bought 06-01) and 2 (last purchase 01-01, at risk): share 0.5; AT: 0
+    assert [p["value"] for p in points] == pytest.approx([0.5, 0.0])
+    assert any("Narnia" in c.value for c in at.caption)
+    table = at.dataframe[0].value
+    assert sorted(table["place"]) == ["AT", "DE", "Narnia"]
+    assert table["customers"].sum() == 4
+    assert table["revenue"].sum() == pytest.approx(expected["countries"]["revenue"].sum())
+
+
+def test_no_location_explains_what_to_upload(database, tmp_path):
+    sources = write(tmp_path, customers="""
+        customer_id,segment
+        1,A
+        2,B
+        """, transactions=TRANSACTIONS)
+    load(database, sources)
+    at = open_page()
+    assert not at.exception
+    assert len(at.get("deck_gl_json_chart")) == 0
+    assert "latitude" in at.info[0].value and "country" in at.info[0].value
+    german = open_page(lang="de")
+    assert "Kundenorte" in german.info[0].value

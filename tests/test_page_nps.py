@@ -1,0 +1,158 @@
+"""The NPS page (AppTest): headline, months, segments with small samples, stage and value relations."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from clm_core import demo, ingest, store
+from clm_core.i18n import format_number
+from clm_core.metrics.common import resolve_as_of
+from clm_core.metrics.nps import nps
+from clm_core.metrics.nps_relations import nps_by_stage, value_by_nps_group
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture(scope="module")
+def demo_paths(tmp_path_factory):
+    return demo.write_demo(tmp_path_factory.mktemp("nps_demo"), n_customers=300, seed=3)
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory, demo_paths):
+    """One demo database for the module (its metric cache is shared by the tests)."""
+    path = tmp_path_factory.mktemp("nps") / "app.duckdb"
+    con = store.connect(path)
+    dataset = store.create_dataset(con, "Demo")
+    ingest.load(dataset, demo_paths)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CLM_DATABASE", str(path))
+        yield dataset
+    con.disconnect()
+
+
+def open_page(**params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["page"] = "nps"
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def frame(at: AppTest, column: str):
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def url(at: AppTest) -> dict:
+    return at.session_state["clm_view"].to_query_params()
+
+
+def headline(row, lang="en") -> str:
+    return f"{format_number(row['nps'], lang, 1)} ± {format_number(row['margin_of_error'], lang, 1)}"
+
+
+def test_empty_database_explains_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLM_DATABASE", str(tmp_path / "empty.duckdb"))
+    at = open_page()
+    assert not at.exception
+    assert "No dataset yet" in at.info[0].value
+
+
+def test_without_nps_file_the_page_says_what_to_upload(tmp_path, monkeypatch, demo_paths):
+    path = tmp_path / "no_nps.duckdb"
+    con = store.connect(path)
+    ingest.load(store.create_dataset(con, "No NPS"), {k: v for k, v in demo_paths.items() if k != "nps"})
+    con.disconnect()
+    monkeypatch.setenv("CLM_DATABASE", str(path))
+    at = open_page()
+    assert not at.exception
+    assert "needs survey answers" in at.info[0].value and "Data page" in at.info[0].value
+
+
+def test_page_shows_what_clm_core_computes(demo_db):
+    at = open_page()
+    assert not at.exception
+    as_of = resolve_as_of(demo_db)
+    overall = nps(demo_db, as_of).iloc[0]
+    assert at.metric[0].label == "NPS"
+    assert at.metric[0].value == headline(overall)
+    assert at.metric[1].value == format_number(overall["answers"])
+    assert at.metric[2].value == f"{100 * overall['promoters'] / overall['answers']:.1f}%"
+    # by month: the table is clm_core's monthly NPS
+    monthly = frame(at, "month")
+    expected = nps(demo_db, as_of, by="month")
+    assert monthly["month"].tolist() == expected["scope"].tolist()
+    assert monthly["nps"].tolist() == pytest.approx(expected["nps"].tolist())
+    assert monthly["answers"].sum() == overall["answers"]
+    # by segment (default attribute "segment"); groups under 30 answers are flagged in a warning
+    segments = frame(at, "segment")
+    by_segment = nps(demo_db, as_of, by="segment")
+    assert segments["answers"].tolist() == by_segment["answers"].tolist()
+    small = by_segment[by_segment["too_small"]]
+    assert len(small) >= 1
+    for name, n in zip(small["scope"], small["answers"]):
+        assert f"{name} ({n})" in at.warning[0].value
+    big = by_segment[~by_segment["too_small"]]["scope"].tolist()
+    assert all(f"{name} (" not in at.warning[0].value for name in big)
+    # NPS by stage and value by answer group: the new clm_core functions on the same data
+    stages = frame(at, "stage_label")
+    assert stages["nps"].tolist() == pytest.approx(nps_by_stage(demo_db, as_of)["nps"].tolist())
+    assert stages["answers"].sum() == overall["answers"]  # every answering customer has a stage
+    groups = frame(at, "mean_purchase_days")
+    expected_groups = value_by_nps_group(demo_db, as_of)
+    assert groups["customers"].tolist() == expected_groups["customers"].tolist()
+    assert groups["mean_historic_value"].tolist() == pytest.approx(expected_groups["mean_historic_value"].tolist())
+    assert len(at.get("plotly_chart")) == 5
+
+
+def test_period_and_breakdown_params_change_the_numbers(demo_db):
+    as_of = resolve_as_of(demo_db)
+    at = open_page(**{"p.nps_period": "90", "p.nps_by": "country"})
+    assert not at.exception
+    recent = nps(demo_db, as_of, since=as_of - dt.timedelta(days=90)).iloc[0]
+    everything = nps(demo_db, as_of).iloc[0]
+    assert recent["answers"] < everything["answers"]
+    assert at.metric[0].value == headline(recent)
+    assert at.metric[1].value == format_number(recent["answers"])
+    countries = frame(at, "country")
+    assert countries["answers"].sum() == recent["answers"]
+    # the widgets: all answers again, broken down by channel
+    at.selectbox(key="w.nps.nps_period").set_value(0).run()
+    at.selectbox(key="w.nps.nps_by").set_value("channel").run()
+    assert not at.exception
+    assert at.metric[0].value == headline(everything)
+    assert frame(at, "channel")["answers"].tolist() == nps(demo_db, as_of, by="channel")["answers"].tolist()
+    assert url(at)["p.nps_by"] == ["channel"] and url(at)["p.nps_period"] == ["0"]
+
+
+def test_german_labels_and_numbers(demo_db):
+    at = open_page(lang="de")
+    assert not at.exception
+    overall = nps(demo_db, resolve_as_of(demo_db)).iloc[0]
+    assert at.metric[1].label == "Antworten"
+    assert at.metric[2].label == "Promotoren (9–10)"
+    assert at.metric[0].value == headline(overall, "de") and "," in at.metric[0].value
+    assert at.subheader[0].value == "NPS nach Monat"
+
+
+def test_answer_group_becomes_the_segment_filter(demo_db):
+    at = open_page()
+    at.selectbox(key="w.nps.drill_group").set_value("detractor")
+    next(b for b in at.button if b.label == "Apply").click().run()
+    assert not at.exception
+    assert "list" in url(at)
+    # only customers whose latest answer is a detractor's remain
+    groups = frame(at, "mean_purchase_days").set_index("group")["customers"]
+    before = value_by_nps_group(demo_db, resolve_as_of(demo_db)).set_index("group")["customers"]
+    assert groups["detractor"] == before["detractor"]
+    assert groups.drop("detractor").sum() == 0
+
+
+def test_as_of_before_the_first_answer_explains_instead_of_failing(demo_db):
+    at = open_page(asof="2020-01-01")
+    assert not at.exception
+    assert "No NPS answers" in at.info[0].value
