@@ -166,19 +166,19 @@ def scores_ds(load):
 
 def test_rfm_scores_with_ties(scores_ds):
     s = by_id(rfm_scores(scores_ds, "2024-06-30"))
-    # R = ceil(5 · share of customers with days since last >= own):
-    #   c1 5/5 -> 5; c2, c3 (tie at 10) 4/5 -> 4; c4 2/5 -> 2; c5 1/5 -> 1
-    assert s["r"].to_dict() == {"c1": 5, "c2": 4, "c3": 4, "c4": 2, "c5": 1}
-    # F = ceil(5 · share with frequency <= own): c2, c5 (0) 2/5 -> 2; c3, c4 (1) 4/5 -> 4; c1 5
-    assert s["f"].to_dict() == {"c1": 5, "c2": 2, "c3": 4, "c4": 4, "c5": 2}
-    # M over historic value: c5 (20) 1/5 -> 1; c2 (50) 2/5 -> 2; c3, c4 (150) 4/5 -> 4; c1 (400) 5
-    assert s["m"].to_dict() == {"c1": 5, "c2": 2, "c3": 4, "c4": 4, "c5": 1}
-    # FM = ceil((F + M) / 2): c1 5, c2 2, c3 4, c4 4, c5 ceil(1.5) = 2
-    assert s["fm"].to_dict() == {"c1": 5, "c2": 2, "c3": 4, "c4": 4, "c5": 2}
-    # segments: c1 R5 FM5 Champions; c2 R4 FM2 Potential loyalists; c3 R4 FM4 Champions;
-    #           c4 R2 FM4 At risk; c5 R1 FM2 Lost
+    # score = 1 + floor(5 · share of the 5 purchasers ranked strictly below); ties share the lower score.
+    # R (longest since last ranks lowest): c5 200 -> 0 below -> 1; c4 100 -> 1 -> 2; c2, c3 10 -> 2 -> 3; c1 0 -> 4 -> 5
+    assert s["r"].to_dict() == {"c1": 5, "c2": 3, "c3": 3, "c4": 2, "c5": 1}
+    # F: c2, c5 (0) -> 0 below -> 1; c3, c4 (1) -> 2 below -> 3; c1 (3) -> 4 below -> 5
+    assert s["f"].to_dict() == {"c1": 5, "c2": 1, "c3": 3, "c4": 3, "c5": 1}
+    # M over historic value: c5 (20) -> 1; c2 (50) -> 2; c3, c4 (150) -> 2 below -> 3; c1 (400) -> 5
+    assert s["m"].to_dict() == {"c1": 5, "c2": 2, "c3": 3, "c4": 3, "c5": 1}
+    # FM = ceil((F + M) / 2): c1 5, c2 ceil(1.5) = 2, c3 3, c4 3, c5 1
+    assert s["fm"].to_dict() == {"c1": 5, "c2": 2, "c3": 3, "c4": 3, "c5": 1}
+    # segments: c1 R5 FM5 Champions; c2 R3 FM2 About to sleep; c3 R3 FM3 Need attention;
+    #           c4 R2 FM3 At risk; c5 R1 FM1 Lost
     assert s["rfm_segment"].to_dict() == {
-        "c1": "Champions", "c2": "Potential loyalists", "c3": "Champions", "c4": "At risk", "c5": "Lost"
+        "c1": "Champions", "c2": "About to sleep", "c3": "Need attention", "c4": "At risk", "c5": "Lost"
     }
 
 
@@ -186,21 +186,21 @@ def test_segment_counts(scores_ds):
     counts = segment_counts(rfm_scores(scores_ds, "2024-06-30"))
     assert counts["rfm_segment"].tolist() == list(SEGMENT_NAMES)
     got = {k: v for k, v in zip(counts["rfm_segment"], counts["customers"]) if v}
-    assert got == {"Champions": 2, "Potential loyalists": 1, "At risk": 1, "Lost": 1}
-    assert counts.set_index("rfm_segment").loc["Champions", "share"] == pytest.approx(2 / 5)
+    assert got == {"Champions": 1, "About to sleep": 1, "Need attention": 1, "At risk": 1, "Lost": 1}
+    assert counts.set_index("rfm_segment").loc["Champions", "share"] == pytest.approx(1 / 5)
 
 
 def test_rfm_scores_at_earlier_t(scores_ds):
     s = by_id(rfm_scores(scores_ds, "2024-03-31"))
     # T = 03-31: purchasers c1 (03-01, 30 days, freq 0, 100), c4 (01-10, 03-22: 9 days, freq 1, 150),
-    # c5 (2023-12-13, 109 days, freq 0, 20).
-    # R: c5 1/3 -> ceil(1.67) = 2; c1 2/3 -> ceil(3.33) = 4; c4 3/3 -> 5
-    # F: c1, c5 2/3 -> 4; c4 5.   M: c5 1/3 -> 2; c1 2/3 -> 4; c4 5
-    assert s["r"].to_dict() == {"c1": 4, "c4": 5, "c5": 2}
-    assert s["f"].to_dict() == {"c1": 4, "c4": 5, "c5": 4}
-    assert s["m"].to_dict() == {"c1": 4, "c4": 5, "c5": 2}
-    # FM: c1 4, c4 5, c5 ceil(3) = 3 -> c1 Champions, c4 Champions, c5 R2 FM3 At risk
-    assert s["rfm_segment"].to_dict() == {"c1": "Champions", "c4": "Champions", "c5": "At risk"}
+    # c5 (2023-12-13, 109 days, freq 0, 20); n = 3, score = 1 + floor(5 · below / 3).
+    # R: c5 0 below -> 1; c1 1 -> 1 + floor(1.67) = 2; c4 2 -> 1 + floor(3.33) = 4
+    # F: c1, c5 0 below -> 1; c4 2 -> 4.   M: c5 -> 1; c1 -> 2; c4 -> 4
+    assert s["r"].to_dict() == {"c1": 2, "c4": 4, "c5": 1}
+    assert s["f"].to_dict() == {"c1": 1, "c4": 4, "c5": 1}
+    assert s["m"].to_dict() == {"c1": 2, "c4": 4, "c5": 1}
+    # FM: c1 ceil(1.5) = 2, c4 4, c5 1 -> c1 R2 FM2 Hibernating, c4 R4 FM4 Champions, c5 R1 FM1 Lost
+    assert s["rfm_segment"].to_dict() == {"c1": "Hibernating", "c4": "Champions", "c5": "Lost"}
 
 
 def test_segment_grid_is_covered():

@@ -1,10 +1,11 @@
 """RFM quintile scores and named segments.
 
-Scores 1–5 from the cumulative distribution over purchasers, ties sharing a
-score: R = ceil(5 · share of customers whose days since last purchase are at
-least as long) — the most recent buyers score 5; F over frequency (repeat
-purchase days); M over historic value (net revenue). Segments follow the usual
-grid of R against FM = ceil((F + M) / 2).
+Scores 1–5 from each purchaser's position among all purchasers, ties sharing
+the lower score: score = 1 + floor(5 · share of purchasers ranked strictly
+below). R ranks days since the last purchase, longest lowest (the most recent
+buyers score highest); F ranks frequency (repeat purchase days), so the many
+one-time buyers all score 1; M ranks historic value (net revenue). Segments
+follow the usual grid of R against FM = ceil((F + M) / 2).
 """
 
 from __future__ import annotations
@@ -33,20 +34,22 @@ SEGMENTS = (
 SEGMENT_NAMES = tuple(name for name, _, _ in SEGMENTS)
 
 
-def _score(column, descending: bool = False):
+def _score(column, total, descending: bool = False):
     order = ibis.desc(column) if descending else column
-    return (ibis.cume_dist().over(order_by=order) * 5).ceil().cast("int8").clip(lower=1, upper=5)
+    below = ibis.rank().over(order_by=order)  # 0-based, ties take the lowest rank
+    return (1 + (below * 5 / total).floor()).cast("int8")
 
 
 def rfm_scores(dataset: Dataset, as_of=None, segment=None, config=None) -> pd.DataFrame:
     """customer_id, days_since_last, frequency, historic_value, r, f, m, fm, rfm_segment."""
     as_of = resolve_as_of(dataset, as_of)
     t = rfm_table(dataset, as_of, segment, config)
+    total = t.count().as_scalar()
     scored = t.select(
         "customer_id", "days_since_last", "frequency", "historic_value",
-        r=_score(t.days_since_last, descending=True),
-        f=_score(t.frequency),
-        m=_score(t.historic_value),
+        r=_score(t.days_since_last, total, descending=True),
+        f=_score(t.frequency, total),
+        m=_score(t.historic_value, total),
     )
     scored = scored.mutate(fm=((scored.f + scored.m + 1) // 2).cast("int8"))
     name = ibis.cases(
