@@ -10,14 +10,15 @@ import streamlit as st
 
 from clm_core import store
 from clm_core.i18n import format_currency, format_number
-from clm_core.metrics import geo
+from clm_core.metrics import clv
+from clm_core.models import rfm
 from clm_core.models.rfm import SEGMENT_NAMES
 from clm_ui import data
 from clm_ui.page import context
 from clm_ui.state import param_number, param_select, set_param, t, update, view
 from clm_ui.widgets import chart, table
 
-data.register("value_histogram", geo.value_histogram)
+data.register("value_histogram", clv.value_histogram)
 
 TEXT = {
     "title": ("Customer value", "Kundenwert"),
@@ -123,7 +124,7 @@ if scores.empty:
     st.info(t("no_purchasers", TEXT))
     st.stop()
 
-segments = geo.segment_summary(scores)
+segments = rfm.segment_summary(scores)
 total = float(segments["total_value"].sum())
 c1, c2, c3, c4 = st.columns(4)
 c1.metric(t("purchasers", TEXT), format_number(len(scores), lang))
@@ -161,7 +162,7 @@ if log_on and excluded:
 
 # ----------------------------------------------------------------------------------------- RFM
 st.subheader(t("rfm", TEXT), help=t("rfm_help", TEXT))
-grid = geo.rfm_grid(scores)
+grid = rfm.rfm_grid(scores)
 rows, cols = [5, 4, 3, 2, 1], [1, 2, 3, 4, 5]
 cell = grid.set_index(["r", "fm"])
 z = [[int(cell.loc[(r, fm), "customers"]) for fm in cols] for r in rows]
@@ -229,7 +230,7 @@ if chosen:
 st.subheader(t("top", TEXT))
 with st.columns([1, 2])[0]:
     n = param_number(t("top_n", TEXT), "value_top", default=20, min_value=1, max_value=1000)
-top = geo.top_customers(scores, n)
+top = rfm.top_customers(scores, n)
 top = top.assign(segment=top["rfm_segment"].map(seg), historic_value=top["historic_value"].round(2))
 table(top[["rank", "customer_id", "historic_value", "frequency", "days_since_last", "segment"]],
       "top_customers.csv", key="top_customers",

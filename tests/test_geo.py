@@ -11,7 +11,8 @@ import pytest
 
 from clm_core import ingest, store
 from clm_core.filters import SegmentFilter
-from clm_core.metrics import geo
+from clm_core.metrics import clv, geo
+from clm_core.models import rfm
 
 T = "2024-06-30"
 
@@ -247,7 +248,7 @@ def test_colours():
 def test_value_histogram_linear(places):
     # historic values of the purchasers at T: r −30, z 10, c 40, b 50, a 70, g 80, d 200 (not 1199)
     # 4 bins over [−30, 200], width 57.5: edges −30, 27.5, 85, 142.5, 200
-    h = geo.value_histogram(places, T, bins=4)
+    h = clv.value_histogram(places, T, bins=4)
     assert h["customers"].tolist() == [2, 4, 0, 1]
     assert h["lower"].tolist() == pytest.approx([-30, 27.5, 85, 142.5])
     assert h["upper"].tolist() == pytest.approx([27.5, 85, 142.5, 200])
@@ -256,23 +257,23 @@ def test_value_histogram_linear(places):
 def test_value_histogram_log(places):
     # r (−30) is left out; log10 of 10 … 200 spans [1, 2.301] in 2 bins, edge at 10^1.6505 ≈ 44.7:
     # z 10 and c 40 below, b, a, g, d above
-    h = geo.value_histogram(places, T, bins=2, log=True)
+    h = clv.value_histogram(places, T, bins=2, log=True)
     assert h["customers"].tolist() == [2, 4]
     edge = 10 ** ((1 + math.log10(200)) / 2)
     assert h["lower"].tolist() == pytest.approx([10, edge]) and h["upper"].tolist() == pytest.approx([edge, 200])
 
 
 def test_value_histogram_edge_cases(make_dataset, places):
-    assert geo.value_histogram(places, "2020-01-01").empty
+    assert clv.value_histogram(places, "2020-01-01").empty
     one = make_dataset(transactions="""
         customer_id,ordered_at,amount
         x,2024-01-01,25
         y,2024-02-01,25
         """)
-    h = geo.value_histogram(one, T, bins=10)
+    h = clv.value_histogram(one, T, bins=10)
     assert h["customers"].tolist() == [2] and h["lower"].iloc[0] < 25 < h["upper"].iloc[0]
     with pytest.raises(ValueError):
-        geo.value_histogram(one, T, bins=0)
+        clv.value_histogram(one, T, bins=0)
 
 
 SCORES = pd.DataFrame({
@@ -286,22 +287,22 @@ SCORES = pd.DataFrame({
 
 
 def test_rfm_grid():
-    grid = geo.rfm_grid(SCORES)
+    grid = rfm.rfm_grid(SCORES)
     assert len(grid) == 25 and grid["customers"].sum() == 4
     cell = grid.set_index(["r", "fm"])
     assert cell.loc[(5, 5), "customers"] == 2 and cell.loc[(1, 1), "customers"] == 1
     assert cell.loc[(3, 3), "rfm_segment"] == "Need attention" and cell.loc[(5, 1), "rfm_segment"] == "New customers"
     assert cell.loc[(4, 1), "rfm_segment"] == "Promising" and cell.loc[(2, 5), "rfm_segment"] == "Can't lose them"
-    assert geo.rfm_grid(SCORES.iloc[:0])["customers"].sum() == 0
+    assert rfm.rfm_grid(SCORES.iloc[:0])["customers"].sum() == 0
 
 
 def test_segment_summary_and_top():
-    summary = geo.segment_summary(SCORES).set_index("rfm_segment")
+    summary = rfm.segment_summary(SCORES).set_index("rfm_segment")
     champions = summary.loc["Champions"]
     assert (champions["customers"], champions["share"]) == (2, 0.5)
     assert (champions["mean_value"], champions["total_value"]) == (200.0, 400.0)
     assert champions["value_share"] == pytest.approx(400 / 460)
     assert summary.loc["Loyal", "customers"] == 0 and np.isnan(summary.loc["Loyal", "mean_value"])
-    top = geo.top_customers(SCORES, 2)
+    top = rfm.top_customers(SCORES, 2)
     assert top["customer_id"].tolist() == ["x2", "x1"] and top["rank"].tolist() == [1, 2]
-    assert len(geo.top_customers(SCORES, 10)) == 4
+    assert len(rfm.top_customers(SCORES, 10)) == 4

@@ -10,7 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from clm_core import demo, ingest, store
-from clm_core.metrics import geo
+from clm_core.metrics import clv
+from clm_core.models import rfm
 from clm_core.models.rfm import rfm_scores
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -37,9 +38,9 @@ def expected(tmp_path_factory, demo_paths):
     scores = rfm_scores(dataset)
     out = {
         "scores": scores,
-        "log": geo.value_histogram(dataset, bins=30, log=True),
-        "linear": geo.value_histogram(dataset, bins=30, log=False),
-        "segments": geo.segment_summary(scores),
+        "log": clv.value_histogram(dataset, bins=30, log=True),
+        "linear": clv.value_histogram(dataset, bins=30, log=False),
+        "segments": rfm.segment_summary(scores),
     }
     con.disconnect()
     return out
@@ -97,7 +98,7 @@ def test_value_page_matches_clm_core(demo_db, expected):
     # top customers: 20 by default, in clm_core's order of historic value
     top = at.dataframe[-1].value
     assert len(top) == 20
-    assert top["customer_id"].tolist() == geo.top_customers(scores, 20)["customer_id"].tolist()
+    assert top["customer_id"].tolist() == rfm.top_customers(scores, 20)["customer_id"].tolist()
     assert top["historic_value"].is_monotonic_decreasing
     # the place for the predictive part
     assert any("Predicted value" in s.value for s in at.subheader)

@@ -11,6 +11,7 @@ days_since_last = as-of − last (what RFM's recency score ranks).
 from __future__ import annotations
 
 import ibis
+import numpy as np
 import pandas as pd
 
 from clm_core.metrics.common import purchase_days, resolve_as_of, restrict, segment_customers
@@ -77,3 +78,42 @@ def net_revenue(dataset: Dataset, start, end, segment=None, config=None) -> floa
     days = restrict(days, segment_customers(dataset, segment, end, config))
     total = days.revenue.sum().execute()
     return float(total) if total is not None and total == total else 0.0
+
+
+def value_histogram(dataset: Dataset, as_of=None, segment=None, config=None, bins: int = 30,
+                    log: bool = False) -> pd.DataFrame:
+    """bin, lower, upper, customers: historic value of the purchasers (as in ``rfm_summary``) in ``bins``
+    equal-width bins, counted in the database; with ``log`` the bins are equal in log10 and customers
+    with a historic value ≤ 0 are left out. The last bin includes its upper edge."""
+    if bins < 1:
+        raise ValueError("bins must be at least 1")
+    as_of = resolve_as_of(dataset, as_of)
+    t = rfm_table(dataset, as_of, segment, config)
+    if log:
+        t = t.filter(t.historic_value > 0)
+        x = t.historic_value.log10()
+    else:
+        x = t.historic_value
+    t = t.select(x=x.cast("float64"))
+    stats = t.aggregate(lo=t.x.min(), hi=t.x.max(), n=t.count()).execute().iloc[0]
+    empty = pd.DataFrame({"bin": pd.Series(dtype="int64"), "lower": pd.Series(dtype="float64"),
+                          "upper": pd.Series(dtype="float64"), "customers": pd.Series(dtype="int64")})
+    if not stats["n"]:
+        return empty
+    lo, hi = float(stats["lo"]), float(stats["hi"])
+    if hi == lo:
+        edges = np.array([lo - 0.5, lo + 0.5]) if not log else np.array([lo - 0.05, lo + 0.05])
+        frame = pd.DataFrame({"bin": [0], "customers": [int(stats["n"])]})
+    else:
+        width = (hi - lo) / bins
+        index = ibis.least(((t.x - lo) / width).floor().cast("int64"), bins - 1)
+        counted = t.group_by(bin=index).aggregate(customers=t.count()).execute()
+        frame = counted.set_index("bin").reindex(range(bins), fill_value=0).rename_axis("bin").reset_index()
+        edges = lo + width * np.arange(bins + 1)
+        edges[-1] = hi
+    frame["lower"] = edges[frame["bin"].to_numpy()]
+    frame["upper"] = edges[frame["bin"].to_numpy() + 1]
+    if log:
+        frame["lower"], frame["upper"] = 10 ** frame["lower"], 10 ** frame["upper"]
+    frame["customers"] = frame["customers"].astype("int64")
+    return frame[["bin", "lower", "upper", "customers"]]

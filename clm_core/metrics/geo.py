@@ -1,4 +1,4 @@
-"""Where customers live, per city or country, and helpers of the customer value page.
+"""Where customers live, per city or country.
 
 Locations (the Map page): every customer of the segment known at T (as in
 :func:`clm_core.metrics.stages.customer_stages`) with the location columns of
@@ -25,10 +25,6 @@ Country positions for the country-level fallback come from
 European countries, rounded to 0.1°, written down from general knowledge by the
 developer (an AI coding assistant) and not checked one by one against a
 gazetteer. They only say where to draw a country's bubble on an overview map.
-
-The last section holds helpers of the Customer value page (the historic value
-histogram, binned in the database, and summaries of ``models.rfm.rfm_scores``);
-they belong beside ``clv.py`` / ``models/rfm.py`` and can move there unchanged.
 """
 
 from __future__ import annotations
@@ -40,7 +36,6 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from clm_core.metrics.clv import rfm_table
 from clm_core.metrics.common import resolve_as_of
 from clm_core.metrics.stages import customer_stages, known_customers
 from clm_core.store import Dataset
@@ -268,88 +263,3 @@ def colours(values, ramp: str = "blues", alpha: int = 200) -> list[list[int]]:
         rgb = stops[i] + (stops[i + 1] - stops[i]) * (scaled - i)
         out.append([int(round(c)) for c in rgb] + [alpha])
     return out
-
-
-# --------------------------------------------------------------------------- customer value page
-# (Helpers of pages/value.py; they belong beside clv.py / models/rfm.py and may move there.)
-
-def value_histogram(dataset: Dataset, as_of=None, segment=None, config=None, bins: int = 30,
-                    log: bool = False) -> pd.DataFrame:
-    """bin, lower, upper, customers: historic value of the purchasers (as in ``rfm_summary``) in ``bins``
-    equal-width bins, counted in the database; with ``log`` the bins are equal in log10 and customers
-    with a historic value ≤ 0 are left out. The last bin includes its upper edge."""
-    if bins < 1:
-        raise ValueError("bins must be at least 1")
-    as_of = resolve_as_of(dataset, as_of)
-    t = rfm_table(dataset, as_of, segment, config)
-    if log:
-        t = t.filter(t.historic_value > 0)
-        x = t.historic_value.log10()
-    else:
-        x = t.historic_value
-    t = t.select(x=x.cast("float64"))
-    stats = t.aggregate(lo=t.x.min(), hi=t.x.max(), n=t.count()).execute().iloc[0]
-    empty = pd.DataFrame({"bin": pd.Series(dtype="int64"), "lower": pd.Series(dtype="float64"),
-                          "upper": pd.Series(dtype="float64"), "customers": pd.Series(dtype="int64")})
-    if not stats["n"]:
-        return empty
-    lo, hi = float(stats["lo"]), float(stats["hi"])
-    if hi == lo:
-        edges = np.array([lo - 0.5, lo + 0.5]) if not log else np.array([lo - 0.05, lo + 0.05])
-        frame = pd.DataFrame({"bin": [0], "customers": [int(stats["n"])]})
-    else:
-        width = (hi - lo) / bins
-        index = ibis.least(((t.x - lo) / width).floor().cast("int64"), bins - 1)
-        counted = t.group_by(bin=index).aggregate(customers=t.count()).execute()
-        frame = counted.set_index("bin").reindex(range(bins), fill_value=0).rename_axis("bin").reset_index()
-        edges = lo + width * np.arange(bins + 1)
-        edges[-1] = hi
-    frame["lower"] = edges[frame["bin"].to_numpy()]
-    frame["upper"] = edges[frame["bin"].to_numpy() + 1]
-    if log:
-        frame["lower"], frame["upper"] = 10 ** frame["lower"], 10 ** frame["upper"]
-    frame["customers"] = frame["customers"].astype("int64")
-    return frame[["bin", "lower", "upper", "customers"]]
-
-
-def segment_of(r: int, fm: int) -> str:
-    """The named RFM segment of a grid cell (first match of ``models.rfm.SEGMENTS``)."""
-    from clm_core.models.rfm import SEGMENTS
-
-    for name, (r_lo, r_hi), (fm_lo, fm_hi) in SEGMENTS:
-        if r_lo <= r <= r_hi and fm_lo <= fm <= fm_hi:
-            return name
-    return "Unscored"
-
-
-def rfm_grid(scores: pd.DataFrame) -> pd.DataFrame:
-    """r, fm, customers, rfm_segment for all 25 cells of the R × FM grid (zeros included), from ``rfm_scores``."""
-    counts = scores.groupby(["r", "fm"]).size() if len(scores) else pd.Series(dtype="int64")
-    cells = [(r, fm) for r in range(5, 0, -1) for fm in range(1, 6)]
-    return pd.DataFrame({
-        "r": [r for r, _ in cells],
-        "fm": [fm for _, fm in cells],
-        "customers": [int(counts.get((r, fm), 0)) for r, fm in cells],
-        "rfm_segment": [segment_of(r, fm) for r, fm in cells],
-    })
-
-
-def segment_summary(scores: pd.DataFrame) -> pd.DataFrame:
-    """rfm_segment, customers, share, mean_value, total_value, value_share per named segment (``SEGMENTS`` order)."""
-    from clm_core.models.rfm import segment_counts
-
-    frame = segment_counts(scores)
-    value = scores.groupby("rfm_segment")["historic_value"].agg(["mean", "sum"])
-    frame["mean_value"] = frame["rfm_segment"].map(value["mean"]).astype("float64")
-    frame["total_value"] = frame["rfm_segment"].map(value["sum"]).fillna(0.0).astype("float64")
-    total = frame["total_value"].sum()
-    frame["value_share"] = frame["total_value"] / total if total else 0.0
-    return frame
-
-
-def top_customers(scores: pd.DataFrame, n: int = 20) -> pd.DataFrame:
-    """The ``n`` customers with the highest historic value (ties by customer_id), ranked from 1."""
-    top = scores.sort_values(["historic_value", "customer_id"], ascending=[False, True], kind="stable").head(max(n, 0))
-    top = top.reset_index(drop=True)
-    top.insert(0, "rank", range(1, len(top) + 1))
-    return top

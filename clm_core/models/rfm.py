@@ -69,3 +69,42 @@ def segment_counts(scores: pd.DataFrame) -> pd.DataFrame:
     total = frame["customers"].sum()
     frame["share"] = frame["customers"] / total if total else 0.0
     return frame
+
+
+def segment_of(r: int, fm: int) -> str:
+    """The named RFM segment of a grid cell (first match of ``models.rfm.SEGMENTS``)."""
+    for name, (r_lo, r_hi), (fm_lo, fm_hi) in SEGMENTS:
+        if r_lo <= r <= r_hi and fm_lo <= fm <= fm_hi:
+            return name
+    return "Unscored"
+
+
+def rfm_grid(scores: pd.DataFrame) -> pd.DataFrame:
+    """r, fm, customers, rfm_segment for all 25 cells of the R × FM grid (zeros included), from ``rfm_scores``."""
+    counts = scores.groupby(["r", "fm"]).size() if len(scores) else pd.Series(dtype="int64")
+    cells = [(r, fm) for r in range(5, 0, -1) for fm in range(1, 6)]
+    return pd.DataFrame({
+        "r": [r for r, _ in cells],
+        "fm": [fm for _, fm in cells],
+        "customers": [int(counts.get((r, fm), 0)) for r, fm in cells],
+        "rfm_segment": [segment_of(r, fm) for r, fm in cells],
+    })
+
+
+def segment_summary(scores: pd.DataFrame) -> pd.DataFrame:
+    """rfm_segment, customers, share, mean_value, total_value, value_share per named segment (``SEGMENTS`` order)."""
+    frame = segment_counts(scores)
+    value = scores.groupby("rfm_segment")["historic_value"].agg(["mean", "sum"])
+    frame["mean_value"] = frame["rfm_segment"].map(value["mean"]).astype("float64")
+    frame["total_value"] = frame["rfm_segment"].map(value["sum"]).fillna(0.0).astype("float64")
+    total = frame["total_value"].sum()
+    frame["value_share"] = frame["total_value"] / total if total else 0.0
+    return frame
+
+
+def top_customers(scores: pd.DataFrame, n: int = 20) -> pd.DataFrame:
+    """The ``n`` customers with the highest historic value (ties by customer_id), ranked from 1."""
+    top = scores.sort_values(["historic_value", "customer_id"], ascending=[False, True], kind="stable").head(max(n, 0))
+    top = top.reset_index(drop=True)
+    top.insert(0, "rank", range(1, len(top) + 1))
+    return top
