@@ -13,14 +13,14 @@ st.set_page_config(page_title="Customer lifecycle", page_icon="assets/logo.svg",
 
 #: slug -> (file, title key, icon)
 PAGES = {
-    "overview": ("pages/overview.py", "page_overview", ":material/dashboard:"),
-    "data": ("pages/data.py", "page_data", ":material/upload_file:"),
-    "funnel": ("pages/funnel.py", "page_funnel", ":material/filter_alt:"),
-    "cohorts": ("pages/cohorts.py", "page_cohorts", ":material/grid_on:"),
-    "lifecycle": ("pages/lifecycle.py", "page_lifecycle", ":material/autorenew:"),
-    "nps": ("pages/nps.py", "page_nps", ":material/sentiment_satisfied:"),
-    "value": ("pages/value.py", "page_value", ":material/euro:"),
-    "map": ("pages/map.py", "page_map", ":material/map:"),
+    "overview": ("views/overview.py", "page_overview", ":material/dashboard:"),
+    "data": ("views/data.py", "page_data", ":material/upload_file:"),
+    "funnel": ("views/funnel.py", "page_funnel", ":material/filter_alt:"),
+    "cohorts": ("views/cohorts.py", "page_cohorts", ":material/grid_on:"),
+    "lifecycle": ("views/lifecycle.py", "page_lifecycle", ":material/autorenew:"),
+    "nps": ("views/nps.py", "page_nps", ":material/sentiment_satisfied:"),
+    "value": ("views/value.py", "page_value", ":material/euro:"),
+    "map": ("views/map.py", "page_map", ":material/map:"),
 }
 
 ROOT = Path(__file__).resolve().parent
@@ -29,7 +29,8 @@ pages = {
     for slug, (file, title, icon) in PAGES.items()
     if (ROOT / file).exists()
 }
-requested = view().page
+# A link names its page by ?page= (or inside a saved ?view=); otherwise the URL path decides.
+requested = view().page if ("page" in st.query_params or "view" in st.query_params) else None
 navigation = st.navigation(list(pages.values()))
 current = next((slug for slug, page in pages.items() if page.url_path == navigation.url_path), "overview")
 if "clm_started" not in st.session_state:

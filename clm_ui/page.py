@@ -11,11 +11,10 @@ import streamlit as st
 from clm_core import store
 from clm_core.config import FRAMEWORKS, LifecycleConfig
 from clm_core.filters import SegmentFilter
-from clm_core.i18n import tr
 from clm_core.metrics.common import resolve_as_of
 from clm_core.viewstate import ViewState
 from clm_ui import data
-from clm_ui.state import t, view
+from clm_ui.state import stop, t, view
 
 THRESHOLDS = ("new_days", "at_risk_days", "churn_days", "loyal_orders")
 
@@ -70,11 +69,11 @@ def context(require: tuple[str, ...] = ()) -> Context:
     dataset = current_dataset(state)
     if dataset is None or not dataset.has("customer_index"):
         st.info(t("no_dataset"))
-        st.stop()
+        stop()
     for table in require:
         if not dataset.has(table):
-            st.info(tr("missing_table", state.lang, None, table=table))
-            st.stop()
+            st.info(t("missing_table", name=table))
+            stop()
     as_of = dt.date.fromisoformat(state.as_of) if state.as_of else default_as_of(dataset)
     ctx = Context(state, dataset, as_of, state.segment, config_from_view(state))
     if not state.segment.is_empty():
@@ -82,8 +81,8 @@ def context(require: tuple[str, ...] = ()) -> Context:
             matched = ctx.metric("stage_distribution")["customers"].sum()
         except ValueError as exc:
             st.warning(str(exc))
-            st.stop()
+            stop()
         if matched == 0:
             st.warning(t("nobody"))
-            st.stop()
+            stop()
     return ctx

@@ -59,6 +59,12 @@ def write_url() -> None:
         st.query_params.from_dict(wanted)
 
 
+def stop() -> None:
+    """``st.stop()`` after writing the URL (a stopped run would not reach app.py's own write)."""
+    write_url()
+    st.stop()
+
+
 def t(key: str, table=None, **values) -> str:
     """Translate ``key`` into the session's language."""
     return tr(key, view().lang, table, **values)

@@ -13,7 +13,9 @@ PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png",
 
 def chart(fig, key: str | None = None, **kwargs):
     """A Plotly chart with the language's number separators; Plotly's PNG export stays on."""
-    fig.update_layout(separators=plotly_separators(view().lang), margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_layout(separators=plotly_separators(view().lang))
+    if fig.layout.margin.t is None:  # keep a margin the page chose
+        fig.update_layout(margin=dict(l=10, r=10, t=40, b=10))
     return st.plotly_chart(fig, width="stretch", config=PLOTLY_CONFIG, key=key, **kwargs)
 
 

@@ -14,7 +14,7 @@ from clm_core.metrics.cohorts import PERIODS
 from clm_ui import data
 from clm_ui.data import register
 from clm_ui.page import context
-from clm_ui.state import param_number, param_select, set_param, t, update, view
+from clm_ui.state import stop, param_number, param_select, set_param, t, update, view
 from clm_ui.widgets import chart, table
 
 TEXT = {
@@ -97,7 +97,7 @@ lang = view().lang
 st.title(t("title", TEXT))
 if not ctx.dataset.has("transactions"):
     st.info(t("no_transactions", TEXT))
-    st.stop()
+    stop()
 
 c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 2, 1])
 with c1:
@@ -109,7 +109,7 @@ with c2:
 retention = ctx.metric("cohort_retention", period=period)
 if retention.empty:
     st.info(t("no_purchases", TEXT))
-    st.stop()
+    stop()
 max_k = max(int(retention["period"].max()), 1)
 with c3:
     k = param_number(t("k", TEXT), "cohort_k", 1, min_value=1, max_value=max_k)

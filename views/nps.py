@@ -16,7 +16,7 @@ from clm_core.metrics import nps_relations
 from clm_core.metrics.nps import MIN_ANSWERS
 from clm_ui import data
 from clm_ui.page import context, current_dataset
-from clm_ui.state import param_select, t, update, view
+from clm_ui.state import stop, param_select, t, update, view
 from clm_ui.widgets import chart, table
 
 data.register("nps_by_stage", nps_relations.nps_by_stage)
@@ -102,7 +102,7 @@ _dataset = current_dataset(view())
 if _dataset is not None and _dataset.has("customer_index") and not _dataset.has("nps"):
     st.title(t("title", TEXT))
     st.info(t("no_nps_table", TEXT))
-    st.stop()
+    stop()
 ctx = context(require=("nps",))
 lang = view().lang
 st.title(t("title", TEXT))
@@ -143,7 +143,7 @@ def nps_columns() -> dict:
 monthly = ctx.metric("nps", by="month")
 if monthly.empty:
     st.info(t("no_answers_at_all", TEXT, date=format_date(ctx.as_of, lang)))
-    st.stop()
+    stop()
 overall = ctx.metric("nps", since=since)
 if overall.empty:
     st.info(t("no_answers", TEXT))

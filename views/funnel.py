@@ -13,7 +13,7 @@ from clm_core.metrics.funnel import Exclusion, Step
 from clm_ui import data
 from clm_ui.data import register
 from clm_ui.page import context
-from clm_ui.state import param_number, param_select, set_param, t, update, view
+from clm_ui.state import stop, param_number, param_select, set_param, t, update, view
 from clm_ui.widgets import chart, table
 
 TEXT = {
@@ -101,7 +101,7 @@ if available.missing:
 options = list(available.steps)
 if not options:
     st.info(t("no_steps", TEXT))
-    st.stop()
+    stop()
 
 
 def step_label(name: str) -> str:
@@ -130,7 +130,7 @@ with c3:
 set_param("funnel_breakdown", breakdown or None)
 if not steps:
     st.info(t("pick_steps", TEXT))
-    st.stop()
+    stop()
 n_steps = len(steps)
 
 

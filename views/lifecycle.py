@@ -14,7 +14,7 @@ import streamlit as st
 from clm_core.config import FRAMEWORKS, MAPPING_KEYS, STAGES, LifecycleConfig
 from clm_core.i18n import format_date, format_number, format_percent
 from clm_ui.page import context, default_as_of
-from clm_ui.state import param_number, param_select, set_param, t, view
+from clm_ui.state import stop, param_number, param_select, set_param, t, view
 from clm_ui.widgets import chart, table
 
 TEXT = {
@@ -153,13 +153,13 @@ with columns[4]:
 
 if at_risk_days > churn_days:
     st.error(t("invalid_order", TEXT, at_risk=at_risk_days, churn=churn_days))
-    st.stop()
+    stop()
 try:
     config = LifecycleConfig(new_days=new_days, at_risk_days=at_risk_days, churn_days=churn_days,
                              loyal_orders=loyal_orders, framework=framework)
 except ValueError as exc:
     st.error(t("invalid", TEXT, reason=str(exc)))
-    st.stop()
+    stop()
 # The widgets above may have changed the parameters in this very run: use their values. Stages do not
 # depend on the framework, so their results are cached under the default framework: switching
 # frameworks recomputes only the framework distribution.
@@ -243,13 +243,13 @@ with c2:
 
 if start >= end:
     st.warning(t("order", TEXT))
-    st.stop()
+    stop()
 
 migration = stages_ctx.metric("stage_migration", start=start, end=end)
 known = int(migration["customers"].sum())
 if known == 0:
     st.info(t("nobody_known", TEXT))
-    st.stop()
+    stop()
 
 flows = migration[migration["customers"] > 0]
 sources = [s for s in STAGES if s in set(flows["from_stage"])]

@@ -15,7 +15,7 @@ from clm_core.models import rfm
 from clm_core.models.rfm import SEGMENT_NAMES
 from clm_ui import data
 from clm_ui.page import context
-from clm_ui.state import param_number, param_select, set_param, t, update, view
+from clm_ui.state import stop, param_number, param_select, set_param, t, update, view
 from clm_ui.widgets import chart, table
 
 data.register("value_histogram", clv.value_histogram)
@@ -122,7 +122,7 @@ st.caption(t("intro", TEXT))
 scores = ctx.metric("rfm_scores")
 if scores.empty:
     st.info(t("no_purchasers", TEXT))
-    st.stop()
+    stop()
 
 segments = rfm.segment_summary(scores)
 total = float(segments["total_value"].sum())
