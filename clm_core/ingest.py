@@ -225,6 +225,13 @@ def _check_required(sniffed: Sniffed) -> None:
 
 # --------------------------------------------------------------------------- parsing in SQL
 
+def _line_sql(db, stage: str) -> str:
+    """SQL for a staged row's line number: rowid + 2 (header, 0-based) plus the skipped lines before it."""
+    if not db.execute(f"SELECT count(*) FROM {stage}_skips").fetchone()[0]:
+        return "s.rowid + 2"
+    return f"s.rowid + 2 + (SELECT count(*) FROM {stage}_skips k WHERE k.pos <= s.rowid)"
+
+
 def _stage(db, f: _LocalFile, sniffed: Sniffed, stage: str) -> tuple[int, list[tuple[int, str, str]]]:
     """Read the file as text into temp table ``stage`` (columns c0..cn, __line).
 
@@ -258,16 +265,10 @@ def _stage(db, f: _LocalFile, sniffed: Sniffed, stage: str) -> tuple[int, list[t
     ).fetchall()
     skipped = sorted({line for line, _, _ in structural} | set(f.blank_lines()))
     skipped = [s for s in skipped if s >= 2]
-    # A staged row's line: its position among the lines DuckDB did not skip.
-    db.execute(f"ALTER TABLE {stage} ADD COLUMN __line BIGINT")
+    # A staged row's line: its position among the lines DuckDB did not skip (see _line_sql).
+    db.execute(f"CREATE OR REPLACE TEMP TABLE {stage}_skips (pos BIGINT)")
     if skipped:
-        db.execute("CREATE OR REPLACE TEMP TABLE clm_skips (pos BIGINT)")
-        db.executemany("INSERT INTO clm_skips VALUES (?)", [[s - 2 - i] for i, s in enumerate(skipped)])
-        db.execute(
-            f"UPDATE {stage} SET __line = rowid + 2 + (SELECT count(*) FROM clm_skips WHERE pos <= {stage}.rowid)"
-        )
-    else:
-        db.execute(f"UPDATE {stage} SET __line = rowid + 2")
+        db.executemany(f"INSERT INTO {stage}_skips VALUES (?)", [[s - 2 - i] for i, s in enumerate(skipped)])
     malformed = [(line, f"malformed row ({error_type.lower()})", text) for line, error_type, text in structural]
     return db.execute(f"SELECT count(*) FROM {stage}").fetchone()[0] + len(malformed), malformed
 
@@ -393,7 +394,8 @@ def _parsed_select(sniffed: Sniffed) -> tuple[list[str], list[str], list[str]]:
 
 
 def _prepare(db, f: _LocalFile, sniffed: Sniffed, date_formats: dict[str, str], n: int):
-    """Stage and parse one file; returns (parsed view, rows read, rows rejected, listed rejected rows)."""
+    """Stage and parse one file in one pass into temp table ``clm_parsed_<n>`` (__row, __line,
+    the typed columns, __reason); returns (parsed table, rows read, rows rejected, listed rejected rows)."""
     stage, parsed = f"clm_stage_{n}", f"clm_parsed_{n}"
     rows_read, malformed = _stage(db, f, sniffed, stage)
     if rows_read == 0:
@@ -402,15 +404,15 @@ def _prepare(db, f: _LocalFile, sniffed: Sniffed, date_formats: dict[str, str], 
     exprs, names, checks = _parsed_select(sniffed)
     reason = "CASE " + " ".join(f"WHEN {cond} THEN {msg}" for cond, msg in checks) + " END" if checks else "NULL"
     select = ", ".join(f"{e} AS {quote_ident(name)}" for e, name in zip(exprs, names))
-    raw_cols = ", ".join(f"c{i} AS {quote_ident(h)}" for i, h in enumerate(sniffed.headers))
     db.execute(
-        f"CREATE OR REPLACE TEMP VIEW {parsed} AS SELECT __line, {select}, {reason} AS __reason, "
-        f"{raw_cols} FROM {stage}"
+        f"CREATE OR REPLACE TEMP TABLE {parsed} AS SELECT s.rowid AS __row, {_line_sql(db, stage)} AS __line, "
+        f"{select}, {reason} AS __reason FROM {stage} s"
     )
-    _mark_duplicates(db, sniffed, parsed, stage, select, reason, raw_cols)
+    _mark_duplicates(db, sniffed, parsed)
+    raw_cols = ", ".join(f"s.c{i} AS {quote_ident(h)}" for i, h in enumerate(sniffed.headers))
     rejected = db.execute(
-        f"SELECT __line AS line, __reason AS reason, {', '.join(quote_ident(h) for h in sniffed.headers)} "
-        f"FROM {parsed} WHERE __reason IS NOT NULL ORDER BY __line LIMIT {MAX_LISTED_REJECTS}"
+        f"SELECT p.__line AS line, p.__reason AS reason, {raw_cols} FROM {parsed} p JOIN {stage} s "
+        f"ON s.rowid = p.__row WHERE p.__reason IS NOT NULL ORDER BY p.__line LIMIT {MAX_LISTED_REJECTS}"
     ).df()
     if malformed:
         extra = pd.DataFrame(malformed, columns=["line", "reason", "row"])
@@ -419,23 +421,20 @@ def _prepare(db, f: _LocalFile, sniffed: Sniffed, date_formats: dict[str, str], 
     return parsed, rows_read, int(rows_rejected) + len(malformed), rejected
 
 
-def _mark_duplicates(db, sniffed, parsed, stage, select, reason, raw_cols) -> None:
+def _mark_duplicates(db, sniffed: Sniffed, parsed: str) -> None:
     """Reject repeated transaction ids (and repeated customers), keeping the first line."""
     key = {"transactions": "transaction_id", "customers": "customer_id"}.get(sniffed.table)
     if key is None or key not in sniffed.mapping.values():
         return
     k = quote_ident(key)
-    dupes = db.execute(
-        f"SELECT count({k}) - count(DISTINCT {k}) FROM {parsed} WHERE __reason IS NULL"
-    ).fetchone()[0]
+    dupes = db.execute(f"SELECT count({k}) - count(DISTINCT {k}) FROM {parsed} WHERE __reason IS NULL").fetchone()[0]
     if not dupes:
         return
     db.execute(
-        f"CREATE OR REPLACE TEMP VIEW {parsed} AS SELECT * EXCLUDE (__first) REPLACE ("
-        f"CASE WHEN __reason IS NULL AND __first <> __line THEN 'duplicate {key} (first on line ' || __first || ')' "
-        f"ELSE __reason END AS __reason) FROM ("
-        f"SELECT *, min(CASE WHEN __reason IS NULL THEN __line END) OVER (PARTITION BY {k}) AS __first "
-        f"FROM (SELECT __line, {select}, {reason} AS __reason, {raw_cols} FROM {stage}))"
+        f"UPDATE {parsed} SET __reason = 'duplicate {key} (first on line ' || d.__first || ')' "
+        f"FROM (SELECT __row AS r, __line, min(__line) OVER (PARTITION BY {k}) AS __first "
+        f"FROM {parsed} WHERE __reason IS NULL AND {k} IS NOT NULL) d "
+        f"WHERE {parsed}.__row = d.r AND d.__first <> d.__line"
     )
 
 
@@ -482,9 +481,8 @@ def load(
         for f in files:
             f.close()
         for n in range(len(sources)):
-            db.execute(f"DROP VIEW IF EXISTS clm_parsed_{n}")
-            db.execute("DROP TABLE IF EXISTS clm_skips")
-            for suffix in ("", "_errors", "_scans"):
+            db.execute(f"DROP TABLE IF EXISTS clm_parsed_{n}")
+            for suffix in ("", "_errors", "_scans", "_skips"):
                 db.execute(f"DROP TABLE IF EXISTS clm_stage_{n}{suffix}")
     return report
 
