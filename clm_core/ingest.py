@@ -31,7 +31,7 @@ from clm_core.store import Dataset, quote_ident, raw
 Source = Union[str, os.PathLike, BinaryIO, bytes]
 
 DELIMITERS = (";", ",", "\t", "|")
-SAMPLE_ROWS = 50_000
+SAMPLE_ROWS = 10_000
 MAX_LISTED_REJECTS = 10_000
 
 #: Date formats by family; a column's family is the one that parses most of its values.
@@ -330,13 +330,20 @@ def _sql_literal(text: str) -> str:
 
 
 def _parse_number(col: str, decimal: str) -> tuple[str, str]:
-    """SQL (value, is_valid) for a numeric text column."""
+    """SQL (value, is_valid) for a numeric text column.
+
+    The pattern check (thousands separators in the right places) runs only on values
+    that contain a thousands separator; the others only need to cast to a finite number.
+    """
     clean = _clean(col)
+    thousands = "." if decimal == "," else ","
     if decimal == ",":
         value = f"TRY_CAST(replace(replace({clean}, '.', ''), ',', '.') AS DOUBLE)"
     else:
         value = f"TRY_CAST(replace({clean}, ',', '') AS DOUBLE)"
-    valid = f"regexp_full_match({clean}, {_sql_literal(_NUMBER_PATTERNS[decimal])})"
+    pattern = _sql_literal(_NUMBER_PATTERNS[decimal])
+    valid = (f"(isfinite({value}) AND (NOT contains({clean}, '{thousands}') "
+             f"OR regexp_full_match({clean}, {pattern})))")
     return value, valid
 
 

@@ -223,3 +223,18 @@ def test_explicit_none_keeps_a_synonym_header_as_attribute(con, tmp_path):
     report = ingest.load(dataset, {"transactions": content}, mapping={"transactions": {"Datum": None}})
     assert report.tables["transactions"].sniffed.attributes == ["Datum"]
     assert rows(dataset, "transactions")["Datum"].tolist() == ["gestern"]
+
+
+@pytest.mark.parametrize("content, decimal, ok, bad", [
+    ("amount\n1.234,50\n12,5\n1.2.3\nnan\n1,2,3\n", ",", [1234.5, 12.5], ["1.2.3", "nan", "1,2,3"]),
+    ("amount\n1,234.50\n12.5\n1,23\ninf\n", ".", [1234.5, 12.5], ["1,23", "inf"]),
+])
+def test_thousands_separators_are_checked_and_non_finite_numbers_refused(con, tmp_path, content, decimal, ok, bad):
+    lines = content.splitlines()
+    csv = "customer_id;ordered_at;amount\n" if decimal == "," else "customer_id,ordered_at,amount\n"
+    sep = ";" if decimal == "," else ","
+    csv += "".join(f'C{i}{sep}2024-01-01{sep}"{v}"\n' for i, v in enumerate(lines[1:]))
+    dataset, report = load(con, tmp_path, transactions=csv)
+    assert report.tables["transactions"].sniffed.decimal == decimal
+    assert rows(dataset, "transactions")["amount"].tolist() == ok
+    assert report.tables["transactions"].rejected["reason"].tolist() == [f"non-numeric amount: {v}" for v in bad]
