@@ -66,13 +66,32 @@ def resolve_as_of(transactions: pd.DataFrame, as_of=None) -> int:
 
 # --------------------------------------------------------------------------- shared building blocks
 
+DATED = {"customers": "created_at", "transactions": "ordered_at", "nps": "answered_at", "events": "occurred_at"}
+
+
 def all_customers(customers: pd.DataFrame, transactions: pd.DataFrame, nps: pd.DataFrame | None = None,
-                  events: pd.DataFrame | None = None) -> pd.Index:
-    """customers ∪ ids seen in transactions, nps and events (DESIGN §2), sorted."""
-    parts = [customers["customer_id"], transactions["customer_id"]]
-    parts += [t["customer_id"] for t in (nps, events) if t is not None]
-    ids = pd.concat(parts, ignore_index=True).dropna().astype(str).unique()
-    return pd.Index(np.sort(np.asarray(ids, dtype=object)), name="customer_id")
+                  events: pd.DataFrame | None = None, known_at: int | None = None) -> pd.Index:
+    """customers ∪ ids seen in transactions, nps and events (DESIGN §2), sorted.
+
+    With ``known_at`` (a day number), only customers already known then: their first
+    dated appearance in any table (created_at, ordered_at, answered_at, occurred_at) is
+    on or before that day, or none of their rows carries a date.
+    """
+    tables = {"customers": customers, "transactions": transactions, "nps": nps, "events": events}
+    parts = []
+    for name, table in tables.items():
+        if table is None:
+            continue
+        column = DATED[name]
+        day = day_number(table[column]).astype(float) if column in table else np.full(len(table), np.nan)
+        if column in table:
+            day[table[column].isna().to_numpy()] = np.nan
+        parts.append(pd.DataFrame({"customer_id": table["customer_id"], "day": day}))
+    seen = pd.concat(parts, ignore_index=True).dropna(subset=["customer_id"])
+    first_seen = seen.groupby("customer_id", sort=True)["day"].min()  # NaN when never dated
+    if known_at is not None:
+        first_seen = first_seen[~(first_seen > known_at)]
+    return pd.Index(first_seen.index.astype(str), name="customer_id")
 
 
 def purchase_day_amounts(transactions: pd.DataFrame, T: int) -> pd.DataFrame:
@@ -105,10 +124,13 @@ def purchase_facts(days: pd.DataFrame, T: int) -> pd.DataFrame:
 
 def customer_stages(customers: pd.DataFrame, transactions: pd.DataFrame, nps: pd.DataFrame | None = None,
                     as_of=None, events: pd.DataFrame | None = None, thresholds: dict | None = None) -> pd.DataFrame:
-    """Stage of every customer at T (DESIGN §3.1, first matching rule wins): customer_id, stage."""
+    """Stage at T of every customer known at T (DESIGN §3.1, first matching rule wins): customer_id, stage.
+
+    A customer whose first dated appearance is after T does not exist yet at T and is left out.
+    """
     th = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
     T = resolve_as_of(transactions, as_of)
-    ids = all_customers(customers, transactions, nps, events)
+    ids = all_customers(customers, transactions, nps, events, known_at=T)
     facts = purchase_facts(purchase_day_amounts(transactions, T), T).reindex(ids)
 
     promoter_now = pd.Series(False, index=ids)

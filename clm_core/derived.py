@@ -51,7 +51,7 @@ def customer_days(dataset: Dataset):
     return t.group_by(customer_id=t.customer_id, day=t.ordered_at.cast("date")).aggregate(
         revenue=t.amount.sum(),
         purchase_amount=t.amount.sum(where=purchase).fill_null(0.0),
-        purchases=purchase.cast("int64").sum(),
+        purchases=purchase.cast("int64").sum().cast("int64"),
         value=(t.amount * margin).sum(),
     )
 

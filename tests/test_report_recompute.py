@@ -3,7 +3,8 @@
 A mid-sized seeded demo dataset is written as CSV, ``python -m clm_core report``
 runs on it in a subprocess, and every metric file is compared with
 ``bench/pandas_reference.py`` (written from DESIGN §3 alone) on the same CSV
-files: counts exactly, floats to 1e-9 relative. The same data exported the
+files: counts exactly, floats to 1e-9 relative; once with the default as-of date
+and once with ``--as-of`` in the middle of the data. The same data exported the
 German way (``;``, decimal comma, dd.mm.yyyy dates, Windows-1252 and UTF-8 with
 BOM, German headers) must give byte-identical report files.
 """
@@ -52,10 +53,12 @@ DATES = {"customers": ["created_at"], "transactions": ["ordered_at"], "nps": ["a
 RTOL = 1e-9
 
 
-def run_report(paths: dict, out: Path) -> subprocess.CompletedProcess:
+def run_report(paths: dict, out: Path, as_of: str | None = None) -> subprocess.CompletedProcess:
     args = [sys.executable, "-m", "clm_core", "report"]
     for table in TABLES:
         args += [f"--{table}", str(paths[table])]
+    if as_of:
+        args += ["--as-of", as_of]
     args += ["--out", str(out)]
     result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, f"report failed ({result.returncode}): {result.stderr}"
@@ -69,22 +72,37 @@ def demo(tmp_path_factory):
     return write_demo(tmp_path_factory.mktemp("demo_iso"), n_customers=1500, seed=7)
 
 
+#: The default as-of date (latest ordered_at) and one in the middle of the data, where later
+#: transactions, answers and customers must be ignored.
+AS_OF = [None, "2025-06-15"]
+
+
+@pytest.fixture(scope="module", params=AS_OF, ids=lambda a: f"as_of={a or 'default'}")
+def as_of(request):
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def report_dir(demo, tmp_path_factory):
+def report_dir(demo, as_of, tmp_path_factory):
     out = tmp_path_factory.mktemp("report_iso")
-    run_report(demo, out)
+    run_report(demo, out, as_of)
     return out
 
 
 @pytest.fixture(scope="module")
-def expected(demo):
-    """bench/pandas_reference on the same CSV files, read with pandas (ids as text)."""
-    frames = {
+def frames(demo):
+    """The raw CSV files read with pandas (ids as text, dates parsed)."""
+    return {
         table: pd.read_csv(demo[table], dtype={"customer_id": str, "transaction_id": str},
                            parse_dates=DATES[table])
         for table in ("customers", "transactions", "nps", "events")
     }
-    return ref.report(frames["customers"], frames["transactions"], frames["nps"], frames["events"])
+
+
+@pytest.fixture(scope="module")
+def expected(frames, as_of):
+    """bench/pandas_reference on the same CSV files."""
+    return ref.report(frames["customers"], frames["transactions"], frames["nps"], frames["events"], as_of=as_of)
 
 
 def read_output(report_dir: Path, name: str) -> pd.DataFrame:
@@ -242,7 +260,7 @@ def write_german(demo: dict, out_dir: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def german_report_dir(demo, tmp_path_factory):
+def german_files(demo, tmp_path_factory):
     files = write_german(demo, tmp_path_factory.mktemp("demo_de"))
     raw = {t: p.read_bytes() for t, p in files.items()}
     # The files really are German exports: the test would prove nothing otherwise.
@@ -250,8 +268,13 @@ def german_report_dir(demo, tmp_path_factory):
     assert b"L\xe4ngengrad" in raw["customers"] and b"\r\n" in raw["customers"]
     assert re.search(rb";\d{1,3}\.\d{3},\d\d;", raw["transactions"]), "no amount with thousands separator"
     assert re.search(rb";\d\d\.\d\d\.\d{4} \d\d:\d\d;", raw["transactions"]), "no dd.mm.yyyy HH:MM date"
+    return files
+
+
+@pytest.fixture(scope="module")
+def german_report_dir(german_files, as_of, tmp_path_factory):
     out = tmp_path_factory.mktemp("report_de")
-    run_report(files, out)
+    run_report(german_files, out, as_of)
     return out
 
 
