@@ -126,7 +126,11 @@ def sidebar() -> None:
         dataset = current_dataset(view())
         ids = [d.id for d in datasets]
         names = {d.id: d.name for d in datasets}
-        chosen = st.selectbox(t("dataset"), ids, index=ids.index(dataset.id), format_func=names.get, key="w.dataset")
+        # A value set through session state (select_dataset) must not meet a default as well.
+        if st.session_state.get("w.dataset") not in ids:  # deleted meanwhile (another session)
+            st.session_state.pop("w.dataset", None)
+        preset = {} if "w.dataset" in st.session_state else {"index": ids.index(dataset.id)}
+        chosen = st.selectbox(t("dataset"), ids, format_func=names.get, key="w.dataset", **preset)
         if chosen != dataset.id:  # another dataset: its own latest date, not the previous one's
             update(as_of=None)
             st.session_state.pop("w.as_of", None)
@@ -136,7 +140,8 @@ def sidebar() -> None:
             return
         default = default_as_of(dataset)
         current = dt.date.fromisoformat(view().as_of) if view().as_of else default
-        as_of = st.date_input(t("as_of"), value=current, key="w.as_of",
+        preset = {} if "w.as_of" in st.session_state else {"value": current}
+        as_of = st.date_input(t("as_of"), key="w.as_of", **preset,
                               format="DD.MM.YYYY" if view().lang == "de" else "YYYY-MM-DD")
         update(as_of=None if as_of == default else as_of.isoformat())
         with st.expander(t("filter"), expanded=not view().segment.is_empty()):
