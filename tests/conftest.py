@@ -20,9 +20,8 @@ def con(tmp_path):
     connection.disconnect()
 
 
-@pytest.fixture
-def make_dataset(con, tmp_path):
-    """make_dataset(customers="csv text", transactions=..., ...) -> a loaded Dataset.
+def _dataset_maker(con, folder):
+    """make(name="fixture", customers="csv text", ...) -> a loaded Dataset.
 
     CSV text is dedented and written as UTF-8 files; pass bytes to control the encoding.
     """
@@ -32,7 +31,7 @@ def make_dataset(con, tmp_path):
         dataset = store.create_dataset(con, name)
         sources = {}
         for table, content in tables.items():
-            path = tmp_path / f"{next(counter)}_{table}.csv"
+            path = folder / f"{next(counter)}_{table}.csv"
             if isinstance(content, bytes):
                 path.write_bytes(content)
             else:
@@ -42,3 +41,18 @@ def make_dataset(con, tmp_path):
         return dataset
 
     return make
+
+
+@pytest.fixture
+def make_dataset(con, tmp_path):
+    """make_dataset(customers="csv text", transactions=..., ...) -> a loaded Dataset on this test's database."""
+    return _dataset_maker(con, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def load(tmp_path_factory):
+    """Like make_dataset, but module-scoped, so read-only fixtures are loaded once per test file."""
+    folder = tmp_path_factory.mktemp("module")
+    connection = store.connect(folder / "test.duckdb")
+    yield _dataset_maker(connection, folder)
+    connection.disconnect()

@@ -11,27 +11,6 @@ from clm_core import ingest, store
 from clm_core.metrics.cohorts import cohort_retention
 
 
-@pytest.fixture(scope="module")
-def load(tmp_path_factory):
-    """Like conftest's make_dataset, but module-scoped so read-only fixtures are loaded once."""
-    folder = tmp_path_factory.mktemp("cohorts")
-    con = store.connect(folder / "test.duckdb")
-    counter = iter(range(1000))
-
-    def make(**tables):
-        dataset = store.create_dataset(con, "fixture")
-        sources = {}
-        for table, content in tables.items():
-            path = folder / f"{next(counter)}_{table}.csv"
-            path.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
-            sources[table] = path
-        ingest.load(dataset, sources)
-        return dataset
-
-    yield make
-    con.disconnect()
-
-
 def cells(frame, *columns):
     """(cohort, period) -> tuple of the given columns."""
     return {(c, p): tuple(row) for c, p, *row in frame[["cohort", "period", *columns]].itertuples(index=False)}

@@ -17,26 +17,6 @@ T = "2024-03-31"
 
 
 @pytest.fixture(scope="module")
-def load(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("drilldown")
-    con = store.connect(folder / "test.duckdb")
-    counter = iter(range(1000))
-
-    def make(**tables):
-        dataset = store.create_dataset(con, "fixture")
-        sources = {}
-        for table, content in tables.items():
-            path = folder / f"{next(counter)}_{table}.csv"
-            path.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
-            sources[table] = path
-        ingest.load(dataset, sources)
-        return dataset
-
-    yield make
-    con.disconnect()
-
-
-@pytest.fixture(scope="module")
 def ds(load):
     return load(
         customers="""

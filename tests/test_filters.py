@@ -15,27 +15,6 @@ from clm_core.metrics.nps import nps
 from clm_core.metrics.stages import stage_distribution
 
 
-@pytest.fixture(scope="module")
-def load(tmp_path_factory):
-    """Like conftest's make_dataset, but module-scoped so read-only fixtures are loaded once."""
-    folder = tmp_path_factory.mktemp("filters")
-    con = store.connect(folder / "test.duckdb")
-    counter = iter(range(1000))
-
-    def make(**tables):
-        dataset = store.create_dataset(con, "fixture")
-        sources = {}
-        for table, content in tables.items():
-            path = folder / f"{next(counter)}_{table}.csv"
-            path.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
-            sources[table] = path
-        ingest.load(dataset, sources)
-        return dataset
-
-    yield make
-    con.disconnect()
-
-
 T = "2024-06-30"
 # Stages at T (defaults) and cohorts (month of first purchase):
 #   a  web   "Köln, Süd"  first 06-20: T−first 10 < 90 -> new            cohort 2024-06   NPS 10

@@ -11,27 +11,6 @@ from clm_core import ingest, store
 from clm_core.metrics.funnel import Exclusion, Step, dropped_customers, funnel
 
 
-@pytest.fixture(scope="module")
-def load(tmp_path_factory):
-    """Like conftest's make_dataset, but module-scoped so read-only fixtures are loaded once."""
-    folder = tmp_path_factory.mktemp("funnel")
-    con = store.connect(folder / "test.duckdb")
-    counter = iter(range(1000))
-
-    def make(**tables):
-        dataset = store.create_dataset(con, "fixture")
-        sources = {}
-        for table, content in tables.items():
-            path = folder / f"{next(counter)}_{table}.csv"
-            path.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
-            sources[table] = path
-        ingest.load(dataset, sources)
-        return dataset
-
-    yield make
-    con.disconnect()
-
-
 def column(frame, name):
     return frame[name].tolist()
 
