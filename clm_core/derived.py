@@ -7,7 +7,12 @@
 - ``customer_days``: one row per customer and calendar day with transactions:
   ``revenue`` (net, returns included), ``purchase_amount`` (sum of amounts > 0),
   ``purchases`` (transactions with amount > 0), ``value`` (net revenue × margin
-  where a margin is given). A purchase day is a row with ``purchases > 0``.
+  where a margin is given). A purchase day is a row with ``purchases > 0``. Three
+  columns place each row among the customer's purchase days, so metrics need no
+  self-joins: ``purchase_number`` (1 for the first purchase day, 2 for the second …;
+  null on days without a purchase), ``previous_purchase_day`` (the latest purchase day
+  before this day) and ``first_purchase_day`` (the customer's first purchase day, on
+  every row). Rows are stored in (customer_id, day) order.
 """
 
 from __future__ import annotations
@@ -48,12 +53,21 @@ def customer_days(dataset: Dataset):
         return None
     purchase = t.amount > 0
     margin = t.margin.fill_null(1.0) if "margin" in t.columns else ibis.literal(1.0)
-    return t.group_by(customer_id=t.customer_id, day=t.ordered_at.cast("date")).aggregate(
+    days = t.group_by(customer_id=t.customer_id, day=t.ordered_at.cast("date")).aggregate(
         revenue=t.amount.sum(),
         purchase_amount=t.amount.sum(where=purchase).fill_null(0.0),
-        purchases=purchase.cast("int64").sum().cast("int64"),
+        purchases=t.count(where=purchase),
         value=(t.amount * margin).sum(),
     )
+    bought = days.purchases > 0
+    purchase_day = ibis.ifelse(bought, days.day, ibis.null("date"))
+    before = ibis.window(group_by="customer_id", order_by="day", rows=(None, -1))
+    so_far = ibis.window(group_by="customer_id", order_by="day", rows=(None, 0))
+    return days.mutate(
+        purchase_number=ibis.ifelse(bought, purchase_day.count().over(so_far), ibis.null("int64")),
+        previous_purchase_day=purchase_day.max().over(before),
+        first_purchase_day=purchase_day.min().over(ibis.window(group_by="customer_id")),
+    ).order_by(["customer_id", "day"])
 
 
 def derived_tables(dataset: Dataset) -> dict:

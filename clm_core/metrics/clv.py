@@ -14,7 +14,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from clm_core.metrics.common import purchase_days, resolve_as_of, restrict, segment_customers
+from clm_core.metrics.common import resolve_as_of, restrict, segment_customers
 from clm_core.store import Dataset
 
 TIME_UNITS = {"days": 1.0, "weeks": 7.0}
@@ -26,26 +26,26 @@ def rfm_table(dataset: Dataset, as_of, segment=None, config=None, time_unit: str
         raise ValueError(f"time_unit must be one of {', '.join(TIME_UNITS)}")
     scale = TIME_UNITS[time_unit]
     customers = segment_customers(dataset, segment, as_of, config)
-    days = restrict(purchase_days(dataset, as_of), customers)
+    days = dataset.require("customer_days")
+    days = restrict(days.filter(days.day <= ibis.literal(as_of)), customers)
+    bought = days.purchases > 0
     per = days.group_by("customer_id").aggregate(
-        first=days.day.min(),
-        last=days.day.max(),
-        n=days.count(),
+        first=days.first_purchase_day.min(),
+        last=days.day.max(where=bought),
+        n=days.count(where=bought),
         total=days.purchase_amount.sum(),
-        first_amount=days.purchase_amount.argmin(days.day),
-    )
-    all_days = dataset.require("customer_days")
-    all_days = all_days.filter(all_days.day <= ibis.literal(as_of))
-    value = all_days.group_by("customer_id").aggregate(historic_value=all_days.value.sum())
+        first_amount=days.purchase_amount.sum(where=days.purchase_number == 1),
+        historic_value=days.value.sum(),
+    ).filter(lambda p: p.n > 0)
     t = ibis.literal(as_of)
     frequency = per.n - 1
-    summary = per.left_join(value, per.customer_id == value.customer_id).select(
+    summary = per.select(
         per.customer_id,
         frequency=frequency,
         recency=per.last.delta(per.first, unit="day") / scale if scale != 1 else per.last.delta(per.first, unit="day"),
         T=t.delta(per.first, unit="day") / scale if scale != 1 else t.delta(per.first, unit="day"),
         monetary=ibis.ifelse(frequency > 0, (per.total - per.first_amount) / frequency.cast("float64"), 0.0),
-        historic_value=value.historic_value.fill_null(0.0),
+        historic_value=per.historic_value,
         days_since_last=t.delta(per.last, unit="day"),
     )
     return summary

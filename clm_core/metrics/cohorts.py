@@ -17,7 +17,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from clm_core.metrics.common import purchase_days, resolve_as_of, restrict, segment_customers
+from clm_core.metrics.common import resolve_as_of, restrict, segment_customers
 from clm_core.store import Dataset
 
 PERIODS = ("month", "week", "quarter")
@@ -70,19 +70,27 @@ def cohort_retention(dataset: Dataset, as_of=None, period: str = "month", segmen
     as_of = resolve_as_of(dataset, as_of)
     index_of_t = _py_period_index(as_of, period)
     customers = segment_customers(dataset, segment, as_of, config)
-    purchases = restrict(purchase_days(dataset, as_of), customers)
-    cohorts = purchases.group_by("customer_id").aggregate(cohort=period_index(purchases.day.min(), period))
     days = dataset.require("customer_days")
-    days = restrict(days.filter(days.day <= ibis.literal(as_of)), customers)
-    joined = days.join(cohorts, "customer_id")
-    offset = period_index(joined.day, period) - joined.cohort
+    t = ibis.literal(as_of)
+    days = restrict(days.filter(days.day <= t, days.first_purchase_day <= t), customers)
+    period_of_day = period_index(days.day, period)
+    # A purchase day opens the customer's activity in its period when the previous purchase day
+    # lies in an earlier period, so active customers are counted without DISTINCT.
+    opens_period = (days.purchases > 0) & (
+        days.previous_purchase_day.isnull() | (period_index(days.previous_purchase_day, period) != period_of_day)
+    )
+    cohort = period_index(days.first_purchase_day, period)
     cells = (
-        joined.mutate(offset=offset)
-        .group_by(["cohort", "offset"])
-        .aggregate(active_customers=joined.customer_id.nunique(where=joined.purchases > 0), revenue=joined.revenue.sum())
-        .filter(lambda t: t.offset >= 0)
+        days.group_by(cohort=cohort, offset=period_of_day - cohort)
+        .aggregate(
+            cohort_size=days.count(where=days.purchase_number == 1),
+            active_customers=days.count(where=opens_period),
+            revenue=days.revenue.sum(),
+        )
+        .filter(lambda c: c.offset >= 0)
     ).execute()
-    sizes = cohorts.group_by("cohort").aggregate(cohort_size=cohorts.count()).execute()
+    sizes = cells[cells["offset"] == 0][["cohort", "cohort_size"]]
+    cells = cells.drop(columns="cohort_size")
     columns = ["cohort", "cohort_start", "period", "cohort_size", "active_customers", "retention", "revenue",
                "revenue_retention", "cumulative_revenue_per_customer", "partial"]
     if sizes.empty:

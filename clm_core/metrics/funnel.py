@@ -57,13 +57,8 @@ def occurrences(dataset: Dataset, name: str, as_of: dt.date):
         rows = index.filter(index.created_at.notnull()).select("customer_id", day=day_of(index.created_at))
     elif name in ("first_purchase", "repeat_purchase"):
         days = purchase_days(dataset, as_of)
-        first = days.group_by("customer_id").aggregate(first=days.day.min())
-        if name == "first_purchase":
-            rows = first.select("customer_id", day=first.first)
-        else:
-            later = days.join(first, "customer_id")
-            later = later.filter(later.day > later.first)
-            rows = later.group_by("customer_id").aggregate(day=later.day.min())
+        nth = 1 if name == "first_purchase" else 2
+        rows = days.filter(days.purchase_number == nth).select("customer_id", "day")
     elif name == "promoter":
         nps = dataset.require("nps")
         rows = nps.filter(nps.score >= 9).group_by("customer_id").aggregate(day=day_of(nps.answered_at).min())

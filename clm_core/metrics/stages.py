@@ -20,20 +20,15 @@ from clm_core.store import Dataset
 
 
 def purchase_facts(dataset: Dataset, as_of: dt.date):
-    """Per purchaser: first, last, previous_to_last purchase day and purchase days in the last year."""
+    """Per purchaser: first, last, previous (purchase day before last) and purchase days in the last year."""
     days = purchase_days(dataset, as_of)
-    last = days.group_by("customer_id").aggregate(
-        first=days.day.min(),
+    return days.group_by("customer_id").aggregate(
+        first=days.first_purchase_day.min(),
         last=days.day.max(),
+        # previous_purchase_day grows with day, so its maximum belongs to the last purchase day.
+        previous=days.previous_purchase_day.max(),
         purchase_days=days.count(),
         recent_days=days.count(where=days.day > ibis.literal(as_of - dt.timedelta(days=365))),
-    )
-    joined = days.join(last.select("customer_id", "last"), "customer_id")
-    before_last = (
-        joined.filter(joined.day < joined.last).group_by("customer_id").aggregate(previous=joined.day.max())
-    )
-    return last.left_join(before_last, last.customer_id == before_last.customer_id).select(
-        last.customer_id, last.first, last.last, last.purchase_days, last.recent_days, before_last.previous
     )
 
 
