@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from clm_core import ingest, schema, store
+from clm_core import cli_campaigns, ingest, schema, store
 from clm_core.metrics import clv, cohorts, funnel, nps, stages
 from clm_core.metrics.common import resolve_as_of
 
@@ -61,13 +61,19 @@ def clv_frame(dataset, as_of) -> pd.DataFrame:
     return frame
 
 
-def report(args) -> int:
-    sources = {t: getattr(args, t) for t in INPUTS if getattr(args, t)}
+def load_inputs(args, tables, name: str):
+    """Load the files given for ``tables`` (with ``--map``) into a new dataset of ``--database``
+    (default: a fresh in-memory database); returns (dataset, IngestReport)."""
+    sources = {t: getattr(args, t) for t in tables if getattr(args, t)}
     headers = {t: ingest.sniff(path, t).headers for t, path in sources.items()}
     mapping = parse_mappings(args.map or [], headers)
     con = store.connect(args.database or ":memory:")
-    dataset = store.create_dataset(con, "report")
-    loaded = ingest.load(dataset, sources, mapping=mapping)
+    dataset = store.create_dataset(con, name)
+    return dataset, ingest.load(dataset, sources, mapping=mapping)
+
+
+def report(args) -> int:
+    dataset, loaded = load_inputs(args, INPUTS, "report")
     as_of = resolve_as_of(dataset, args.as_of)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -133,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--database")
     demo.add_argument("--force", action="store_true")
     demo.set_defaults(run=load_demo)
+    cli_campaigns.add_parser(sub)
     return parser
 
 

@@ -12,7 +12,7 @@
   self-joins: ``purchase_number`` (1 for the first purchase day, 2 for the second …;
   null on days without a purchase), ``previous_purchase_day`` (the latest purchase day
   before this day) and ``first_purchase_day`` (the customer's first purchase day, on
-  every row). Rows are stored in (customer_id, day) order.
+  every row).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def customer_days(dataset: Dataset):
         purchase_number=ibis.ifelse(bought, purchase_day.count().over(so_far), ibis.null("int64")),
         previous_purchase_day=purchase_day.max().over(before),
         first_purchase_day=purchase_day.min().over(ibis.window(group_by="customer_id")),
-    ).order_by(["customer_id", "day"])
+    )
 
 
 def derived_tables(dataset: Dataset) -> dict:

@@ -65,6 +65,8 @@ class Sniffed:
     mapping: dict[str, str]  # header -> canonical column
     decimal: str | None = None
     date_formats: dict[str, str] = field(default_factory=dict)  # canonical column -> family
+    #: canonical column -> the family's format most sample values have (tried first, as it is ~10× faster)
+    date_patterns: dict[str, str] = field(default_factory=dict)
 
     @property
     def attributes(self) -> list[str]:
@@ -298,7 +300,13 @@ def detect_formats(db, stage: str, sniffed: Sniffed, date_formats: dict[str, str
                 f"{sniffed.name}: dates in column '{_header(sniffed, canonical)}' such as {example!r} could be "
                 "mm/dd/yyyy or dd/mm/yyyy; choose the date format explicitly"
             )
-        sniffed.date_formats[canonical] = winners[0] if best > 0 else "yyyy-mm-dd"
+        sniffed.date_formats[canonical] = family = winners[0] if best > 0 else "yyyy-mm-dd"
+        formats = DATE_FAMILIES[family]
+        counts = db.execute(
+            "SELECT " + ", ".join(f"count(try_strptime(trim({col}), ?))" for _ in formats) + f" FROM {sample}",
+            list(formats),
+        ).fetchone()
+        sniffed.date_patterns[canonical] = formats[counts.index(max(counts))]
     # Decimal separator: one per file, from the values only one reading accepts.
     numeric = [col for canonical, col in col_of.items() if kinds[canonical] in ("number", "integer", "score")]
     if numeric:
@@ -332,72 +340,85 @@ def _sql_literal(text: str) -> str:
 def _parse_number(col: str, decimal: str) -> tuple[str, str]:
     """SQL (value, is_valid) for a numeric text column.
 
-    The pattern check (thousands separators in the right places) runs only on values
-    that contain a thousands separator; the others only need to cast to a finite number.
+    Plain numbers take a fast cast; the others are cleaned of spaces and currency marks, and
+    the pattern check (thousands separators in the right places) runs only on values that
+    contain a thousands separator. Every value must be a finite number.
     """
     clean = _clean(col)
     thousands = "." if decimal == "," else ","
     if decimal == ",":
-        value = f"TRY_CAST(replace(replace({clean}, '.', ''), ',', '.') AS DOUBLE)"
+        plain = f"CASE WHEN NOT contains({col}, '.') THEN TRY_CAST(replace({col}, ',', '.') AS DOUBLE) END"
+        cleaned = f"TRY_CAST(replace(replace({clean}, '.', ''), ',', '.') AS DOUBLE)"
     else:
-        value = f"TRY_CAST(replace({clean}, ',', '') AS DOUBLE)"
+        plain = f"TRY_CAST({col} AS DOUBLE)"
+        cleaned = f"TRY_CAST(replace({clean}, ',', '') AS DOUBLE)"
+    value = f"coalesce({plain}, {cleaned})"
     pattern = _sql_literal(_NUMBER_PATTERNS[decimal])
-    valid = (f"(isfinite({value}) AND (NOT contains({clean}, '{thousands}') "
+    valid = (f"(isfinite({value}) AND ({plain} IS NOT NULL OR NOT contains({clean}, '{thousands}') "
              f"OR regexp_full_match({clean}, {pattern})))")
     return value, valid
 
 
-def _parsed_select(sniffed: Sniffed) -> tuple[list[str], list[str], list[str]]:
-    """(select expressions, output column names, reason CASE branches) for the parsed view."""
+def _date_formats(sniffed: Sniffed, column: str) -> list[str]:
+    """The formats to try for a date column: the detected single format first, then its family."""
+    chosen = sniffed.date_formats[column]
+    family = list(DATE_FAMILIES.get(chosen, (chosen,)))
+    first = sniffed.date_patterns.get(column)
+    return [first] + [f for f in family if f != first] if first in family else family
+
+
+def _parsed_select(sniffed: Sniffed) -> tuple[list[str], list[str], list[str], list[tuple[str, str]]]:
+    """SQL for parsing a staged file in two steps, so that every value is parsed once.
+
+    Returns (inner select expressions over the staged row ``s``, output expressions over the
+    inner columns, output column names, reason CASE branches over the inner columns).
+    """
     col_of = {canonical: f"c{sniffed.headers.index(h)}" for h, canonical in sniffed.mapping.items()}
-    exprs, names, checks = [], [], []
+    inner, outputs, names, checks = [], [], [], []
     for column in schema.columns(sniffed.table):
         if column.name not in col_of:
             continue
-        c = col_of[column.name]
-        text = f"nullif(trim({c}), '')"
-        label = column.name
-        shown = f"left({c}, 40)"
-        if column.kind == "id":
-            exprs.append(text)
-            if column.required:
-                checks.append((f"{text} IS NULL", _sql_literal(f"missing {label}")))
-        elif column.kind == "date":
-            fmts = "[" + ", ".join(_sql_literal(x) for x in DATE_FAMILIES.get(sniffed.date_formats[label], (sniffed.date_formats[label],))) + "]"
-            exprs.append(f"try_strptime({text}, {fmts})")
-            if column.required:
-                checks.append((f"{text} IS NULL", _sql_literal(f"missing {label}")))
-            checks.append((f"{text} IS NOT NULL AND try_strptime({text}, {fmts}) IS NULL",
+        c, label = col_of[column.name], column.name
+        text, value = quote_ident(f"__text_{label}"), quote_ident(label)
+        trimmed = f"nullif(trim({c}), '')"
+        inner.append(f"{trimmed} AS {text}")
+        shown = f"left({text}, 40)"
+        if column.required:
+            checks.append((f"{text} IS NULL", _sql_literal(f"missing {label}")))
+        if column.kind == "date":
+            formats = _date_formats(sniffed, label)
+            tries = [f"try_strptime({trimmed}, {_sql_literal(formats[0])})"]
+            if len(formats) > 1:
+                tries.append(f"try_strptime({trimmed}, [{', '.join(_sql_literal(x) for x in formats[1:])}])")
+            inner.append(f"coalesce({', '.join(tries)}) AS {value}")
+            outputs.append(value)
+            checks.append((f"{text} IS NOT NULL AND {value} IS NULL",
                            f"{_sql_literal(f'unparseable {label}: ')} || {shown}"))
         elif column.kind in ("number", "integer", "score"):
-            value, valid = _parse_number(c, sniffed.decimal or ".")
-            if column.kind == "number":
-                exprs.append(value)
-            else:
-                exprs.append(f"CAST({value} AS INTEGER)")
-            if column.required:
-                checks.append((f"{text} IS NULL", _sql_literal(f"missing {label}")))
-            checks.append((f"{text} IS NOT NULL AND NOT coalesce({valid} AND {value} IS NOT NULL, false)",
-                           f"{_sql_literal(f'non-numeric {label}: ')} || {shown}"))
+            number, valid = _parse_number(c, sniffed.decimal or ".")
+            ok = quote_ident(f"__valid_{label}")
+            inner += [f"{number} AS {value}", f"coalesce({valid} AND {number} IS NOT NULL, false) AS {ok}"]
+            outputs.append(value if column.kind == "number" else f"CAST({value} AS INTEGER)")
+            checks.append((f"{text} IS NOT NULL AND NOT {ok}", f"{_sql_literal(f'non-numeric {label}: ')} || {shown}"))
             if column.kind in ("integer", "score"):
                 checks.append((f"{value} <> round({value})", f"{_sql_literal(f'{label} is not a whole number: ')} || {shown}"))
             if column.kind == "score":
                 checks.append((f"{value} NOT BETWEEN 0 AND 10", f"{_sql_literal(f'{label} outside 0-10: ')} || {shown}"))
         elif column.kind == "group":
             groups = "MAP {" + ", ".join(f"{_sql_literal(k)}: {_sql_literal(v)}" for k, v in schema.GROUP_VALUES.items()) + "}"
-            key = f"lower(replace(replace({text}, ' ', ''), '-', ''))"
-            exprs.append(f"{groups}[{key}]")
-            checks.append((f"{text} IS NOT NULL AND {groups}[{key}] IS NULL",
+            inner.append(f"{groups}[lower(replace(replace({trimmed}, ' ', ''), '-', ''))] AS {value}")
+            outputs.append(value)
+            checks.append((f"{text} IS NOT NULL AND {value} IS NULL",
                            f"{_sql_literal(f'{label} must be treatment or control: ')} || {shown}"))
         else:
-            exprs.append(text)
-            if column.required:
-                checks.append((f"{text} IS NULL", _sql_literal(f"missing {label}")))
-        names.append(column.name)
+            outputs.append(text)
+        names.append(label)
     for header in sniffed.attributes:
-        exprs.append(f"nullif(trim(c{sniffed.headers.index(header)}), '')")
+        name = quote_ident(header)
+        inner.append(f"nullif(trim(c{sniffed.headers.index(header)}), '') AS {name}")
+        outputs.append(name)
         names.append(header)
-    return exprs, names, checks
+    return inner, outputs, names, checks
 
 
 def _prepare(db, f: _LocalFile, sniffed: Sniffed, date_formats: dict[str, str], n: int):
@@ -408,12 +429,12 @@ def _prepare(db, f: _LocalFile, sniffed: Sniffed, date_formats: dict[str, str], 
     if rows_read == 0:
         raise IngestError(f"{sniffed.name}: the file has a header but no data rows")
     detect_formats(db, stage, sniffed, date_formats)
-    exprs, names, checks = _parsed_select(sniffed)
+    inner, outputs, names, checks = _parsed_select(sniffed)
     reason = "CASE " + " ".join(f"WHEN {cond} THEN {msg}" for cond, msg in checks) + " END" if checks else "NULL"
-    select = ", ".join(f"{e} AS {quote_ident(name)}" for e, name in zip(exprs, names))
+    select = ", ".join(f"{e} AS {quote_ident(name)}" for e, name in zip(outputs, names))
     db.execute(
-        f"CREATE OR REPLACE TEMP TABLE {parsed} AS SELECT s.rowid AS __row, {_line_sql(db, stage)} AS __line, "
-        f"{select}, {reason} AS __reason FROM {stage} s"
+        f"CREATE OR REPLACE TEMP TABLE {parsed} AS SELECT __row, __line, {select}, {reason} AS __reason "
+        f"FROM (SELECT s.rowid AS __row, {_line_sql(db, stage)} AS __line, {', '.join(inner)} FROM {stage} s)"
     )
     _mark_duplicates(db, sniffed, parsed)
     raw_cols = ", ".join(f"s.c{i} AS {quote_ident(h)}" for i, h in enumerate(sniffed.headers))
@@ -500,7 +521,7 @@ def _commit(dataset: Dataset, prepared: dict[str, tuple[str, Sniffed]]) -> None:
     db.execute("BEGIN TRANSACTION")
     try:
         for table, (parsed, sniffed) in prepared.items():
-            exprs, names, _ = _parsed_select(sniffed)
+            names = _parsed_select(sniffed)[2]
             cols = ", ".join(quote_ident(n) for n in names)
             db.execute(
                 f"CREATE OR REPLACE TABLE {target}.{quote_ident(table)} AS "
