@@ -16,7 +16,7 @@ import streamlit as st
 from clm_core import store
 from clm_core.config import LifecycleConfig
 from clm_core.filters import SegmentFilter
-from clm_core.metrics import clv, cohorts, funnel, nps, stages
+from clm_core.metrics import clv, cohorts, funnel, growth, nps, stages
 from clm_core.models import rfm
 
 
@@ -52,6 +52,8 @@ FUNCTIONS = {
     "funnel": funnel.funnel,
     "dropped_customers": funnel.dropped_customers,
     "cohort_retention": cohorts.cohort_retention,
+    "growth_accounting": growth.growth_accounting,
+    "stickiness": growth.stickiness,
     "nps": nps.nps,
     "rfm_summary": clv.rfm_summary,
     "historic_value": clv.historic_value,

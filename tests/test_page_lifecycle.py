@@ -95,7 +95,7 @@ def test_distribution_mapping_and_migration_match_clm_core(demo_db):
     stayed = migration[migration["from_stage"] == migration["to_stage"]]["customers"].sum()
     assert at.metric[0].label == "Same stage on both dates"
     assert at.metric[0].value.startswith(f"{stayed:,} (")
-    assert len(at.get("plotly_chart")) == 4  # canonical, framework, history, Sankey
+    assert len(at.get("plotly_chart")) == 6  # canonical, framework, history, growth, stickiness, Sankey
 
 
 def test_framework_param_and_selector_change_the_stage_names(demo_db):
@@ -156,3 +156,18 @@ def test_german_labels(demo_db):
     assert "Abgewandert" in frame(at, "label")["label"].tolist()
     assert at.number_input(key="w.lifecycle.churn_days").label == "Abgewandert nach (Tagen)"
     assert at.metric[0].label == "An beiden Stichtagen gleiche Phase"
+
+
+def test_growth_accounting_follows_its_period_parameter(demo_db):
+    from clm_core.metrics.growth import growth_accounting
+
+    _, ds = demo_db
+    at = open_page(**{"p.growth_period": "quarter", "p.growth_periods": "6"})
+    assert not at.exception and not at.error
+    shown = frame(at, "quick_ratio")
+    expected = growth_accounting(ds, resolve_as_of(ds), period="quarter", periods=6)
+    assert shown["period"].tolist() == expected["period"].tolist() and shown["period"].str.contains("-Q").all()
+    assert shown["new"].tolist() == expected["new"].tolist()
+    assert shown["dormant"].tolist() == expected["dormant"].tolist() and (shown["dormant"] <= 0).all()
+    monthly = frame(open_page(), "quick_ratio")
+    assert len(monthly) == 12 and monthly["period"].str.match(r"\d{4}-\d{2}$").all()

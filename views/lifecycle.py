@@ -82,7 +82,30 @@ TEXT = {
     "matrix": ("Customers by stage on {start} (rows) and on {end} (columns)",
                "Kunden nach Phase am {start} (Zeilen) und am {end} (Spalten)"),
     "nobody_known": ("No customer is known on both dates.", "Kein Kunde ist an beiden Stichtagen bekannt."),
+    "growth": ("Growth accounting", "Wachstumsbilanz"),
+    "growth_help": ("Purchasers per period: new (first purchase), returning (also active the period before), "
+                    "resurrecting (back after a gap) and dormant (active the period before, not now; shown below "
+                    "zero). Quick ratio = (new + resurrecting) / dormant; above 1 the active base grows.",
+                    "Käufer je Zeitraum: neu (Erstkauf), wiederkehrend (auch im Vorzeitraum aktiv), zurückgekehrt "
+                    "(nach einer Pause) und ruhend (im Vorzeitraum aktiv, jetzt nicht; unter null gezeigt). "
+                    "Quick Ratio = (neu + zurückgekehrt) / ruhend; über 1 wächst der aktive Kundenstamm."),
+    "period": ("Period", "Zeitraum"),
+    "period_month": ("Month", "Monat"),
+    "period_week": ("Week", "Woche"),
+    "period_quarter": ("Quarter", "Quartal"),
+    "periods": ("Periods", "Zeiträume"),
+    "g_new": ("New", "Neu"),
+    "g_returning": ("Returning", "Wiederkehrend"),
+    "g_resurrecting": ("Resurrecting", "Zurückgekehrt"),
+    "g_dormant": ("Dormant", "Ruhend"),
+    "quick_ratio": ("Quick ratio", "Quick Ratio"),
+    "partial": ("The last period ends on the as-of date and is still partial.",
+                "Der letzte Zeitraum endet am Stichtag und ist noch unvollständig."),
+    "stickiness": ("Stickiness: purchasers by active periods among the last {n}",
+                   "Bindung: Käufer nach aktiven Zeiträumen unter den letzten {n}"),
+    "active_periods": ("Active periods", "Aktive Zeiträume"),
 }
+GROWTH_COLORS = {"new": "#4c9be8", "returning": "#2e8b57", "resurrecting": "#8e63b5", "dormant": "#c0392b"}
 
 STAGE_COLORS = {
     "prospect": "#9aa5b1",
@@ -230,6 +253,39 @@ table(history[["month", "stage", "label", "customers", "share"]], "lifecycle_sta
       key="lifecycle_history", column_config={"share": st.column_config.NumberColumn(t("share"), format="percent"),
                                               "stage": None, "label": t("stage"), "month": t("month", TEXT),
                                               "customers": t("customers")})
+
+# ------------------------------------------------------------------ growth accounting and stickiness
+st.subheader(t("growth", TEXT), help=t("growth_help", TEXT))
+c1, c2, _ = st.columns([1, 1, 3])
+with c1:
+    period = param_select(t("period", TEXT), "growth_period", ("month", "week", "quarter"), default="month",
+                          format_func=lambda p: t(f"period_{p}", TEXT))
+with c2:
+    periods = int(param_select(t("periods", TEXT), "growth_periods", (6, 12, 24), default=12))
+growth = stages_ctx.metric("growth_accounting", period=period, periods=periods)
+bars = go.Figure()
+for kind in ("new", "returning", "resurrecting", "dormant"):
+    bars.add_bar(x=growth["period"], y=growth[kind], name=t(f"g_{kind}", TEXT), marker_color=GROWTH_COLORS[kind])
+bars.add_scatter(x=growth["period"], y=growth["quick_ratio"], name=t("quick_ratio", TEXT), yaxis="y2",
+                 mode="lines+markers", line=dict(color="#1b1f24"))
+bars.update_layout(barmode="relative", height=400, yaxis=dict(title=t("customers")),
+                   yaxis2=dict(title=t("quick_ratio", TEXT), overlaying="y", side="right", rangemode="tozero",
+                               showgrid=False),
+                   legend=dict(orientation="h", y=-0.15))
+chart(bars, key="lifecycle_growth_chart")
+st.caption(t("partial", TEXT))
+table(growth, "lifecycle_growth_accounting.csv", key="lifecycle_growth",
+      column_config={"period": t("period", TEXT), "new": t("g_new", TEXT), "returning": t("g_returning", TEXT),
+                     "resurrecting": t("g_resurrecting", TEXT), "dormant": t("g_dormant", TEXT),
+                     "active": t("customers"), "quick_ratio": t("quick_ratio", TEXT), "partial": None})
+sticky = stages_ctx.metric("stickiness", period=period, periods=periods)
+st.markdown(f"**{t('stickiness', TEXT, n=periods)}**")
+bars = px.bar(sticky, x="active_periods", y="customers",
+              text=[format_percent(s, lang, 1) for s in sticky["share"]],
+              labels={"active_periods": t("active_periods", TEXT), "customers": t("customers")})
+bars.update_traces(marker_color="#1f4e79")
+bars.update_layout(height=320)
+chart(bars, key="lifecycle_stickiness_chart")
 
 # ------------------------------------------------------------------ migration between two dates
 st.subheader(t("migration", TEXT))

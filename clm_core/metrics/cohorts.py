@@ -35,7 +35,8 @@ def period_index(day, period: str):
     raise ValueError(f"period must be one of {', '.join(PERIODS)}, got {period!r}")
 
 
-def _py_period_index(day: dt.date, period: str) -> int:
+def period_number(day: dt.date, period: str) -> int:
+    """The consecutive number of the period containing ``day`` (as ``period_index`` in the database)."""
     if period == "month":
         return day.year * 12 + day.month - 1
     if period == "quarter":
@@ -68,7 +69,7 @@ def cohort_retention(dataset: Dataset, as_of=None, period: str = "month", segmen
     revenue, revenue_retention, cumulative_revenue_per_customer, partial.
     """
     as_of = resolve_as_of(dataset, as_of)
-    index_of_t = _py_period_index(as_of, period)
+    index_of_t = period_number(as_of, period)
     customers = segment_customers(dataset, segment, as_of, config)
     days = dataset.require("customer_days")
     t = ibis.literal(as_of)

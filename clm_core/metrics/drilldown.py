@@ -20,7 +20,7 @@ import ibis
 import pandas as pd
 
 from clm_core.filters import SegmentFilter
-from clm_core.metrics.cohorts import PERIODS, _py_period_index, period_index
+from clm_core.metrics.cohorts import PERIODS, period_number, period_index
 from clm_core.metrics.common import purchase_days, resolve_as_of, restrict, segment_customers
 from clm_core.metrics.funnel import MILESTONES, _as_steps, funnel_paths
 from clm_core.store import Dataset
@@ -181,7 +181,7 @@ def parse_period_label(label: str, period: str) -> int:
         monday = dt.date.fromisocalendar(year, number, 1)
     except ValueError as exc:
         raise ValueError(f"not a week label: {label!r}") from exc
-    return _py_period_index(monday, "week")
+    return period_number(monday, "week")
 
 
 def cohort_customers(dataset: Dataset, as_of=None, period_unit: str = "month", cohort_label: str | None = None,
