@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 import duckdb
@@ -12,9 +13,10 @@ import pandas as pd
 from clm_core import cli_campaigns, ingest, schema, store
 from clm_core.metrics import clv, cohorts, funnel, nps, stages
 from clm_core.metrics.common import resolve_as_of
+from clm_core.models import btyd, predictive
 
 INPUTS = ("customers", "transactions", "nps", "events", "campaigns")
-PREDICTIVE = ("expected_purchases", "p_alive", "predicted_clv")
+PREDICTIVE = predictive.PREDICTIVE_COLUMNS
 
 
 class UsageError(Exception):
@@ -54,11 +56,20 @@ def available_funnel_steps(dataset) -> list[str]:
 
 
 def clv_frame(dataset, as_of) -> pd.DataFrame:
-    summary = clv.rfm_summary(dataset, as_of)
-    frame = summary[["customer_id", "frequency", "recency", "T", "monetary", "historic_value"]].copy()
-    for column in PREDICTIVE:
-        frame[column] = float("nan")
-    return frame
+    """clv.csv: the RFM summary in days and the 12-month predictions (10 %/year discount, margin 1). When
+    the models cannot be fitted the predictive columns stay empty; that and the fit's warnings are
+    printed as one-line notes on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = predictive.predictive_clv(dataset, as_of, time_unit="days")
+    for w in caught:
+        if issubclass(w.category, (btyd.ConvergenceWarning, btyd.CorrelationWarning)):
+            print(f"note: {' '.join(str(w.message).split())}", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    if frame.attrs.get("model_error"):
+        print(f"note: {', '.join(PREDICTIVE)} left empty: {frame.attrs['model_error']}", file=sys.stderr)
+    return frame[["customer_id", "frequency", "recency", "T", "monetary", "historic_value", *PREDICTIVE]]
 
 
 def load_inputs(args, tables, name: str):
@@ -68,6 +79,9 @@ def load_inputs(args, tables, name: str):
     headers = {t: ingest.sniff(path, t).headers for t, path in sources.items()}
     mapping = parse_mappings(args.map or [], headers)
     con = store.connect(args.database or ":memory:")
+    # One thread: parallel aggregation adds floats in a varying order, and a report must be
+    # reproducible byte for byte (the same export in ISO or German format gives the same files).
+    store.raw(con).execute("SET threads = 1")
     dataset = store.create_dataset(con, name)
     return dataset, ingest.load(dataset, sources, mapping=mapping)
 

@@ -278,39 +278,7 @@ def german_report_dir(german_files, as_of, tmp_path_factory):
     return out
 
 
-def assert_same_frames(a: pd.DataFrame, b: pd.DataFrame, rtol: float, label: str) -> None:
-    """Same columns, rows and order; floats within rtol, everything else equal."""
-    assert list(a.columns) == list(b.columns), f"{label}: columns {list(a.columns)} vs {list(b.columns)}"
-    assert a.shape == b.shape, f"{label}: shape {a.shape} vs {b.shape}"
-    for column in a.columns:
-        x, y = a[column], b[column]
-        if pd.api.types.is_float_dtype(x) and pd.api.types.is_float_dtype(y):
-            xv, yv = x.to_numpy(dtype=float), y.to_numpy(dtype=float)
-            same = (np.isnan(xv) & np.isnan(yv)) | np.isclose(xv, yv, rtol=rtol, atol=0.0) | (xv == yv)
-        else:
-            same = (x.isna() & y.isna()).to_numpy() | (x.astype(str) == y.astype(str)).to_numpy()
-        assert same.all(), f"{label}: column {column} differs:\n{pd.DataFrame({'a': x[~same], 'b': y[~same]}).head(10)}"
-
-
-#: Float columns that are sums of many amounts: their last digits depend on summation order.
-FLOAT_SUM_FILES = {"clv.csv", "cohort_retention.csv"}
-
-
 @pytest.mark.parametrize("name", sorted(REPORT_COLUMNS))
 def test_german_export_gives_identical_report(name, report_dir, german_report_dir):
-    iso = (report_dir / name).read_bytes()
-    german = (german_report_dir / name).read_bytes()
-    if iso == german:
-        return
-    # Not byte-identical: the German parse must still give the same rows, ids, counts and
-    # (to rounding noise) the same floats; then the remaining difference is summation order.
-    assert_same_frames(read_output(report_dir, name), read_output(german_report_dir, name), 1e-12,
-                       f"{name} ISO vs German")
-    if name in FLOAT_SUM_FILES:
-        pytest.xfail(
-            f"clm_core bug (reported to the lead): {name} is not reproducible byte for byte - float sums "
-            "(monetary, historic_value, revenue, cumulative_revenue_per_customer) differ in the last digits "
-            "between two runs on identical input (DuckDB multi-threaded aggregation order); ISO and German "
-            "reports agree to 1e-12 relative"
-        )
-    pytest.fail(f"{name} differs between the ISO and the German export only in float rounding")
+    assert (report_dir / name).read_bytes() == (german_report_dir / name).read_bytes(), (
+        f"{name} differs between the ISO and the German export")
