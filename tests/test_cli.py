@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from clm_core import demo, ingest, store
 from clm_core.__main__ import main
+from clm_core.models.btyd import CorrelationWarning
+from clm_core.models.predictive import predictive_clv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +64,35 @@ def test_report_writes_every_file_with_its_columns(files):
     assert nps.loc["all", "nps"] == 0.0 and nps.loc["all", "answers"] == 2
     clv = pd.read_csv(out / "clv.csv", dtype={"customer_id": str}).set_index("customer_id")
     assert clv.loc["001", ["frequency", "recency", "T", "monetary", "historic_value"]].tolist() == [1, 60, 60, 20.0, 30.0]
+    # one repeat customer cannot identify BG/NBD and Gamma-Gamma: the predictive columns stay empty, with a note
+    assert clv[["expected_purchases", "p_alive", "predicted_clv"]].isna().all().all()
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+    assert notes == ["note: expected_purchases, p_alive, predicted_clv left empty: BG/NBD and Gamma-Gamma need at "
+                     "least 10 customers with repeat purchases to be estimated; the data have 1"]
     assert "as of 2024-03-05" in result.stdout
+
+
+def test_report_fills_the_predictive_columns(tmp_path, capsys):
+    paths = demo.write_demo(tmp_path / "csv", n_customers=300, seed=5)
+    out = tmp_path / "out"
+    code = main(["report", "--customers", str(paths["customers"]), "--transactions", str(paths["transactions"]),
+                 "--out", str(out)])
+    assert code == 0
+    assert "left empty" not in capsys.readouterr().err
+    clv = pd.read_csv(out / "clv.csv", dtype={"customer_id": str})
+    predictive_columns = clv[["expected_purchases", "p_alive", "predicted_clv"]]
+    assert len(clv) > 200 and predictive_columns.notna().all().all() and (predictive_columns >= 0).all().all()
+    assert (clv.loc[clv["frequency"] == 0, "p_alive"] == 1).all() and (clv["p_alive"] <= 1).all()
+    # the same 12-month, 10 %/year, margin-1 predictions as predictive_clv, which fits in weeks (the CLI in days)
+    con = store.connect(tmp_path / "check.duckdb")
+    dataset = store.create_dataset(con, "check")
+    ingest.load(dataset, {t: paths[t] for t in ("customers", "transactions")})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CorrelationWarning)
+        weekly = predictive_clv(dataset)
+    assert list(weekly["customer_id"]) == list(clv["customer_id"])
+    for column in ("expected_purchases", "p_alive", "predicted_clv"):
+        assert clv[column].to_numpy() == pytest.approx(weekly[column].to_numpy(), rel=1e-4, abs=1e-9), column
 
 
 def test_map_scoped_to_a_table_and_unmatched_map_is_an_error(files):
