@@ -44,7 +44,7 @@ def rfm_scores(dataset: Dataset, as_of=None, segment=None, config=None) -> pd.Da
     """customer_id, days_since_last, frequency, historic_value, r, f, m, fm, rfm_segment."""
     as_of = resolve_as_of(dataset, as_of)
     t = rfm_table(dataset, as_of, segment, config)
-    total = t.count().as_scalar()
+    total = t.customer_id.count().over(ibis.window())  # a window, not a subquery that would run rfm_table again
     scored = t.select(
         "customer_id", "days_since_last", "frequency", "historic_value",
         r=_score(t.days_since_last, total, descending=True),
