@@ -28,8 +28,13 @@ test: .venv/.dev-installed
 	bash scripts/system-deps.sh
 	$(PY) -m pytest -q tests
 
-bench: .venv/.dev-installed
+.venv/.bench-installed: requirements-bench.txt requirements-dev.txt requirements.txt .venv/.installed
+	$(PIP) install --quiet --disable-pip-version-check -r requirements-bench.txt
+	touch $@
+
+bench: .venv/.bench-installed
 	$(PY) bench/bench_core.py
+	$(PY) bench/bench_models.py
 
 clean:
 	rm -rf .venv data/demo data/clm.duckdb

@@ -59,11 +59,13 @@ def clv_frame(dataset, as_of) -> pd.DataFrame:
     """clv.csv: the RFM summary in days and the 12-month predictions (10 %/year discount, margin 1). When
     the models cannot be fitted the predictive columns stay empty; that and the fit's warnings are
     printed as one-line notes on stderr."""
+    notes = (btyd.ConvergenceWarning, btyd.CorrelationWarning)
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+        for category in notes:
+            warnings.simplefilter("always", category)
         frame = predictive.predictive_clv(dataset, as_of, time_unit="days")
     for w in caught:
-        if issubclass(w.category, (btyd.ConvergenceWarning, btyd.CorrelationWarning)):
+        if issubclass(w.category, notes):
             print(f"note: {' '.join(str(w.message).split())}", file=sys.stderr)
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)

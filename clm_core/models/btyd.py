@@ -12,7 +12,7 @@ Gamma(p, ν) with ν ~ Gamma(q, v), independent of the purchase process.
 The likelihoods are evaluated in log space with ``scipy.special`` and maximised over the
 log-parameters with L-BFGS-B and their analytic gradient. Customers with equal (x, t_x, T) share one
 weighted likelihood term, and every special function is evaluated once per distinct value of the
-column it depends on, so a million customers fit in well under a second.
+column it depends on: a million customers fit in a fraction of a second (bench/bench_models.py).
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import optimize, special
+from threadpoolctl import threadpool_limits
 
 LOG_BOUND = 20.0  # search box for the log-parameters (data rescaled to a mean of 1)
 LOG_PLAUSIBLE = 15.0  # a rescaled parameter beyond e^±15 has run off towards 0 or infinity
+A_NEAR_ONE = 1e-4  # expected purchases are 0/0 at a = 1: interpolated within a = 1 ± A_NEAR_ONE
 DAYS_PER_MONTH = 365.25 / 12
 
 
@@ -34,7 +36,7 @@ class ModelError(ValueError):
 
 
 class ConvergenceWarning(UserWarning):
-    """The optimiser stopped without converging, or a parameter ran to the edge of its search range."""
+    """The optimiser stopped without converging, or a parameter ran off towards 0 or infinity."""
 
 
 class CorrelationWarning(UserWarning):
@@ -89,34 +91,54 @@ def _rfm_inputs(frequency, recency, T, weights=None, fit: bool = False):
 
 
 def _dot(u: np.ndarray, v: np.ndarray) -> float:
-    """u · v without BLAS (whose threads stall on a busy machine: 100× slower for these short vectors)."""
+    """u · v without BLAS, whose threads make these short products many times slower on a busy machine."""
     return float(np.einsum("i,i->", u, v))
 
 
 def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(distinct values, code of each element) — hash based, O(n)."""
+    """(distinct values, code of each element), O(n): by counting for whole numbers ≥ 0 of a small range
+    (frequencies), else by hashing."""
+    if values.size and values.min() >= 0 and values.max() < 4 * values.size + 1024:
+        as_int = values.astype(np.intp)
+        if (as_int == values).all():
+            present = np.bincount(as_int) > 0
+            return np.flatnonzero(present).astype(float), (np.cumsum(present) - 1)[as_int]
     codes, uniques = pd.factorize(values, sort=False)
     return np.asarray(uniques, dtype=float), codes.astype(np.intp)
+
+
+def _distinct(codes: list[np.ndarray], sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of the code columns (column i in range(sizes[i])): each row's distinct-row index
+    and one row of each distinct row. Mixed-radix key; counted when its range is small, else hashed."""
+    key, size = codes[0].astype(np.int64), sizes[0]
+    for column, width in zip(codes[1:], sizes[1:]):
+        if size * width >= 2**62:  # re-number the key before it could overflow
+            key = pd.factorize(key, sort=False)[0].astype(np.int64)
+            size = int(key.max()) + 1
+        key, size = key * width + column, size * width
+    if size <= 4 * key.size + 1024:
+        present = np.bincount(key, minlength=size) > 0
+        row = (np.cumsum(present) - 1)[key]
+    else:
+        row = pd.factorize(key, sort=False)[0].astype(np.intp)
+    representative = np.zeros(row.max() + 1 if row.size else 0, dtype=np.intp)
+    representative[row] = np.arange(row.size)
+    return row, representative
 
 
 def _compress(*columns: np.ndarray):
     """Distinct rows of ``columns``: the distinct values of each column, each distinct row's code into
     them, and each input row's distinct-row index."""
     uniques, codes = zip(*(_factorize(c) for c in columns))
-    key, size = codes[0].astype(np.int64), len(uniques[0])
-    for u, c in zip(uniques[1:], codes[1:]):
-        if size * len(u) >= 2**62:  # re-densify the key before it could overflow
-            key, size = pd.factorize(key, sort=False)[0].astype(np.int64), int(key.size)
-        key, size = key * len(u) + c, size * len(u)
-    row = pd.factorize(key, sort=False)[0].astype(np.intp)
-    representative = np.zeros(row.max() + 1 if row.size else 0, dtype=np.intp)
-    representative[row] = np.arange(row.size)  # any input row of each distinct row
+    row, representative = _distinct(list(codes), [u.size for u in uniques])
     return list(uniques), [c[representative] for c in codes], row
 
 
 def _fit(objective, start: np.ndarray, names: tuple[str, ...], model: str) -> optimize.OptimizeResult:
     """Minimise ``objective`` (value, gradient) over log-parameters in [−LOG_BOUND, LOG_BOUND]."""
-    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+    # L-BFGS-B's linear algebra is 4 × 4: BLAS threads only spin and, on a busy machine, steal the CPU
+    with threadpool_limits(limits=1, user_api="blas"), \
+            np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         result = optimize.minimize(objective, start, jac=True, method="L-BFGS-B",
                                    bounds=[(-LOG_BOUND, LOG_BOUND)] * len(start),
                                    options={"maxiter": 1000, "gtol": 1e-8, "ftol": 1e-13})
@@ -152,13 +174,14 @@ class _BGData:
 
     @classmethod
     def build(cls, x, tx, T, w) -> _BGData:
-        (ux, utx, uT), (ix, itx, iT), row = _compress(x, tx, T)
-        w_row = np.bincount(row, weights=w)
-        repeat = ux[ix] > 0
-        return cls(ux, uT, utx, np.bincount(ix, weights=w_row, minlength=ux.size),
-                   np.bincount(iT, weights=w_row, minlength=uT.size),
-                   np.bincount(iT, weights=w_row * ux[ix], minlength=uT.size),
-                   ux[ix][repeat], ix[repeat], iT[repeat], itx[repeat], w_row[repeat], float(w.sum()))
+        (ux, ix), (utx, itx), (uT, iT) = (_factorize(c) for c in (x, tx, T))
+        # rows without repeat purchases enter only through the totals; the others are compressed
+        repeat = np.flatnonzero(x > 0)
+        row, representative = _distinct([ix[repeat], itx[repeat], iT[repeat]], [ux.size, utx.size, uT.size])
+        first = repeat[representative]
+        return cls(ux, uT, utx, np.bincount(ix, weights=w, minlength=ux.size),
+                   np.bincount(iT, weights=w, minlength=uT.size), np.bincount(iT, weights=w * x, minlength=uT.size),
+                   x[first], ix[first], iT[first], itx[first], np.bincount(row, weights=w[repeat]), float(w.sum()))
 
 
 def _bg_log_likelihood(log_params: np.ndarray, d: _BGData) -> tuple[float, np.ndarray]:
@@ -245,25 +268,24 @@ class BetaGeo:
 
     def _p_alive(self, x, tx, T) -> np.ndarray:
         r, alpha, a, b = self._params()
-        repeat = x > 0
-        log_odds = np.full_like(x, -np.inf)  # log P(dropped out) / P(alive)
-        xr = x[repeat]
-        log_odds[repeat] = (np.log(a) - np.log(b + xr - 1)
-                            + (r + xr) * (np.log(alpha + T[repeat]) - np.log(alpha + tx[repeat])))
-        return special.expit(-log_odds)
+        ux, ix = _factorize(x)
+        with np.errstate(divide="ignore", invalid="ignore"):  # x = 0 gives nonsense here, replaced by 1 below
+            log_ratio = np.log(a / (b + ux - 1))[ix]
+            log_odds = log_ratio + (r + x) * np.log1p((T - tx) / (alpha + tx))  # log P(dropped out) / P(alive)
+        return np.where(x > 0, special.expit(-log_odds), 1.0)
 
     def _purchases_if_alive(self, times: np.ndarray, x, T) -> tuple[np.ndarray, np.ndarray]:
         """Expected purchases in (T, T + t] of a customer alive at T, for each t in ``times``: a matrix
-        (len(times), distinct (x, T)) and each customer's column (see ``_purchases_if_alive``)."""
+        (len(times), distinct (x, T)) and each customer's column (see ``_conditional_purchases``)."""
         r, alpha, a, b = self._params()
         (ux, uT), (ix, iT), column = _compress(x, T)
         x_, T_ = ux[ix], uT[iT]
         t = np.asarray(times, dtype=float)[:, None]
         z = t / (alpha + T_ + t)
         if abs(a - 1) >= A_NEAR_ONE:
-            return _purchases_if_alive(r, a, b, x_, z), column
+            return _conditional_purchases(r, a, b, x_, z), column
         # the formula is 0/0 at a = 1: interpolate between a = 1 ± A_NEAR_ONE (error of order A_NEAR_ONE²)
-        low, high = (_purchases_if_alive(r, 1 + d, b, x_, z) for d in (-A_NEAR_ONE, A_NEAR_ONE))
+        low, high = (_conditional_purchases(r, 1 + d, b, x_, z) for d in (-A_NEAR_ONE, A_NEAR_ONE))
         return low + (a - 1 + A_NEAR_ONE) / (2 * A_NEAR_ONE) * (high - low), column
 
     def p_alive(self, frequency, recency, T) -> np.ndarray:
@@ -277,7 +299,7 @@ class BetaGeo:
         per_alive, column = self._purchases_if_alive(np.array([t]), x, T_)
         return per_alive[0, column] * self._p_alive(x, tx, T_)
 
-    def expected_purchases_new(self, t) -> np.ndarray:
+    def expected_purchases_new(self, t) -> float | np.ndarray:
         """E[X(t)]: expected repeat purchases in the first ``t`` after a new customer's first purchase
         (FHL 2005 eq. 9: (a+b−1)/(a−1) · [1 − (alpha/(alpha+t))^r · 2F1(r, b; a+b−1; t/(alpha+t))])."""
         times = np.atleast_1d(np.asarray(t, dtype=float))
@@ -288,10 +310,7 @@ class BetaGeo:
         return result if np.ndim(t) else float(result[0])
 
 
-A_NEAR_ONE = 1e-4
-
-
-def _purchases_if_alive(r, a, b, x, z):
+def _conditional_purchases(r, a, b, x, z):
     """(a+b+x−1)/(a−1) · [1 − ((alpha+T)/(alpha+T+t))^(r+x) · 2F1(r+x, b+x; a+b+x−1; z)], z = t/(alpha+T+t):
     FHL 2005 eq. 10 without its P(alive) factor, evaluated through Euler's transformation as
     1 − (1−z)^(a−1) · 2F1(a+b−1−r, a−1; a+b+x−1; z), whose upper parameters are small and fixed, so the
@@ -320,7 +339,7 @@ class _GGData:
     xm: np.ndarray     # x · m per customer
     w: np.ndarray
     wx: np.ndarray     # weight per distinct x
-    wxx: np.ndarray    # Σ w · x per customer (w · x)
+    wxx: np.ndarray    # w · x per customer
     sum_w_log_m: float
     sum_wx_log_m: float
     total: float
@@ -436,8 +455,9 @@ class GammaGamma:
 
 # --------------------------------------------------------------------------- CLV
 
-def customer_lifetime_value(bg: BetaGeo, gg: GammaGamma, frequency, recency, T, monetary, horizon_months: int = 12,
-                            annual_discount: float = 0.10, margin: float = 1.0, days_per_unit: float = 1.0) -> np.ndarray:
+def customer_lifetime_value(bg: BetaGeo, gg: GammaGamma, frequency, recency, T, monetary,
+                            horizon_months: int = 12, annual_discount: float = 0.10, margin: float = 1.0,
+                            days_per_unit: float = 1.0) -> np.ndarray:
     """Discounted expected margin of each customer over the next ``horizon_months`` months:
 
     CLV = Σ_{m=1..H} (E[X(m)] − E[X(m−1)]) · S · margin / (1 + i)^m
@@ -459,7 +479,8 @@ def customer_lifetime_value(bg: BetaGeo, gg: GammaGamma, frequency, recency, T, 
     months = np.arange(int(horizon_months) + 1)
     cumulative, column = bg._purchases_if_alive(months * DAYS_PER_MONTH / days_per_unit, x, T_)
     discount = (1 + annual_discount) ** (-months[1:] / 12)
-    discounted = np.einsum("m,mk->k", discount, np.diff(cumulative, axis=0))  # per distinct (x, T), for a customer alive at T
+    # per distinct (x, T), for a customer alive at T
+    discounted = np.einsum("m,mk->k", discount, np.diff(cumulative, axis=0))
     return margin * spend * bg._p_alive(x, tx, T_) * discounted[column]
 
 

@@ -28,15 +28,20 @@ MIN_REPEAT_CUSTOMERS = 10  # below this the four + three parameters are not iden
 HOLDOUT_BUCKETS = 7  # calibration frequencies 0 … 6, then "7+"
 
 
-def _fit(summary: pd.DataFrame) -> tuple[BetaGeo, GammaGamma]:
+def _observed(summary: pd.DataFrame) -> pd.DataFrame:
+    """The purchasers the models are fitted on (T > 0), checked to be enough."""
     observed = summary[summary["T"] > 0]
     repeat = int((observed["frequency"] > 0).sum())
     if repeat < MIN_REPEAT_CUSTOMERS:
         raise ModelError(f"BG/NBD and Gamma-Gamma need at least {MIN_REPEAT_CUSTOMERS} customers with repeat "
                          f"purchases to be estimated; the data have {repeat}")
+    return observed
+
+
+def _fit(summary: pd.DataFrame) -> tuple[BetaGeo, GammaGamma]:
+    observed = _observed(summary)
     bg = BetaGeo().fit(observed["frequency"], observed["recency"], observed["T"])
-    gg = GammaGamma().fit(observed["frequency"], observed["monetary"])
-    return bg, gg
+    return bg, GammaGamma().fit(observed["frequency"], observed["monetary"])
 
 
 def _unit(time_unit: str) -> float:
@@ -115,13 +120,15 @@ def holdout_comparison(dataset: Dataset, calibration_end, holdout_end, time_unit
     those customers, by frequency in the calibration period (0, 1, …, 6, "7+"): customers, the mean
     predicted and the mean actual repeat purchase days in (calibration_end, holdout_end] (actuals counted
     in the database from customer_days). Columns: frequency (label), customers, predicted_purchases,
-    actual_purchases. ``ModelError`` when the calibration data cannot identify the models."""
+    actual_purchases; buckets without customers are left out. ``ModelError`` when the calibration data
+    cannot identify the BG/NBD model."""
     days_per_unit = _unit(time_unit)
     start, end = resolve_as_of(dataset, calibration_end), resolve_as_of(dataset, holdout_end)
     if end <= start:
         raise ValueError("the hold-out must end after the calibration period")
     summary = rfm_summary(dataset, start, time_unit=time_unit)
-    bg, _ = _fit(summary)
+    observed = _observed(summary)
+    bg = BetaGeo().fit(observed["frequency"], observed["recency"], observed["T"])
     days = purchase_days(dataset, end)
     days = days.filter(days.day > start)
     actual = days.group_by("customer_id").aggregate(actual_purchases=days.count()).execute()
