@@ -127,7 +127,8 @@ def load_demo(args) -> int:
     con = store.connect(args.database or store.database_path())
     dataset = store.find_dataset(con, args.name) or store.create_dataset(con, args.name)
     if dataset.has("customer_days") and not args.force:
-        print(f"dataset {args.name!r} already loaded ({dataset.id})")
+        upgraded = ingest.upgrade_derived(dataset)
+        print(f"dataset {args.name!r} already loaded ({dataset.id})" + ("; derived tables rebuilt" if upgraded else ""))
         return 0
     loaded = ingest.load_directory(dataset, args.data)
     print(loaded.summary().to_string(index=False))

@@ -13,6 +13,10 @@
   null on days without a purchase), ``previous_purchase_day`` (the latest purchase day
   before this day) and ``first_purchase_day`` (the customer's first purchase day, on
   every row).
+- ``customer_summary``: one row per customer of ``customer_days`` with the totals over all
+  their days (see :func:`per_customer_totals`). For an as-of date on or after the data's last
+  day it is exactly what the metrics would aggregate from ``customer_days``, so they read it
+  instead (``clm_core.metrics.common.customer_totals``).
 """
 
 from __future__ import annotations
@@ -70,7 +74,45 @@ def customer_days(dataset: Dataset):
     )
 
 
-def derived_tables(dataset: Dataset) -> dict:
-    """Name -> Ibis expression of each derived table that the loaded tables allow."""
-    exprs = {"customer_index": customer_index(dataset), "customer_days": customer_days(dataset)}
-    return {name: expr for name, expr in exprs.items() if expr is not None}
+def per_customer_totals(days):
+    """Per customer of the ``customer_days`` rows given: first, last, previous (the purchase day
+    before last), second purchase day, n (purchase days), total (purchase amounts), first_amount
+    (purchase amount of the first purchase day), historic_value (sum of ``value``). The purchase
+    fields are null (n = 0) for customers whose rows have no purchase."""
+    bought = days.purchases > 0
+    return days.group_by("customer_id").aggregate(
+        first=days.first_purchase_day.min(where=bought),
+        last=days.day.max(where=bought),
+        previous=days.previous_purchase_day.max(where=bought),
+        second=days.day.min(where=days.purchase_number == 2),
+        n=days.count(where=bought),
+        total=days.purchase_amount.sum(),
+        first_amount=days.purchase_amount.sum(where=days.purchase_number == 1).fill_null(0.0),
+        historic_value=days.value.sum(),
+    )
+
+
+def customer_summary(dataset: Dataset):
+    days = dataset.table("customer_days")
+    return None if days is None else per_customer_totals(days)
+
+
+#: Derived tables in build order (each may read the ones before it) with the columns the code needs:
+#: a table missing one of them predates the current code and is rebuilt (:func:`outdated`).
+BUILDERS = {
+    "customer_index": (customer_index, ("customer_id", "first_seen", "implicit")),
+    "customer_days": (customer_days, ("purchase_number", "previous_purchase_day", "first_purchase_day")),
+    "customer_summary": (customer_summary, ("customer_id", "second", "first_amount")),
+}
+
+
+def outdated(dataset: Dataset) -> bool:
+    """Whether a derived table the loaded tables allow is missing or lacks a column of this version."""
+    if not dataset.has("customer_index"):
+        return False
+    for name, (_, columns) in BUILDERS.items():
+        if name == "customer_index" or dataset.has("transactions"):
+            table = dataset.table(name)
+            if table is None or not set(columns) <= set(table.columns):
+                return True
+    return False

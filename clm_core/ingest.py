@@ -540,12 +540,38 @@ def _commit(dataset: Dataset, prepared: dict[str, tuple[str, Sniffed]]) -> None:
 
 def rebuild_derived(dataset: Dataset) -> None:
     """(Re)write the tables derived from the loaded ones (inside the caller's transaction)."""
-    from clm_core.derived import derived_tables
+    from clm_core.derived import BUILDERS
 
     db = raw(dataset.con)
-    for name, expr in derived_tables(dataset).items():
-        sql = ibis.to_sql(expr, dialect="duckdb")
-        db.execute(f"CREATE OR REPLACE TABLE {quote_ident(dataset.schema)}.{quote_ident(name)} AS {sql}")
+    for name, (build, _) in BUILDERS.items():
+        expr = build(dataset)
+        if expr is None:
+            db.execute(f"DROP TABLE IF EXISTS {quote_ident(dataset.schema)}.{quote_ident(name)}")
+        else:
+            sql = ibis.to_sql(expr, dialect="duckdb")
+            db.execute(f"CREATE OR REPLACE TABLE {quote_ident(dataset.schema)}.{quote_ident(name)} AS {sql}")
+        dataset.refresh()
+
+
+def upgrade_derived(dataset: Dataset) -> bool:
+    """Rebuild the derived tables of a dataset loaded by an older version of this code (new
+    columns or tables), in one transaction that also invalidates its cached results."""
+    from clm_core.derived import outdated
+
+    if not outdated(dataset):
+        return False
+    db = raw(dataset.con)
+    db.execute("BEGIN TRANSACTION")
+    try:
+        rebuild_derived(dataset)
+        db.execute("UPDATE clm_datasets SET version = version + 1 WHERE id = ?", [dataset.id])
+        db.execute("COMMIT")
+    except Exception:
+        db.execute("ROLLBACK")
+        raise
+    finally:
+        dataset.refresh()
+    return True
 
 
 def load_directory(dataset: Dataset, directory: str | os.PathLike) -> IngestReport:

@@ -19,7 +19,7 @@ import ibis
 
 DEFAULT_DATABASE = Path("data/clm.duckdb")
 TABLES = ("customers", "transactions", "events", "nps", "campaigns")
-DERIVED = ("customer_index", "customer_days")
+DERIVED = ("customer_index", "customer_days", "customer_summary")
 _ID = re.compile(r"^[0-9a-f]{16}$")
 
 _META = """

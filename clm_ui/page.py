@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from clm_core import store
+from clm_core import ingest, store
 from clm_core.config import FRAMEWORKS, LifecycleConfig
 from clm_core.filters import SegmentFilter
 from clm_core.metrics.common import resolve_as_of
@@ -55,8 +55,14 @@ def current_dataset(state: ViewState) -> store.Dataset | None:
     datasets = store.list_datasets(data.connection())
     if not datasets:
         return None
-    chosen = next((d for d in datasets if d.id == state.dataset), None)
-    return chosen or datasets[0]
+    chosen = next((d for d in datasets if d.id == state.dataset), None) or datasets[0]
+    if (chosen.id, chosen.version) not in _CURRENT:
+        ingest.upgrade_derived(chosen)  # loaded by an older version: rebuild its derived tables once
+        _CURRENT.add((chosen.id, chosen.version))
+    return chosen
+
+
+_CURRENT: set[tuple[str, int]] = set()  # (dataset id, version) whose derived tables are up to date
 
 
 def default_as_of(dataset: store.Dataset) -> dt.date:

@@ -14,7 +14,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from clm_core.metrics.common import resolve_as_of, restrict, segment_customers
+from clm_core.metrics.common import customer_totals, resolve_as_of, restrict, segment_customers
 from clm_core.store import Dataset
 
 TIME_UNITS = {"days": 1.0, "weeks": 7.0}
@@ -25,18 +25,8 @@ def rfm_table(dataset: Dataset, as_of, segment=None, config=None, time_unit: str
     if time_unit not in TIME_UNITS:
         raise ValueError(f"time_unit must be one of {', '.join(TIME_UNITS)}")
     scale = TIME_UNITS[time_unit]
-    customers = segment_customers(dataset, segment, as_of, config)
-    days = dataset.require("customer_days")
-    days = restrict(days.filter(days.day <= ibis.literal(as_of)), customers)
-    bought = days.purchases > 0
-    per = days.group_by("customer_id").aggregate(
-        first=days.first_purchase_day.min(),
-        last=days.day.max(where=bought),
-        n=days.count(where=bought),
-        total=days.purchase_amount.sum(),
-        first_amount=days.purchase_amount.sum(where=days.purchase_number == 1),
-        historic_value=days.value.sum(),
-    ).filter(lambda p: p.n > 0)
+    totals = customer_totals(dataset, as_of)
+    per = restrict(totals.filter(totals.n > 0), segment_customers(dataset, segment, as_of, config))
     t = ibis.literal(as_of)
     frequency = per.n - 1
     summary = per.select(
@@ -61,9 +51,7 @@ def historic_value(dataset: Dataset, as_of=None, segment=None, config=None) -> p
     """customer_id, historic_value for every customer of the segment (0 for prospects)."""
     as_of = resolve_as_of(dataset, as_of)
     customers = restrict(dataset.require("customer_index"), segment_customers(dataset, segment, as_of, config))
-    days = dataset.require("customer_days")
-    days = days.filter(days.day <= ibis.literal(as_of))
-    value = days.group_by("customer_id").aggregate(historic_value=days.value.sum())
+    value = customer_totals(dataset, as_of)
     joined = customers.left_join(value, customers.customer_id == value.customer_id)
     return joined.select(customers.customer_id, historic_value=value.historic_value.fill_null(0.0)).order_by(
         "customer_id"

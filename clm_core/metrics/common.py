@@ -6,6 +6,7 @@ import datetime as dt
 
 import ibis
 
+from clm_core.derived import per_customer_totals
 from clm_core.store import Dataset
 
 
@@ -13,11 +14,8 @@ def resolve_as_of(dataset: Dataset, as_of: dt.date | str | None = None) -> dt.da
     """``as_of`` as a date; by default the latest day with a transaction (today when there is none)."""
     if as_of is not None:
         return as_of if isinstance(as_of, dt.date) and not isinstance(as_of, dt.datetime) else _parse_date(as_of)
-    days = dataset.table("customer_days")
-    latest = days.day.max().execute() if days is not None else None
-    if latest is None or (hasattr(latest, "__class__") and str(latest) in ("NaT", "None")):
-        return dt.date.today()
-    return latest if isinstance(latest, dt.date) and not isinstance(latest, dt.datetime) else latest.date()
+    latest = data_end(dataset)
+    return dt.date.today() if latest is None else latest
 
 
 def _parse_date(value) -> dt.date:
@@ -38,6 +36,29 @@ def purchase_days(dataset: Dataset, as_of: dt.date):
     """customer_days rows with a purchase (amount > 0) on or before ``as_of``."""
     days = dataset.require("customer_days")
     return days.filter(days.purchases > 0, days.day <= ibis.literal(as_of))
+
+
+def data_end(dataset: Dataset) -> dt.date | None:
+    """The last day with a transaction (None without any)."""
+    days = dataset.table("customer_days")
+    latest = days.day.max().execute() if days is not None else None
+    if latest is None or str(latest) in ("NaT", "None", "nan"):
+        return None
+    return _parse_date(latest)
+
+
+def customer_totals(dataset: Dataset, as_of: dt.date):
+    """``clm_core.derived.per_customer_totals`` over the customer_days rows on or before ``as_of``.
+
+    Read from the stored ``customer_summary`` when ``as_of`` is on or after the data's last day
+    (the usual case: then every row counts), else aggregated from ``customer_days``.
+    """
+    summary = dataset.table("customer_summary")
+    end = data_end(dataset) if summary is not None else None
+    if end is not None and as_of >= end:
+        return summary
+    days = dataset.require("customer_days")
+    return per_customer_totals(days.filter(days.day <= ibis.literal(as_of)))
 
 
 def restrict(table, customers):

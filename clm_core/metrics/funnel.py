@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import ibis
 import pandas as pd
 
-from clm_core.metrics.common import day_of, purchase_days, resolve_as_of, restrict, segment_customers
+from clm_core.metrics.common import customer_totals, day_of, resolve_as_of, restrict, segment_customers
 from clm_core.store import Dataset
 
 MILESTONES = ("created", "first_purchase", "repeat_purchase", "promoter")
@@ -56,9 +56,9 @@ def occurrences(dataset: Dataset, name: str, as_of: dt.date):
             raise ValueError("the customers file has no created_at column, so the 'created' step is unavailable")
         rows = index.filter(index.created_at.notnull()).select("customer_id", day=day_of(index.created_at))
     elif name in ("first_purchase", "repeat_purchase"):
-        days = purchase_days(dataset, as_of)
-        nth = 1 if name == "first_purchase" else 2
-        rows = days.filter(days.purchase_number == nth).select("customer_id", "day")
+        totals = customer_totals(dataset, as_of)
+        day = totals.first if name == "first_purchase" else totals.second
+        rows = totals.filter(day.notnull()).select("customer_id", day=day)
     elif name == "promoter":
         nps = dataset.require("nps")
         rows = nps.filter(nps.score >= 9).group_by("customer_id").aggregate(day=day_of(nps.answered_at).min())

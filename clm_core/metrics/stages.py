@@ -15,20 +15,20 @@ import ibis
 import pandas as pd
 
 from clm_core.config import STAGES, LifecycleConfig
-from clm_core.metrics.common import day_of, purchase_days, resolve_as_of, restrict, segment_customers
+from clm_core.metrics.common import customer_totals, day_of, purchase_days, resolve_as_of, restrict, segment_customers
 from clm_core.store import Dataset
 
 
 def purchase_facts(dataset: Dataset, as_of: dt.date):
     """Per purchaser: first, last, previous (purchase day before last) and purchase days in the last year."""
+    totals = customer_totals(dataset, as_of)
+    totals = totals.filter(totals.n > 0)
     days = purchase_days(dataset, as_of)
-    return days.group_by("customer_id").aggregate(
-        first=days.first_purchase_day.min(),
-        last=days.day.max(),
-        # previous_purchase_day grows with day, so its maximum belongs to the last purchase day.
-        previous=days.previous_purchase_day.max(),
-        purchase_days=days.count(),
-        recent_days=days.count(where=days.day > ibis.literal(as_of - dt.timedelta(days=365))),
+    days = days.filter(days.day > ibis.literal(as_of - dt.timedelta(days=365)))
+    recent = days.group_by("customer_id").aggregate(recent_days=days.count())
+    return totals.left_join(recent, totals.customer_id == recent.customer_id).select(
+        totals.customer_id, totals.first, totals.last, totals.previous, purchase_days=totals.n,
+        recent_days=recent.recent_days.fill_null(0),
     )
 
 
