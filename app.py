@@ -21,6 +21,7 @@ PAGES = {
     "nps": ("views/nps.py", "page_nps", ":material/sentiment_satisfied:"),
     "value": ("views/value.py", "page_value", ":material/euro:"),
     "map": ("views/map.py", "page_map", ":material/map:"),
+    "campaigns": ("views/campaigns.py", "page_campaigns", ":material/campaign:"),
 }
 
 ROOT = Path(__file__).resolve().parent

@@ -61,6 +61,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "page_nps": ("NPS", "NPS"),
     "page_value": ("Customer value", "Kundenwert"),
     "page_map": ("Map", "Karte"),
+    "page_campaigns": ("Campaigns", "Kampagnen"),
 }
 
 
@@ -100,9 +101,19 @@ def format_percent(share, lang: str = "en", decimals: int = 1) -> str:
     return f"{number} %" if lang == "de" else f"{number}%"
 
 
+def format_points(difference, lang: str = "en", decimals: int = 1) -> str:
+    """A difference of two fractions in percentage points: +1.5 pp (en) or +1,5 Pp. (de)."""
+    if difference is None or (isinstance(difference, float) and math.isnan(difference)):
+        return "–"
+    points = round(100 * difference, decimals)
+    sign = "+" if points > 0 else "-" if points < 0 else ""
+    number = format_number(abs(points), lang, decimals)
+    return f"{sign}{number} " + ("Pp." if lang == "de" else "pp")
+
+
 def format_date(value: dt.date, lang: str = "en") -> str:
     """2024-03-05 (en) or 05.03.2024 (de)."""
-    return value.strftime("%d.%m.%Y") if lang == "de" else value.isoformat()
+    return value.strftime("%d.%m.%Y" if lang == "de" else "%Y-%m-%d")  # a datetime too: the day only
 
 
 def plotly_separators(lang: str) -> str:
