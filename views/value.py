@@ -1,4 +1,5 @@
-"""Customer value: historic value distribution, the RFM grid and segments, top customers; predicted value later."""
+"""Customer value: historic value distribution, the RFM grid and segments, top customers; predicted value
+(BG/NBD, Gamma-Gamma), churn risk and next best category with the checks of each model."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from clm_core import store
-from clm_core.i18n import format_currency, format_number
+from clm_core.config import LifecycleConfig
+from clm_core.filters import SegmentFilter
+from clm_core.i18n import format_currency, format_date, format_number, format_percent
 from clm_core.metrics import clv
-from clm_core.models import rfm
+from clm_core.models import insights, rfm
 from clm_core.models.rfm import SEGMENT_NAMES
 from clm_ui import data
 from clm_ui.page import context
@@ -19,6 +22,14 @@ from clm_ui.state import stop, param_number, param_select, set_param, t, update,
 from clm_ui.widgets import chart, table
 
 data.register("value_histogram", clv.value_histogram)
+data.register("value_models", insights.value_models)
+data.register("value_predictions", insights.predicted_value)
+data.register("value_margin_in_data", insights.purchase_margin)
+data.register("value_holdout", insights.holdout_check)
+data.register("value_churn_ranking", insights.churn_ranking)
+data.register("value_churn_check", insights.churn_evaluation)
+data.register("value_next_category", insights.category_suggestions)
+data.register("value_category_pairs", insights.category_pairs)
 
 TEXT = {
     "title": ("Customer value", "Kundenwert"),
@@ -68,17 +79,6 @@ TEXT = {
     "customer": ("Customer", "Kunde"),
     "days_since_last": ("Days since last purchase", "Tage seit letztem Kauf"),
     "frequency": ("Repeat purchase days", "Wiederkauftage"),
-    "predicted": ("Predicted value (coming with the predictive models)",
-                  "Prognostizierter Wert (kommt mit den Prognosemodellen)"),
-    "predicted_info": ("A later release adds the predictive part here: BG/NBD for expected purchases and the "
-                       "probability that a customer is still active, Gamma-Gamma for the expected spend per purchase, "
-                       "together the customer lifetime value over a horizon (12 months by default, discounted), and a "
-                       "churn-risk model with its ROC AUC on held-out data.",
-                       "Eine spätere Version ergänzt hier den prognostischen Teil: BG/NBD für erwartete Käufe und die "
-                       "Wahrscheinlichkeit, dass ein Kunde noch aktiv ist, Gamma-Gamma für den erwarteten Betrag je "
-                       "Kauf, zusammen der Customer Lifetime Value über einen Zeitraum (standardmäßig 12 Monate, "
-                       "abgezinst), sowie ein Abwanderungsrisiko-Modell mit seiner ROC AUC auf zurückgehaltenen "
-                       "Daten."),
     # RFM segment names (clm_core.models.rfm.SEGMENTS)
     "Champions": ("Champions", "Champions"),
     "Loyal": ("Loyal", "Treue Kunden"),
@@ -239,7 +239,471 @@ table(top[["rank", "customer_id", "historic_value", "frequency", "days_since_las
                      "frequency": t("frequency", TEXT), "days_since_last": t("days_since_last", TEXT),
                      "segment": t("segment", TEXT)})
 
+
 # ----------------------------------------------------------------------------------------- predicted value
+TEXT.update({
+    "predicted": ("Predicted value", "Prognostizierter Wert"),
+    "predicted_intro": (
+        "BG/NBD estimates how often each customer buys and the probability that they are still active (P(alive)); "
+        "Gamma-Gamma their expected spend per purchase. Together: the predicted customer lifetime value (CLV) over "
+        "the horizon, discounted monthly, × margin. The models are fitted once on all purchasers of the dataset at "
+        "the as-of date; the segment filter chooses whose predictions are shown.",
+        "BG/NBD schätzt, wie oft jeder Kunde kauft und mit welcher Wahrscheinlichkeit er noch aktiv ist "
+        "(P(aktiv)); Gamma-Gamma seinen erwarteten Betrag je Kauf. Zusammen: der prognostizierte Kundenwert (CLV) "
+        "über den Zeitraum, monatlich abgezinst, × Marge. Die Modelle werden einmal auf allen Käufern des "
+        "Datensatzes zum Stichtag geschätzt; der Segmentfilter wählt, wessen Prognosen gezeigt werden."),
+    "horizon": ("Horizon (months)", "Zeitraum (Monate)"),
+    "discount": ("Discount rate (% a year)", "Abzinsung (% pro Jahr)"),
+    "margin": ("Margin (% of revenue)", "Marge (% vom Umsatz)"),
+    "margin_help": ("Predicted CLV = expected revenue × margin. The default is the margin of the data's purchases "
+                    "({margin}), 100 % without a margin column.",
+                    "Prognostizierter CLV = erwarteter Umsatz × Marge. Voreingestellt ist die Marge der Käufe in den "
+                    "Daten ({margin}), 100 % ohne Margenspalte."),
+    "unit": ("Model time unit", "Zeiteinheit des Modells"),
+    "unit_help": ("Unit of recency and T in the BG/NBD model and the P(alive) chart; predictions hardly change.",
+                  "Einheit von Aktualität und T im BG/NBD-Modell und im P(aktiv)-Diagramm; die Prognosen ändern "
+                  "sich kaum."),
+    "weeks": ("weeks", "Wochen"),
+    "days": ("days", "Tage"),
+    "churn_days": ("Churned after (days)", "Abgewandert nach (Tagen)"),
+    "churn_days_help": ("A customer churns when they do not buy within this many days; the same threshold as the "
+                        "lifecycle stage 'churned'.",
+                        "Ein Kunde wandert ab, wenn er in so vielen Tagen nicht kauft; dieselbe Schwelle wie die "
+                        "Lebenszyklusphase „abgewandert“."),
+    "fitting": ("Fitting the models (once per dataset version) …", "Modelle werden geschätzt (einmal je "
+                                                                   "Datensatzversion) …"),
+    "total_clv": ("Predicted CLV, {months} months", "CLV-Prognose, {months} Monate"),
+    "total_clv_help": ("Sum over the customers of this view of their discounted expected margin in the next "
+                       "{months} months.",
+                       "Summe über die Kunden dieser Ansicht: ihre abgezinste erwartete Marge in den nächsten "
+                       "{months} Monaten."),
+    "mean_clv": ("Average predicted CLV", "Ø CLV-Prognose je Kunde"),
+    "expected_purchases": ("Expected purchases, {months} months", "Erwartete Käufe, {months} Monate"),
+    "alive": ("Expected still active", "Voraussichtlich noch aktiv"),
+    "alive_help": ("Mean P(alive): the expected share of these customers who have not dropped out.",
+                   "Mittleres P(aktiv): der erwartete Anteil dieser Kunden, die nicht abgewandert sind."),
+    "fit_caption": ("Fitted on {purchasers} purchasers at {date}, {repeat} of them with repeat purchases. "
+                    "BG/NBD: r = {r}, α = {alpha} ({unit}), a = {a}, b = {b}; Gamma-Gamma: p = {p}, q = {q}, v = {v}.",
+                    "Geschätzt auf {purchasers} Käufern zum {date}, davon {repeat} mit Wiederkäufen. "
+                    "BG/NBD: r = {r}, α = {alpha} ({unit}), a = {a}, b = {b}; Gamma-Gamma: p = {p}, q = {q}, v = {v}."),
+    "correlated": ("Frequency and spend per purchase are correlated (r = {r}); Gamma-Gamma assumes they are "
+                   "independent, so the spend part of the predicted CLV may be biased.",
+                   "Kaufhäufigkeit und Betrag je Kauf sind korreliert (r = {r}); Gamma-Gamma nimmt Unabhängigkeit "
+                   "an, der Betragsteil des prognostizierten CLV kann daher verzerrt sein."),
+    "clv_distribution": ("Distribution of predicted CLV", "Verteilung des prognostizierten CLV"),
+    "clv_axis": ("Predicted CLV", "Prognostizierter CLV"),
+    "clv_tail": ("The last bar also counts the top 1 %: up to {max}.",
+                 "Der letzte Balken enthält auch das oberste 1 %: bis {max}."),
+    "p_alive_title": ("P(alive) of a customer observed for {T} {unit}", "P(aktiv) eines Kunden, beobachtet über "
+                                                                        "{T} {unit}"),
+    "p_alive_help": ("The classic BG/NBD chart. Each cell: a customer with that many repeat purchase days whose last "
+                     "purchase came that long after the first. Who bought often but stopped long ago (top left) has "
+                     "probably left; a single purchase (bottom row) says little.",
+                     "Das klassische BG/NBD-Diagramm. Jede Zelle: ein Kunde mit so vielen Wiederkauftagen, dessen "
+                     "letzter Kauf so lange nach dem ersten lag. Wer oft kaufte, aber vor langer Zeit aufhörte (oben "
+                     "links), ist wahrscheinlich abgewandert; ein einzelner Kauf (unterste Zeile) sagt wenig."),
+    "recency_axis": ("Recency: time from first to last purchase ({unit})",
+                     "Aktualität: Zeit vom ersten bis zum letzten Kauf ({unit})"),
+    "frequency_axis": ("Frequency (repeat purchase days)", "Häufigkeit (Wiederkauftage)"),
+    "check": ("How good are the predictions?", "Wie gut sind die Prognosen?"),
+    "holdout_title": ("Hold-out: purchases per customer, {start} – {end}", "Hold-out: Käufe je Kunde, "
+                                                                          "{start} – {end}"),
+    "holdout_axis": ("Frequency up to {date}", "Häufigkeit bis {date}"),
+    "per_customer": ("Purchase days per customer", "Kauftage je Kunde"),
+    "predicted_series": ("Predicted (BG/NBD)", "Prognose (BG/NBD)"),
+    "actual_series": ("Actual", "Tatsächlich"),
+    "holdout_caption": ("Fitted on the purchases up to {start}, the models predicted {predicted} purchase days of "
+                        "those purchasers from then to {end_of_holdout}; there were {actual} (a difference of "
+                        "{error}). Bars: mean per customer by their frequency up to {start}. All purchasers of the "
+                        "dataset.",
+                        "Auf den Käufen bis {start} geschätzt, sagten die Modelle für diese Käufer {predicted} "
+                        "Kauftage bis {end_of_holdout} voraus; tatsächlich waren es {actual} (eine Abweichung von "
+                        "{error}). Balken: Mittel je Kunde nach seiner Häufigkeit bis {start}. Alle Käufer des "
+                        "Datensatzes."),
+    "auc": ("ROC AUC, churn model", "ROC AUC, Abwanderungsmodell"),
+    "auc_help": ("Probability that a customer who churned is ranked riskier than one who stayed: 0.5 is chance, "
+                 "1 is perfect.",
+                 "Wahrscheinlichkeit, dass ein abgewanderter Kunde riskanter eingestuft wird als einer, der blieb: "
+                 "0,5 ist Zufall, 1 perfekt."),
+    "baseline_auc": ("ROC AUC, 1 − P(alive)", "ROC AUC, 1 − P(aktiv)"),
+    "no_baseline": ("no BG/NBD fit", "kein BG/NBD-Modell"),
+    "better": ("The churn model ranks customers better than the BG/NBD P(alive) baseline.",
+               "Das Abwanderungsmodell ordnet die Kunden besser als die Vergleichsgröße P(aktiv) aus BG/NBD."),
+    "similar": ("The churn model ranks customers about as well as the BG/NBD P(alive) baseline: it adds little.",
+                "Das Abwanderungsmodell ordnet die Kunden etwa so gut wie P(aktiv) aus BG/NBD: es bringt wenig "
+                "zusätzlich."),
+    "worse": ("The BG/NBD P(alive) baseline ranks customers better than the churn model here: prefer P(alive).",
+              "Die Vergleichsgröße P(aktiv) aus BG/NBD ordnet die Kunden hier besser als das Abwanderungsmodell: "
+              "besser P(aktiv) verwenden."),
+    "calibration_title": ("Churn model calibration at {date}", "Kalibrierung des Abwanderungsmodells am {date}"),
+    "predicted_risk": ("Predicted churn risk", "Vorhergesagtes Abwanderungsrisiko"),
+    "observed_rate": ("Share who churned", "Anteil abgewandert"),
+    "perfect": ("Perfect calibration", "Perfekte Kalibrierung"),
+    "churn_caption": ("Trained at {trained}, checked on the next cutoff {cutoff}: {n} purchasers not churned yet, "
+                      "{rate} of whom bought nothing in the following {days} days (predicted on average: {mean}). "
+                      "All purchasers of the dataset.",
+                      "Trainiert zum {trained}, geprüft am nächsten Stichtag {cutoff}: {n} noch nicht abgewanderte "
+                      "Käufer, von denen {rate} in den folgenden {days} Tagen nichts kauften (im Mittel "
+                      "vorhergesagt: {mean}). Alle Käufer des Datensatzes."),
+    "ranking": ("Churn risk ranking", "Rangliste des Abwanderungsrisikos"),
+    "ranking_caption": ("Probability of no purchase in the next {days} days for the {n} customers of this view who "
+                        "have not churned yet, riskiest first (gradient boosting on recency, frequency, value, "
+                        "tenure, stage, NPS, category mix and channel, trained on what happened after {trained}).",
+                        "Wahrscheinlichkeit, in den nächsten {days} Tagen nichts zu kaufen, für die {n} noch nicht "
+                        "abgewanderten Kunden dieser Ansicht, riskanteste zuerst (Gradient Boosting auf Aktualität, "
+                        "Häufigkeit, Wert, Kundendauer, Phase, NPS, Kategorienmix und Kanal, trainiert auf dem "
+                        "Verhalten nach dem {trained})."),
+    "churn_risk": ("Churn risk", "Abwanderungsrisiko"),
+    "churn_model": ("Churn model", "Abwanderungsmodell"),
+    "stage": ("Stage", "Phase"),
+    "p_alive": ("P(alive)", "P(aktiv)"),
+    "valuable_at_risk": ("Valuable customers at risk", "Wertvolle Kunden mit Abwanderungsrisiko"),
+    "min_risk": ("Minimum risk (%)", "Mindestrisiko (%)"),
+    "at_risk_caption": ("Customers in the top 20 % of this view by historic value or by predicted CLV whose churn "
+                        "risk is at least {risk}: {n} customers, most valuable first.",
+                        "Kunden unter den obersten 20 % dieser Ansicht nach historischem Wert oder prognostiziertem "
+                        "CLV mit einem Abwanderungsrisiko von mindestens {risk}: {n} Kunden, wertvollste zuerst."),
+    "at_risk_p_alive": ("Without the churn model the risk is 1 − P(alive) from BG/NBD, over every purchaser "
+                        "(also those who have churned already).",
+                        "Ohne das Abwanderungsmodell ist das Risiko 1 − P(aktiv) aus BG/NBD, über alle Käufer "
+                        "(auch bereits abgewanderte)."),
+    "risk": ("Risk", "Risiko"),
+    "apply_risk": ("Use these customers as segment filter", "Diese Kunden als Segmentfilter verwenden"),
+    "no_risk_model": ("Neither the churn model nor BG/NBD could be fitted, so no risk can be shown.",
+                      "Weder das Abwanderungsmodell noch BG/NBD ließen sich schätzen; es gibt kein Risiko zu zeigen."),
+    "cross_sell": ("Next best category", "Nächste beste Kategorie"),
+    "cross_caption": ("Lift of A → B = share of A's buyers who also bought B ÷ share of all purchasers who bought B; "
+                      "above 1, buyers of A buy B more often than others. Each customer's suggestion is the category "
+                      "they have not bought with the highest lift from one they have (pairs of at least 10 "
+                      "customers, lift above 1).",
+                      "Lift von A → B = Anteil der A-Käufer, die auch B kauften ÷ Anteil aller Käufer, die B kauften; "
+                      "über 1 kaufen A-Käufer B häufiger als andere. Vorgeschlagen wird jedem Kunden die noch nicht "
+                      "gekaufte Kategorie mit dem höchsten Lift von einer gekauften (Paare mit mindestens 10 Kunden, "
+                      "Lift über 1)."),
+    "suggested_for": ("Customers it is suggested to", "Kunden, denen sie vorgeschlagen wird"),
+    "mean_lift": ("Mean lift", "Mittlerer Lift"),
+    "pairs": ("Category pairs by lift", "Kategorienpaare nach Lift"),
+    "suggestions": ("Suggestion per customer", "Vorschlag je Kunde"),
+    "category": ("Category", "Kategorie"),
+    "suggested": ("Suggested category", "Vorgeschlagene Kategorie"),
+    "because_of": ("Because they bought", "Weil gekauft"),
+    "lift": ("Lift", "Lift"),
+    "bought": ("Bought", "Gekauft"),
+    "also_bought": ("Also bought", "Auch gekauft"),
+    "customers_both": ("Customers with both", "Kunden mit beiden"),
+    "confidence": ("Confidence", "Konfidenz"),
+    # why a model is missing
+    "clv_no_purchases": ("No purchases up to the as-of date: nothing to predict.",
+                         "Keine Käufe bis zum Stichtag: nichts vorherzusagen."),
+    "clv_no_repeat": (
+        "No predicted value: BG/NBD and Gamma-Gamma learn how often customers buy, when they leave and what they "
+        "spend from repeat purchases, and only {repeat} of {purchasers} purchasers bought on more than one day (at "
+        "least {min} needed). Upload a longer transaction history, with every purchase of each customer.",
+        "Kein prognostizierter Wert: BG/NBD und Gamma-Gamma lernen aus Wiederkäufen, wie oft Kunden kaufen, wann "
+        "sie abwandern und was sie ausgeben, und nur {repeat} von {purchasers} Käufern kauften an mehr als einem "
+        "Tag (mindestens {min} nötig). Bitte eine längere Transaktionshistorie mit allen Käufen je Kunde "
+        "hochladen."),
+    "clv_model": ("The predictive models could not be fitted: {detail}",
+                  "Die Prognosemodelle ließen sich nicht schätzen: {detail}"),
+    "holdout_short_history": ("The hold-out check needs a purchase history of more than a few days.",
+                              "Die Hold-out-Prüfung braucht eine Kaufhistorie von mehr als ein paar Tagen."),
+    "holdout_no_repeat": ("No hold-out check: up to {date}, where the hold-out period would start, fewer than {min} "
+                          "customers had repeat purchases, too few to fit the models.",
+                          "Keine Hold-out-Prüfung: bis zum {date}, wo der Hold-out-Zeitraum begänne, hatten weniger "
+                          "als {min} Kunden Wiederkäufe, zu wenige, um die Modelle zu schätzen."),
+    "holdout_model": ("No hold-out check: {detail}", "Keine Hold-out-Prüfung: {detail}"),
+    "ranking_short_history": (
+        "No churn risk: the model learns from what customers did in the {days} days after an earlier cutoff, so it "
+        "needs purchases before {since}, and the data start later. Choose a shorter 'churned after' period or a "
+        "later as-of date.",
+        "Kein Abwanderungsrisiko: Das Modell lernt aus dem Verhalten der Kunden in den {days} Tagen nach einem "
+        "früheren Stichtag und braucht daher Käufe vor dem {since}; die Daten beginnen später. Bitte einen kürzeren "
+        "Zeitraum für „abgewandert nach“ oder einen späteren Stichtag wählen."),
+    "ranking_model": ("No churn risk: {detail}", "Kein Abwanderungsrisiko: {detail}"),
+    "ranking_no_purchases": ("No purchases up to the as-of date: no churn risk.",
+                             "Keine Käufe bis zum Stichtag: kein Abwanderungsrisiko."),
+    "check_short_history": (
+        "No check of the churn model: it is trained at one cutoff and checked at a later one, each followed by "
+        "{days} days, so it needs purchases before {since}. Choose a shorter 'churned after' period or a later "
+        "as-of date.",
+        "Keine Prüfung des Abwanderungsmodells: Es wird an einem Stichtag trainiert und an einem späteren geprüft, "
+        "jeweils mit {days} Tagen danach, und braucht daher Käufe vor dem {since}. Bitte einen kürzeren Zeitraum "
+        "für „abgewandert nach“ oder einen späteren Stichtag wählen."),
+    "check_model": ("No check of the churn model: {detail}", "Keine Prüfung des Abwanderungsmodells: {detail}"),
+    "check_no_purchases": ("No purchases up to the as-of date: no churn model to check.",
+                           "Keine Käufe bis zum Stichtag: kein Abwanderungsmodell zu prüfen."),
+    "cross_no_category": ("Next best category needs a category column in the transactions (product group, "
+                          "department …). Upload transactions with one on the Data page.",
+                          "Die nächste beste Kategorie braucht eine Kategorie-Spalte in den Transaktionen "
+                          "(Warengruppe, Abteilung …). Bitte Transaktionen mit einer solchen Spalte auf der Seite "
+                          "Daten hochladen."),
+    "cross_none": ("No customer of this view has a category left to suggest: none has bought a category with a "
+                   "lift above 1 towards one they have not bought yet.",
+                   "Kein Kunde dieser Ansicht hat eine Kategorie, die sich vorschlagen ließe: keiner hat eine "
+                   "Kategorie gekauft, die mit einem Lift über 1 zu einer noch nicht gekauften führt."),
+    "cross_no_rules": ("No pair of categories was bought by at least 10 of the same customers with a lift above 1, "
+                       "so there is nothing to suggest.",
+                       "Kein Kategorienpaar wurde von mindestens 10 denselben Kunden mit einem Lift über 1 gekauft; "
+                       "es gibt nichts vorzuschlagen."),
+})
+DEFAULTS = LifecycleConfig()
+
+
+def param_float(label: str, name: str, default: float, min_value: float, max_value: float, step: float, **kwargs):
+    """A number input with decimals bound to the page parameter ``name`` (clm_ui.state has whole numbers only)."""
+    try:
+        current = float(view().param(name, default))
+    except (TypeError, ValueError):
+        current = default
+    value = st.number_input(label, min_value=min_value, max_value=max_value, step=step, format="%.1f",
+                            value=min(max(current, min_value), max_value), key=f"w.value.{name}", **kwargs)
+    set_param(name, None if value == default else f"{value:g}")
+    return float(value)
+
+
+def whole_dataset(name: str, config: LifecycleConfig = DEFAULTS, **kwargs):
+    """A cached result over every customer of the dataset at the view's as-of date: fitted once, whatever
+    the segment filter (which only chooses whose results are shown)."""
+    return data.metric(name, ctx.dataset, SegmentFilter(), config, as_of=ctx.as_of, **kwargs)
+
+
+def explain(section: str, problem: insights.Problem, **values) -> None:
+    """Why a model is missing, in the view's language."""
+    key = f"{section}_{problem.code}" if f"{section}_{problem.code}" in TEXT else f"{section}_model"
+    since = format_date(problem.since, lang) if problem.since else ""
+    st.info(t(key, TEXT, detail=problem.detail, since=since, **values), icon=":material/info:")
+
+
+def number(value, decimals: int = 2) -> str:
+    return format_number(value, lang, decimals)
+
+
+def percent(share, decimals: int = 1) -> str:
+    return format_percent(share, lang, decimals)
+
+
+def money_axis(title: str) -> dict:
+    return dict(title=title, tickprefix="" if lang == "de" else "€", ticksuffix=" €" if lang == "de" else "")
+
+
 st.divider()
 st.subheader(t("predicted", TEXT))
-st.info(t("predicted_info", TEXT), icon=":material/schedule:")
+st.caption(t("predicted_intro", TEXT))
+margin_in_data = whole_dataset("value_margin_in_data")
+default_margin = 100.0 if margin_in_data is None else round(100 * margin_in_data, 1)
+p1, p2, p3, p4, p5 = st.columns(5)
+with p1:
+    horizon = param_number(t("horizon", TEXT), "value_horizon", default=12, min_value=1, max_value=120)
+with p2:
+    discount = param_float(t("discount", TEXT), "value_discount", 10.0, 0.0, 100.0, 0.5)
+with p3:
+    margin = param_float(t("margin", TEXT), "value_margin", default_margin, 0.0, 100.0, 1.0,
+                         help=t("margin_help", TEXT, margin=percent(default_margin / 100)))
+with p4:
+    unit = param_select(t("unit", TEXT), "value_unit", ["weeks", "days"], default="weeks",
+                        format_func=lambda u: t(u, TEXT), help=t("unit_help", TEXT))
+with p5:
+    churn_days = param_number(t("churn_days", TEXT), "churn_days", default=DEFAULTS.churn_days,
+                              min_value=ctx.config.at_risk_days, help=t("churn_days_help", TEXT))
+churn_config = ctx.config.with_(churn_days=churn_days)
+unit_name = t(unit, TEXT)
+
+with st.spinner(t("fitting", TEXT)):
+    models = whole_dataset("value_models", time_unit=unit)
+    predictions = None if models.problem else ctx.metric(
+        "value_predictions", models=models, horizon_months=horizon, annual_discount=discount / 100,
+        margin=margin / 100)
+    holdout = whole_dataset("value_holdout", months=horizon, time_unit=unit)
+    ranking = whole_dataset("value_churn_ranking", config=churn_config)
+    churn_check = whole_dataset("value_churn_check", config=churn_config)
+
+# ----------------------------------------------------------------------------------------- predicted CLV
+if models.problem:
+    explain("clv", models.problem, repeat=format_number(models.repeat_customers, lang),
+            purchasers=format_number(models.purchasers, lang), min=insights.MIN_REPEAT_CUSTOMERS)
+else:
+    total_clv = float(predictions["predicted_clv"].sum())
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric(t("total_clv", TEXT, months=horizon), money(total_clv), help=t("total_clv_help", TEXT, months=horizon))
+    m2.metric(t("mean_clv", TEXT), money(total_clv / len(predictions), 2))
+    m3.metric(t("expected_purchases", TEXT, months=horizon),
+              format_number(float(predictions["expected_purchases"].sum()), lang))
+    m4.metric(t("alive", TEXT), percent(float(predictions["p_alive"].mean())), help=t("alive_help", TEXT))
+    bg, gg = dict(models.bg_params), dict(models.gg_params)
+    st.caption(t("fit_caption", TEXT, purchasers=format_number(models.purchasers, lang),
+                 repeat=format_number(models.repeat_customers, lang), date=format_date(models.as_of, lang),
+                 unit=unit_name, **{k: number(v) for k, v in {**bg, **gg}.items()}))
+    if models.correlated:
+        st.warning(t("correlated", TEXT, r=number(models.correlation)), icon=":material/warning:")
+    for note in models.notes:
+        st.warning(note, icon=":material/warning:")
+
+    left, right = st.columns(2)
+    with left:
+        bins = insights.value_bins(predictions["predicted_clv"], bins=BINS)
+        lower, upper = bins["lower"].to_numpy(), bins["upper"].to_numpy()
+        width = lower[1] - lower[0] if len(lower) > 1 else 1.0
+        hover = [f"{money(lo, 2)} – {money(hi, 2)}: {format_number(n, lang)} {t('customers')}"
+                 for lo, hi, n in zip(lower, upper, bins["customers"])]
+        fig = go.Figure(go.Bar(x=(lower + width / 2).tolist(), y=bins["customers"].tolist(), width=width,
+                               hovertext=hover, hoverinfo="text", marker_line_width=0.5,
+                               marker_line_color="white", marker_color="#2a9d8f", name=t("customers")))
+        fig.update_layout(title=t("clv_distribution", TEXT), xaxis=money_axis(t("clv_axis", TEXT)),
+                          yaxis_title=t("customers"), bargap=0, height=380)
+        chart(fig, key="clv_histogram")
+        st.caption(t("clv_tail", TEXT, max=money(float(upper[-1]))))
+    with right:
+        grid = insights.p_alive_grid(models, predictions)
+        if grid is not None:
+            heat = go.Figure(go.Heatmap(
+                z=grid.to_numpy().tolist(), x=grid.columns.to_numpy().tolist(), y=grid.index.tolist(),
+                zmin=0, zmax=1, colorscale="RdYlGn", colorbar=dict(title=t("p_alive", TEXT), tickformat=".0%"),
+                hovertemplate=(t("frequency_axis", TEXT) + ": %{y}<br>" + t("recency_axis", TEXT, unit=unit_name)
+                               + ": %{x:.0f}<br>" + t("p_alive", TEXT) + ": %{z:.0%}<extra></extra>"),
+            ))
+            heat.update_layout(title=t("p_alive_title", TEXT, T=format_number(grid.columns.max(), lang),
+                                       unit=unit_name),
+                               xaxis_title=t("recency_axis", TEXT, unit=unit_name),
+                               yaxis_title=t("frequency_axis", TEXT), height=380)
+            chart(heat, key="p_alive_matrix")
+            st.caption(t("p_alive_help", TEXT))
+
+# ----------------------------------------------------------------------------------------- model checks
+st.subheader(t("check", TEXT))
+left, right = st.columns(2)
+with left:
+    problem = holdout.attrs.get("problem")
+    if problem:
+        calibration_end = holdout.attrs.get("calibration_end")
+        explain("holdout", problem, min=insights.MIN_REPEAT_CUSTOMERS,
+                date=format_date(calibration_end, lang) if calibration_end else "")
+    else:
+        start, end = holdout.attrs["calibration_end"], holdout.attrs["holdout_end"]
+        fig = go.Figure([
+            go.Bar(x=holdout["frequency"].tolist(), y=holdout["predicted_purchases"].tolist(),
+                   name=t("predicted_series", TEXT), marker_color="#2a9d8f"),
+            go.Bar(x=holdout["frequency"].tolist(), y=holdout["actual_purchases"].tolist(),
+                   name=t("actual_series", TEXT), marker_color="#264653"),
+        ])
+        fig.update_layout(title=t("holdout_title", TEXT, start=format_date(start, lang), end=format_date(end, lang)),
+                          xaxis_title=t("holdout_axis", TEXT, date=format_date(start, lang)),
+                          xaxis_type="category", yaxis_title=t("per_customer", TEXT), barmode="group", height=380,
+                          legend=dict(orientation="h", y=-0.25))
+        chart(fig, key="holdout")
+        predicted_total, actual_total = holdout.attrs["predicted_total"], holdout.attrs["actual_total"]
+        st.caption(t("holdout_caption", TEXT, start=format_date(start, lang), end_of_holdout=format_date(end, lang),
+                     predicted=format_number(predicted_total, lang), actual=format_number(actual_total, lang),
+                     error=percent(abs(predicted_total - actual_total) / actual_total) if actual_total else "–"))
+with right:
+    evaluation = churn_check.evaluation
+    if churn_check.problem:
+        explain("check", churn_check.problem, days=churn_days)
+    else:
+        a1, a2 = st.columns(2)
+        a1.metric(t("auc", TEXT), number(evaluation.roc_auc), help=t("auc_help", TEXT))
+        baseline = evaluation.baseline_roc_auc
+        a2.metric(t("baseline_auc", TEXT), t("no_baseline", TEXT) if baseline is None else number(baseline))
+        verdict = churn_check.verdict()
+        if verdict:
+            (st.success if verdict == "better" else st.warning)(t(verdict, TEXT))
+        calibration = evaluation.calibration
+        fig = go.Figure([
+            go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash", color="#999999"),
+                       name=t("perfect", TEXT), hoverinfo="skip"),
+            go.Scatter(x=calibration["mean_predicted"].tolist(), y=calibration["observed_rate"].tolist(),
+                       mode="lines+markers", name=t("churn_model", TEXT), line_color="#e76f51",
+                       marker=dict(size=(6 + 14 * np.sqrt(calibration["customers"] / calibration["customers"].max()))
+                                   .tolist()),
+                       customdata=calibration["customers"].tolist(),
+                       hovertemplate=(t("predicted_risk", TEXT) + ": %{x:.0%}<br>" + t("observed_rate", TEXT)
+                                      + ": %{y:.0%}<br>" + t("customers") + ": %{customdata}<extra></extra>")),
+        ])
+        fig.update_layout(title=t("calibration_title", TEXT, date=format_date(evaluation.cutoff, lang)),
+                          xaxis=dict(title=t("predicted_risk", TEXT), tickformat=".0%", range=[0, 1]),
+                          yaxis=dict(title=t("observed_rate", TEXT), tickformat=".0%", range=[0, 1]),
+                          height=380, legend=dict(orientation="h", y=-0.25))
+        chart(fig, key="calibration")
+        st.caption(t("churn_caption", TEXT, trained=format_date(evaluation.trained_at, lang),
+                     cutoff=format_date(evaluation.cutoff, lang), n=format_number(evaluation.n, lang),
+                     rate=percent(evaluation.base_rate), days=churn_days, mean=percent(evaluation.mean_predicted)))
+
+# ----------------------------------------------------------------------------------------- churn risk
+st.subheader(t("ranking", TEXT))
+shown_customers = predictions if predictions is not None else scores
+risk_columns = {
+    "customer_id": t("customer", TEXT),
+    "churn_risk": st.column_config.NumberColumn(t("churn_risk", TEXT), format="percent"),
+    "risk": st.column_config.NumberColumn(t("risk", TEXT), format="percent"),
+    "stage": t("stage", TEXT),
+    "days_since_last": t("days_since_last", TEXT),
+    "frequency": t("frequency", TEXT),
+    "historic_value": money_column(t("value_axis", TEXT)),
+    "predicted_clv": money_column(t("clv_axis", TEXT)),
+    "p_alive": st.column_config.NumberColumn(t("p_alive", TEXT), format="percent"),
+}
+ranked = None
+if ranking.attrs.get("problem"):
+    explain("ranking", ranking.attrs["problem"], days=churn_days)
+else:
+    ranked = insights.risk_ranking(ranking, shown_customers)
+    st.caption(t("ranking_caption", TEXT, days=churn_days, n=format_number(len(ranked), lang),
+                 trained=format_date(ranking.attrs["trained_at"], lang)))
+    table(ranked.drop(columns=["expected_purchases"], errors="ignore").assign(
+        stage=ranked["stage"].map(lambda s: t(s))).round({"historic_value": 2, "predicted_clv": 2}),
+        "churn_risk.csv", key="churn_ranking", column_config=risk_columns)
+
+# ----------------------------------------------------------------------------------------- valuable at risk
+st.subheader(t("valuable_at_risk", TEXT))
+if ranked is None and predictions is None:
+    st.info(t("no_risk_model", TEXT), icon=":material/info:")
+else:
+    with st.columns([1, 2])[0]:
+        min_risk = param_number(t("min_risk", TEXT), "value_min_risk", default=50, min_value=1, max_value=100)
+    valuable = insights.value_at_risk(shown_customers, ranked, min_risk / 100)
+    st.caption(t("at_risk_caption", TEXT, risk=percent(min_risk / 100, 0), n=format_number(len(valuable), lang))
+               + ("" if ranked is not None else " " + t("at_risk_p_alive", TEXT)))
+    columns = ["customer_id", "historic_value", "predicted_clv", "risk", "p_alive", "stage", "days_since_last"]
+    shown_valuable = valuable[[c for c in columns if c in valuable.columns]]
+    if "stage" in shown_valuable.columns:
+        shown_valuable = shown_valuable.assign(stage=shown_valuable["stage"].map(lambda s: t(s)))
+    table(shown_valuable.round({"historic_value": 2, "predicted_clv": 2}),
+          "valuable_customers_at_risk.csv", key="value_at_risk",
+          column_config=risk_columns)
+    if len(valuable) and st.button(t("apply_risk", TEXT), help=t("apply_help", TEXT), key="w.value.apply_risk"):
+        list_id = store.save_customer_list(data.root(), valuable["customer_id"].tolist())
+        update(segment=view().segment.with_customer_list(list_id))
+        st.rerun()
+
+# ----------------------------------------------------------------------------------------- cross-sell
+st.subheader(t("cross_sell", TEXT))
+suggestions = ctx.metric("value_next_category")
+pairs = whole_dataset("value_category_pairs")
+problem = suggestions.attrs.get("problem") or pairs.attrs.get("problem")
+if problem:
+    explain("cross", problem)
+else:
+    st.caption(t("cross_caption", TEXT))
+    if suggestions.empty:
+        st.info(t("cross_none", TEXT), icon=":material/info:")
+    else:
+        summary = insights.suggestion_summary(suggestions)
+        fig = go.Figure(go.Bar(
+            x=summary["customers"].tolist(), y=summary["category"].tolist(), orientation="h",
+            marker_color="#2a9d8f", customdata=summary["mean_lift"].round(2).tolist(),
+            hovertemplate="%{y}: %{x} " + t("customers") + "<br>" + t("mean_lift", TEXT)
+                          + ": %{customdata:.2f}<extra></extra>"))
+        fig.update_layout(title=t("suggested_for", TEXT), xaxis_title=t("customers"),
+                          yaxis=dict(autorange="reversed"), height=320)
+        chart(fig, key="next_category")
+    st.markdown("**" + t("pairs", TEXT) + "**")
+    table(pairs.round({"lift": 2, "confidence": 3}), "category_pairs.csv", key="category_pairs", height=300,
+          column_config={"antecedent": t("bought", TEXT), "consequent": t("also_bought", TEXT),
+                         "customers_both": t("customers_both", TEXT),
+                         "lift": st.column_config.NumberColumn(t("lift", TEXT), format="%.2f"),
+                         "confidence": st.column_config.NumberColumn(t("confidence", TEXT), format="percent")})
+    if len(suggestions):
+        st.markdown("**" + t("suggestions", TEXT) + "**")
+        table(suggestions.round({"lift": 2}), "next_best_category.csv", key="next_best_category",
+              column_config={"customer_id": t("customer", TEXT), "category": t("suggested", TEXT),
+                             "because_of": t("because_of", TEXT),
+                             "lift": st.column_config.NumberColumn(t("lift", TEXT), format="%.2f")})

@@ -35,7 +35,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 #: Pages in navigation order; only those whose file exists are in the app (app.py PAGES).
-ALL_PAGES = ("overview", "data", "funnel", "cohorts", "lifecycle", "nps", "value", "map")
+ALL_PAGES = ("overview", "data", "funnel", "cohorts", "lifecycle", "nps", "value", "map", "campaigns")
 START_TIMEOUT = 90  # seconds for `streamlit run` to answer its health check (2 slow CI cores)
 #: Playwright timeouts in milliseconds: the first run of a page computes its metrics.
 TIMEOUT_MS = 60_000
