@@ -26,7 +26,7 @@ import ibis
 import pandas as pd
 
 from clm_core import schema
-from clm_core.store import Dataset, quote_ident, raw
+from clm_core.store import Dataset, changing, quote_ident, raw
 
 Source = Union[str, os.PathLike, BinaryIO, bytes]
 
@@ -516,10 +516,8 @@ def load(
 
 
 def _commit(dataset: Dataset, prepared: dict[str, tuple[str, Sniffed]]) -> None:
-    db = raw(dataset.con)
     target = quote_ident(dataset.schema)
-    db.execute("BEGIN TRANSACTION")
-    try:
+    with changing(dataset) as db:
         for table, (parsed, sniffed) in prepared.items():
             names = _parsed_select(sniffed)[2]
             cols = ", ".join(quote_ident(n) for n in names)
@@ -529,13 +527,6 @@ def _commit(dataset: Dataset, prepared: dict[str, tuple[str, Sniffed]]) -> None:
             )
         dataset.refresh()
         rebuild_derived(dataset)
-        db.execute("UPDATE clm_datasets SET version = version + 1 WHERE id = ?", [dataset.id])
-        db.execute("COMMIT")
-    except Exception:
-        db.execute("ROLLBACK")
-        raise
-    finally:
-        dataset.refresh()
 
 
 def rebuild_derived(dataset: Dataset) -> None:
@@ -560,17 +551,8 @@ def upgrade_derived(dataset: Dataset) -> bool:
 
     if not outdated(dataset):
         return False
-    db = raw(dataset.con)
-    db.execute("BEGIN TRANSACTION")
-    try:
+    with changing(dataset):
         rebuild_derived(dataset)
-        db.execute("UPDATE clm_datasets SET version = version + 1 WHERE id = ?", [dataset.id])
-        db.execute("COMMIT")
-    except Exception:
-        db.execute("ROLLBACK")
-        raise
-    finally:
-        dataset.refresh()
     return True
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,18 +171,27 @@ def rename_dataset(dataset: Dataset, name: str) -> Dataset:
     return Dataset(dataset.con, dataset.id, name.strip())
 
 
-def delete_dataset(dataset: Dataset) -> None:
+@contextmanager
+def changing(dataset: Dataset):
+    """A transaction that changes ``dataset``: committed with its version raised (which invalidates
+    cached results), rolled back on any error; its table names are looked up afresh afterwards."""
     db = raw(dataset.con)
-    db.execute("BEGIN")
+    db.execute("BEGIN TRANSACTION")
     try:
-        db.execute(f"DROP SCHEMA IF EXISTS {quote_ident(dataset.schema)} CASCADE")
-        db.execute("DELETE FROM clm_datasets WHERE id = ?", [dataset.id])
+        yield db
+        db.execute("UPDATE clm_datasets SET version = version + 1 WHERE id = ?", [dataset.id])
         db.execute("COMMIT")
-    except Exception:
+    except BaseException:
         db.execute("ROLLBACK")
         raise
     finally:
         dataset.refresh()
+
+
+def delete_dataset(dataset: Dataset) -> None:
+    with changing(dataset) as db:
+        db.execute(f"DROP SCHEMA IF EXISTS {quote_ident(dataset.schema)} CASCADE")
+        db.execute("DELETE FROM clm_datasets WHERE id = ?", [dataset.id])
 
 
 # --------------------------------------------------------------------------- saved views
