@@ -85,3 +85,14 @@ def test_a_dataset_from_an_older_version_is_upgraded(ds):
     assert not outdated(ds) and ds.version == version + 1
     assert by_customer(ds.require("customer_summary")).loc["a"].n == 3
     assert not ingest.upgrade_derived(ds)
+
+
+def test_a_failed_change_leaves_the_dataset_as_it_was(ds):
+    version = ds.version
+    with pytest.raises(RuntimeError):
+        with store.changing(ds) as db:
+            db.execute(f"DROP TABLE {ds.schema}.customer_summary")
+            raise RuntimeError("boom")
+    assert ds.has("customer_summary") and ds.version == version
+    store.delete_dataset(ds)
+    assert store.list_datasets(ds.con) == [] and not ds.has("customer_days")
