@@ -14,12 +14,14 @@
   before this day) and ``first_purchase_day`` (the customer's first purchase day, on
   every row).
 - ``customer_summary``: one row per customer of ``customer_days`` with the totals over all
-  their days (see :func:`per_customer_totals`). For an as-of date on or after the data's last
-  day it is exactly what the metrics would aggregate from ``customer_days``, so they read it
-  instead (``clm_core.metrics.common.customer_totals``).
+  their days as of the data's last day (see :func:`per_customer_totals`). For that as-of date
+  (the default everywhere) it is exactly what the metrics would aggregate from ``customer_days``,
+  so they read it instead (``clm_core.metrics.common.customer_totals``).
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 import ibis
 
@@ -74,18 +76,21 @@ def customer_days(dataset: Dataset):
     )
 
 
-def per_customer_totals(days):
-    """Per customer of the ``customer_days`` rows given: first, last, previous (the purchase day
-    before last), second purchase day, n (purchase days), total (purchase amounts), first_amount
-    (purchase amount of the first purchase day), historic_value (sum of ``value``). The purchase
-    fields are null (n = 0) for customers whose rows have no purchase."""
+def per_customer_totals(days, as_of: dt.date):
+    """Per customer of the ``customer_days`` rows given (those on or before ``as_of``): first, last,
+    previous (the purchase day before last), second purchase day, n (purchase days), recent_days
+    (purchase days in (as_of − 365 days, as_of]), total (purchase amounts), first_amount (purchase
+    amount of the first purchase day), historic_value (sum of ``value``). The purchase fields are
+    null (n = 0) for customers whose rows have no purchase."""
     bought = days.purchases > 0
+    year_ago = ibis.literal(as_of - dt.timedelta(days=365))
     return days.group_by("customer_id").aggregate(
         first=days.first_purchase_day.min(where=bought),
         last=days.day.max(where=bought),
         previous=days.previous_purchase_day.max(where=bought),
         second=days.day.min(where=days.purchase_number == 2),
         n=days.count(where=bought),
+        recent_days=days.count(where=bought & (days.day > year_ago)),
         total=days.purchase_amount.sum(),
         first_amount=days.purchase_amount.sum(where=days.purchase_number == 1).fill_null(0.0),
         historic_value=days.value.sum(),
@@ -93,8 +98,12 @@ def per_customer_totals(days):
 
 
 def customer_summary(dataset: Dataset):
+    """``per_customer_totals`` of all days, as of the data's last day."""
     days = dataset.table("customer_days")
-    return None if days is None else per_customer_totals(days)
+    end = days.day.max().execute() if days is not None else None
+    if end is None or str(end) in ("NaT", "None"):
+        return None
+    return per_customer_totals(days, end.date() if isinstance(end, dt.datetime) else end)
 
 
 #: Derived tables in build order (each may read the ones before it) with the columns the code needs:
@@ -102,7 +111,7 @@ def customer_summary(dataset: Dataset):
 BUILDERS = {
     "customer_index": (customer_index, ("customer_id", "first_seen", "implicit")),
     "customer_days": (customer_days, ("purchase_number", "previous_purchase_day", "first_purchase_day")),
-    "customer_summary": (customer_summary, ("customer_id", "second", "first_amount")),
+    "customer_summary": (customer_summary, ("customer_id", "second", "first_amount", "recent_days")),
 }
 
 

@@ -52,7 +52,7 @@ def day(value) -> str:
 def test_summary_holds_the_totals(ds):
     totals = by_customer(ds.require("customer_summary"))
     a = totals.loc["a"]
-    assert (a.n, a.total, a.first_amount, a.historic_value) == (3, 25.0, 15.0, 21.0)
+    assert (a.n, a.recent_days, a.total, a.first_amount, a.historic_value) == (3, 3, 25.0, 15.0, 21.0)
     assert (day(a["first"]), day(a["second"]), day(a["last"]), day(a["previous"])) == (
         "2024-01-01", "2024-01-05", "2024-02-01", "2024-01-05")
     assert totals.loc["c"].n == 0 and totals.loc["b"].historic_value == 11.0
@@ -63,8 +63,12 @@ def test_summary_equals_the_aggregate_from_customer_days_at_the_last_day(ds):
     stored = by_customer(customer_totals(ds, end))
     days = ds.require("customer_days")
     assert customer_totals(ds, end).get_name() == ds.require("customer_summary").get_name()
-    computed = by_customer(per_customer_totals(days.filter(days.day <= end)))
+    computed = by_customer(per_customer_totals(days.filter(days.day <= end), end))
     assert stored.equals(computed)
+    # A later as-of date aggregates customer_days: the same purchases, fewer of them recent.
+    later = by_customer(customer_totals(ds, dt.date(2025, 1, 15)))
+    assert later.drop(columns="recent_days").equals(stored.drop(columns="recent_days"))
+    assert later.loc["a"].recent_days == 1 and stored.loc["a"].recent_days == 3
 
 
 def test_earlier_as_of_aggregates_customer_days(ds):

@@ -50,15 +50,14 @@ def data_end(dataset: Dataset) -> dt.date | None:
 def customer_totals(dataset: Dataset, as_of: dt.date):
     """``clm_core.derived.per_customer_totals`` over the customer_days rows on or before ``as_of``.
 
-    Read from the stored ``customer_summary`` when ``as_of`` is on or after the data's last day
-    (the usual case: then every row counts), else aggregated from ``customer_days``.
+    Read from the stored ``customer_summary`` when ``as_of`` is the data's last day (the default),
+    else aggregated from ``customer_days``.
     """
     summary = dataset.table("customer_summary")
-    end = data_end(dataset) if summary is not None else None
-    if end is not None and as_of >= end:
+    if summary is not None and as_of == data_end(dataset):
         return summary
     days = dataset.require("customer_days")
-    return per_customer_totals(days.filter(days.day <= ibis.literal(as_of)))
+    return per_customer_totals(days.filter(days.day <= ibis.literal(as_of)), as_of)
 
 
 def restrict(table, customers):

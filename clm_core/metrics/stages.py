@@ -15,7 +15,7 @@ import ibis
 import pandas as pd
 
 from clm_core.config import STAGES, LifecycleConfig
-from clm_core.metrics.common import customer_totals, day_of, purchase_days, resolve_as_of, restrict, segment_customers
+from clm_core.metrics.common import customer_totals, day_of, resolve_as_of, restrict, segment_customers
 from clm_core.store import Dataset
 
 
@@ -23,13 +23,7 @@ def purchase_facts(dataset: Dataset, as_of: dt.date):
     """Per purchaser: first, last, previous (purchase day before last) and purchase days in the last year."""
     totals = customer_totals(dataset, as_of)
     totals = totals.filter(totals.n > 0)
-    days = purchase_days(dataset, as_of)
-    days = days.filter(days.day > ibis.literal(as_of - dt.timedelta(days=365)))
-    recent = days.group_by("customer_id").aggregate(recent_days=days.count())
-    return totals.left_join(recent, totals.customer_id == recent.customer_id).select(
-        totals.customer_id, totals.first, totals.last, totals.previous, purchase_days=totals.n,
-        recent_days=recent.recent_days.fill_null(0),
-    )
+    return totals.select("customer_id", "first", "last", "previous", "recent_days", purchase_days=totals.n)
 
 
 def latest_nps(dataset: Dataset, as_of: dt.date):
