@@ -2,28 +2,158 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+from collections.abc import Callable
+
 import pandas as pd
 import streamlit as st
 
-from clm_core.i18n import plotly_separators
+from clm_core.i18n import format_currency, format_date, format_number, format_percent, plotly_separators
 from clm_ui.state import t, view
 
+#: One colour per canonical stage, the same on every page.
+STAGE_COLORS = {
+    "prospect": "#9aa5b1",
+    "new": "#4c9be8",
+    "active": "#2e8b57",
+    "reactivated": "#8e63b5",
+    "at_risk": "#f0a030",
+    "loyal": "#1f4e79",
+    "churned": "#c0392b",
+}
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+#: Above this many cells a table is sent without display formats (pandas' Styler gets slow and has a limit);
+#: its numbers then show in Streamlit's own format.
+MAX_STYLED_CELLS = 60_000
+#: Columns without a configured format whose name says they hold a fraction, shown as a percentage.
+FRACTION_NAME = re.compile(r"^(share|rate|retention|conversion.*|.*_(share|rate|retention))$")
+#: A printf-style format as the pages write them for NumberColumn: "%.1f", "± %.1f", "%.2f €", "%d".
+PRINTF = re.compile(r"^(?P<before>[^%]*)%[,']?(?:\.(?P<decimals>\d+))?[dif](?P<after>[^%]*)$")
 
 
 def chart(fig, key: str | None = None, **kwargs):
     """A Plotly chart with the language's number separators; Plotly's PNG export stays on."""
     fig.update_layout(separators=plotly_separators(view().lang))
+    fig.update_xaxes(separatethousands=True)  # 5.000 like the tables, not 5000
+    fig.update_yaxes(separatethousands=True)
     if fig.layout.margin.t is None:  # keep a margin the page chose
         fig.update_layout(margin=dict(l=10, r=10, t=40, b=10))
     return st.plotly_chart(fig, width="stretch", config=PLOTLY_CONFIG, key=key, **kwargs)
 
 
-def table(frame: pd.DataFrame, filename: str, key: str | None = None, **kwargs):
-    """A table and its CSV download button."""
-    shown = st.dataframe(frame, hide_index=True, width="stretch", key=key, **kwargs)
+def table(frame: pd.DataFrame, filename: str, key: str | None = None, column_config: dict | None = None, **kwargs):
+    """A table in the view's language, and its CSV download with the raw, machine-readable values.
+
+    Numbers and dates are shown the language's way (German 1.234,56 and 05.03.2024) through a
+    display-only pandas Styler, so the table still sorts by the numbers. A NumberColumn's ``format``
+    says what a number is: ``"percent"`` (a fraction: 12.5%), ``"euro"`` (€1,234.56 / 1.234,56 €),
+    ``"localized"``, or printf-style (``"%.1f"``, ``"± %.1f"``, ``"%.2f €"``). Unconfigured columns:
+    whole numbers without decimals, fractions named ``share``/``*_rate``/``retention``/``conversion*``
+    as percentages, other decimals with two places; missing values as "–".
+    """
+    config = dict(column_config or {})
+    shown = frame
+    if frame.size <= MAX_STYLED_CELLS and frame.columns.is_unique and frame.index.is_unique:  # what a Styler takes
+        formats = {}
+        for column in frame.columns:
+            formatter, spec = display_format(frame[column], config.get(column), view().lang)
+            if formatter is not None:
+                formats[column] = formatter
+                if column in config:
+                    config[column] = spec
+        if formats:
+            shown = frame.style.format(formats)
+    kwargs.setdefault("placeholder", "–")  # a missing value (Streamlit would write "None")
+    table_element = st.dataframe(shown, hide_index=True, width="stretch", key=key, column_config=config or None,
+                                 **kwargs)
     download(frame, filename, key=f"dl.{key or filename}")
-    return shown
+    return table_element
+
+
+def display_format(values: pd.Series, spec, lang: str) -> tuple[Callable | None, object]:
+    """How to show one column: a formatter for its cells (None: Streamlit's own) and the column
+    configuration without the format the formatter replaces (its label etc. stay)."""
+    type_config = (spec.get("type_config") or {}) if isinstance(spec, dict) else {}
+    kind, wanted = type_config.get("type"), type_config.get("format")
+    if kind in ("date", "datetime") or (kind is None and _is_date(values)):
+        formatter = _date_formatter(values, lang)
+    elif kind in (None, "number") and _is_number(values):
+        formatter = number_formatter(values, wanted, lang)
+    else:
+        formatter = None
+    if formatter is None:
+        return None, spec
+    return _missing_as_dash(formatter), _without_format(spec)
+
+
+def number_formatter(values: pd.Series, wanted: str | None, lang: str) -> Callable | None:
+    """The function that writes one number of ``values`` as ``wanted`` says, in ``lang``."""
+    if wanted == "percent" or (wanted is None and FRACTION_NAME.match(str(values.name))
+                               and pd.api.types.is_float_dtype(values)):
+        return lambda v: format_percent(float(v), lang, 1)
+    if wanted == "euro":
+        return lambda v: format_currency(float(v), lang, 2)
+    if wanted in (None, "localized"):
+        decimals = 0 if _whole_numbers(values) else 2
+        return lambda v: format_number(float(v), lang, decimals)
+    printf = PRINTF.match(wanted)
+    if printf is None:  # "plain", "compact", "dollar", ...: Streamlit's own format
+        return None
+    decimals = int(printf["decimals"] or 0)
+    before, after = printf["before"], printf["after"]
+    if "€" in before + after:
+        return lambda v: format_currency(float(v), lang, decimals)
+    return lambda v: f"{before}{format_number(float(v), lang, decimals)}{after}"
+
+
+def _is_number(values: pd.Series) -> bool:
+    """Numbers, also in an object column that holds None for a missing one (not booleans)."""
+    if pd.api.types.is_bool_dtype(values):
+        return False
+    if pd.api.types.is_numeric_dtype(values):
+        return True
+    present = values.dropna()
+    return (values.dtype == object and bool(len(present))
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present))
+
+
+def _whole_numbers(values: pd.Series) -> bool:
+    if pd.api.types.is_integer_dtype(values):
+        return True
+    present = values.dropna().astype(float)
+    return bool(len(present)) and bool((present == present.round()).all()) and bool((present.abs() < 1e15).all())
+
+
+def _is_date(values: pd.Series) -> bool:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return True
+    if values.dtype != object:
+        return False
+    present = values.dropna()
+    return bool(len(present)) and isinstance(present.iloc[0], dt.date)
+
+
+def _date_formatter(values: pd.Series, lang: str) -> Callable | None:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        present = values.dropna()
+        if len(present) and (present != present.dt.normalize()).any():  # with a time of day
+            pattern = "%d.%m.%Y %H:%M" if lang == "de" else "%Y-%m-%d %H:%M"
+            return lambda v: v.strftime(pattern)
+        return lambda v: format_date(v, lang)
+    return (lambda v: format_date(v, lang)) if _is_date(values) else None
+
+
+def _missing_as_dash(formatter: Callable) -> Callable:
+    return lambda v: "–" if v is None or pd.isna(v) else formatter(v)
+
+
+def _without_format(spec):
+    """The column configuration minus its display format (a Styler's format would lose against it)."""
+    if not isinstance(spec, dict) or not (spec.get("type_config") or {}).get("format"):
+        return spec
+    return {**spec, "type_config": {**spec["type_config"], "format": None}}
 
 
 def download(frame: pd.DataFrame, filename: str, key: str | None = None) -> None:

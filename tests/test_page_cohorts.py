@@ -8,10 +8,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
 from clm_core import demo, ingest, store
+from clm_core.i18n import format_currency
 from clm_core.metrics import drilldown
 from clm_core.metrics.cohorts import cohort_retention
 from clm_core.metrics.common import resolve_as_of
@@ -74,6 +77,11 @@ def metric(at, label):
 
 def figure(at, index=0) -> dict:
     return json.loads(at.get("plotly_chart")[index].proto.spec)
+
+
+def shown(element) -> pd.DataFrame:
+    """A table's cells as the browser shows them (the display values of its Styler)."""
+    return dataframe_util.convert_arrow_bytes_to_pandas_df(element.proto.arrow_data.styler.display_values)
 
 
 def array(value):
@@ -180,12 +188,25 @@ def test_cell_drill_down_lists_and_filters_its_customers(demo_db, expected):
 
 
 def test_german_labels(demo_db, expected):
-    at = open_page(lang="de")
+    cohort, offset, _ = expected["cell"]
+    at = open_page(lang="de", **{"p.cohort_cell": f"{cohort}:{offset}"})
     assert not at.exception
     assert at.title[0].value == "Kohorten"
     assert metric(at, "Kohorten") == str(expected["month"]["cohort"].nunique())
     assert at.selectbox(key="w.cohorts.cohort_period").value == "month"
     assert any("unvollständig" in c.value for c in at.caption)
+    # the table in German: dates, percentages and euros the German way
+    month, cells = expected["month"], shown(at.dataframe[0])
+    first = month.iloc[1]
+    assert cells["cohort_start"].iloc[1] == pd.Timestamp(first["cohort_start"]).strftime("%d.%m.%Y")
+    assert cells["retention"].iloc[1] == f"{100 * first['retention']:.1f} %".replace(".", ",")
+    assert cells["revenue"].iloc[1] == format_currency(first["revenue"], "de")
+    assert json.loads(at.dataframe[-1].proto.columns)["customer_id"]["label"] == "Kunde"
+    # a grid of many periods shows bare numbers in its cells (the colour bar carries the %): they fit
+    heat = figure(at)["data"][0]
+    assert len(heat["x"]) > 16
+    texts = [text for row in heat["text"] for text in row if text]
+    assert texts and all("%" not in text for text in texts) and "100" in texts
 
 
 def test_dataset_without_transactions(tmp_path, monkeypatch):

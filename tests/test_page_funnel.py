@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
 from clm_core import demo, ingest, store
+from clm_core.i18n import format_number, format_percent
 from clm_core.metrics.common import resolve_as_of
 from clm_core.metrics.funnel import DEFAULT_STEPS, Exclusion, Step, dropped_customers, funnel
 
@@ -67,6 +71,11 @@ def funnel_table(at):
 
 def metric(at, label):
     return next(m.value for m in at.metric if m.label == label)
+
+
+def shown(element) -> pd.DataFrame:
+    """A table's cells as the browser shows them (the display values of its Styler)."""
+    return dataframe_util.convert_arrow_bytes_to_pandas_df(element.proto.arrow_data.styler.display_values)
 
 
 def test_empty_database_explains_what_to_do(tmp_path, monkeypatch):
@@ -176,6 +185,16 @@ def test_german_labels(demo_db, expected):
     assert at.title[0].value == "Trichter"
     assert metric(at, "In den Trichter eingetreten") == f"{expected['default']['customers'].iloc[0]:,}".replace(",", ".")
     assert funnel_table(at)["step"].tolist()[1] == "2. Erstkauf"
+    # the table in German: percentages with a comma, no median before step 1, day medians with one decimal
+    cells, want = shown(at.dataframe[0]), expected["default"]
+    assert cells["conversion_from_start"].iloc[0] == "100,0 %"
+    assert cells["conversion_from_previous"].iloc[1] == format_percent(want["conversion_from_previous"].iloc[1], "de")
+    assert cells["median_days_from_previous"].iloc[0] == "–"
+    assert cells["median_days_from_previous"].iloc[1] == format_number(want["median_days_from_previous"].iloc[1], "de", 1)
+    assert json.loads(at.dataframe[1].proto.columns)["customer_id"]["label"] == "Kunde"
+    # the chart's legend sits above the bars, clear of the axis title below them
+    legend = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["legend"]
+    assert legend["y"] >= 1 and legend["yanchor"] == "bottom"
 
 
 def test_steps_without_their_data_are_not_offered(tmp_path, monkeypatch):

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 import textwrap
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
 from clm_core import demo, ingest, store
@@ -73,6 +77,15 @@ def bubbles(spec: dict) -> list[dict]:
     return next(layer for layer in spec["layers"] if layer["@@type"] == "ScatterplotLayer")["data"]
 
 
+def layer(spec: dict, kind: str) -> dict:
+    return next(layer for layer in spec["layers"] if layer["@@type"] == kind)
+
+
+def shown(element) -> pd.DataFrame:
+    """A table's cells as the browser shows them (the display values of its Styler)."""
+    return dataframe_util.convert_arrow_bytes_to_pandas_df(element.proto.arrow_data.styler.display_values)
+
+
 def test_empty_database(database):
     at = open_page()
     assert not at.exception
@@ -98,6 +111,20 @@ def test_demo_map_and_measures(database, demo_paths):
     assert "{name}" in tooltip and "{revenue_text}" in tooltip and "{at_risk_text}" in tooltip
     table = at.dataframe[0].value
     assert table["customers"].sum() == cities["customers"].sum()
+
+    # offline outlines under the bubbles: bundled Natural Earth countries, drawn first
+    assert spec["layers"][0]["@@type"] == "GeoJsonLayer"
+    names = {f["properties"]["name"] for f in spec["layers"][0]["data"]["features"]}
+    assert {"Germany", "Austria", "Switzerland"} <= names
+    # labels: the largest places first, and no two label boxes overlap at the initial zoom
+    labels = layer(spec, "TextLayer")["data"]
+    assert 3 <= len(labels) <= 12 and labels[0]["name"] == placed.sort_values("customers")["city"].iloc[-1]
+    scale = 512 * 2 ** spec["initialViewState"]["zoom"]
+    boxes = [(scale * p["longitude"] / 360, -scale * math.log(math.tan(math.pi / 4 + math.radians(p["latitude"]) / 2))
+              / (2 * math.pi), 0.3 * 12 * len(p["name"])) for p in labels]
+    for i, (x1, y1, w1) in enumerate(boxes):
+        for x2, y2, w2 in boxes[:i]:
+            assert abs(x1 - x2) >= w1 + w2 or abs(y1 - y2) >= 12
 
     # the measure from the URL: colours follow revenue, the tooltips stay
     revenue = bubbles(deck(open_page(**{"p.map_measure": "revenue"})))
@@ -125,6 +152,11 @@ def test_german_map(database, demo_paths):
     points = bubbles(deck(at))
     assert all(p["revenue_text"].endswith(" €") for p in points)
     assert "Kunden" in json.loads(at.get("deck_gl_json_chart")[0].proto.tooltip)["text"]
+    cells = shown(at.dataframe[0])
+    assert all(re.fullmatch(r"\d{1,3}(\.\d{3})* €", v) for v in cells["revenue"]), cells["revenue"].tolist()
+    assert any("." in v for v in cells["revenue"])  # thousands with a dot: 12.345 €
+    assert all(re.fullmatch(r"\d{1,3},\d %|–", v) for v in cells["at_risk_share"])
+    assert all(re.fullmatch(r"\d{1,2},\d{4}|–", v) for v in cells["latitude"]) and "," in cells["latitude"][0]
 
 
 def test_country_fallback_without_coordinates(database, tmp_path):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
 from clm_core import demo, ingest, store
@@ -43,8 +46,17 @@ def open_page(**params) -> AppTest:
     return at.run()
 
 
+def table(at: AppTest, column: str):
+    return next(d for d in at.dataframe if column in d.value.columns)
+
+
 def frame(at: AppTest, column: str):
-    return next(d.value for d in at.dataframe if column in d.value.columns)
+    return table(at, column).value
+
+
+def shown(at: AppTest, column: str) -> pd.DataFrame:
+    """The cells of the table with ``column`` as the browser shows them (its Styler's display values)."""
+    return dataframe_util.convert_arrow_bytes_to_pandas_df(table(at, column).proto.arrow_data.styler.display_values)
 
 
 def url(at: AppTest) -> dict:
@@ -88,6 +100,12 @@ def test_page_shows_what_clm_core_computes(demo_db):
     assert monthly["month"].tolist() == expected["scope"].tolist()
     assert monthly["nps"].tolist() == pytest.approx(expected["nps"].tolist())
     assert monthly["answers"].sum() == overall["answers"]
+    # a month with one answer (or only identical answers) has no margin of error: a dash, never "± 0"
+    degenerate = (expected["margin_of_error"] == 0).to_numpy()
+    assert degenerate.any() and (~degenerate).any()
+    margins = shown(at, "month")["margin_of_error"]
+    assert (margins[degenerate] == "–").all()
+    assert all(m.startswith("± ") and m != "± 0.0" for m in margins[~degenerate])
     # by segment (default attribute "segment"); groups under 30 answers are flagged in a warning
     segments = frame(at, "segment")
     by_segment = nps(demo_db, as_of, by="segment")
@@ -106,6 +124,8 @@ def test_page_shows_what_clm_core_computes(demo_db):
     expected_groups = value_by_nps_group(demo_db, as_of)
     assert groups["customers"].tolist() == expected_groups["customers"].tolist()
     assert groups["mean_historic_value"].tolist() == pytest.approx(expected_groups["mean_historic_value"].tolist())
+    assert shown(at, "mean_purchase_days")["mean_historic_value"].tolist() == [
+        f"€{v:,.2f}" for v in expected_groups["mean_historic_value"]]  # English money: €1,234.56
     assert len(at.get("plotly_chart")) == 5
 
 
@@ -137,6 +157,9 @@ def test_german_labels_and_numbers(demo_db):
     assert at.metric[2].label == "Promotoren (9–10)"
     assert at.metric[0].value == headline(overall, "de") and "," in at.metric[0].value
     assert at.subheader[0].value == "NPS nach Monat"
+    money = shown(at, "mean_purchase_days")["mean_historic_value"]
+    assert all(re.fullmatch(r"\d{1,3}(\.\d{3})*,\d\d €", m) for m in money), money.tolist()
+    assert all(re.fullmatch(r"\d{1,3},\d %", m) for m in shown(at, "mean_purchase_days")["active_share"])
 
 
 def test_answer_group_becomes_the_segment_filter(demo_db):

@@ -77,10 +77,13 @@ TEXT = {
                      "{n} von {size} Kunden der Kohorte {cohort} haben in Periode {k} gekauft."),
     "use_filter": ("Use these customers as segment filter", "Diese Kunden als Segmentfilter verwenden"),
     "purchase_days": ("Purchase days in the period", "Kauftage in der Periode"),
+    "customer": ("Customer", "Kunde"),
     "revenue_in_period": ("Revenue in the period", "Umsatz in der Periode"),
 }
 MAX_ROWS = {"month": 36, "week": 52, "quarter": 40}
 MAX_TEXT_COLUMNS = 40
+EURO_HOVER = {"en": "€%{y:,.2f}", "de": "%{y:,.2f} €"}  # Plotly puts the language's separators in
+COLUMNS_WITH_SIGN = 16  # wider grids show the bare number in a cell (the % sign would not fit)
 
 
 def _cohort_customer_frame(dataset, *, segment=None, config=None, as_of=None, period_unit="month",
@@ -164,13 +167,16 @@ grid = cells.pivot(index="cohort", columns="period", values=value_column).reinde
 partial = cells.pivot(index="cohort", columns="period", values="partial").reindex(shown_cohorts)
 
 
-def cell_text(value, is_partial) -> str:
+def cell_text(value, is_partial, sign: bool = True) -> str:
+    """41% (or 41 in a crowded grid, whose colour bar carries the %), with * for a partial period."""
     if pd.isna(value):
         return ""
-    return format_percent(value, lang, 0) + ("*" if not pd.isna(is_partial) and bool(is_partial) else "")
+    number = format_percent(value, lang, 0) if sign else format_number(100 * value, lang, 0)
+    return number + ("*" if not pd.isna(is_partial) and bool(is_partial) else "")
 
 
-text = [[cell_text(v, partial.iat[r, c]) for c, v in enumerate(row)] for r, row in enumerate(grid.to_numpy())]
+signs = grid.shape[1] <= COLUMNS_WITH_SIGN
+text = [[cell_text(v, partial.iat[r, c], signs) for c, v in enumerate(row)] for r, row in enumerate(grid.to_numpy())]
 later = grid.loc[:, [c for c in grid.columns if c >= 1]]
 zmax = max(float(later.max().max()) if later.size and later.notna().any().any() else 1.0, 0.05)
 hover = (t("cohort", TEXT) + " %{y} (" + t("size", TEXT) + " %{customdata[0]})<br>" + t("cell_period", TEXT)
@@ -238,7 +244,8 @@ with right:
         shade = 0.25 + 0.75 * index / max(len(shown_cohorts) - 1, 1)
         ltv.add_scatter(x=rows["period"], y=rows["cumulative_revenue_per_customer"], mode="lines", name=cohort,
                         line=dict(width=1.5, color=f"rgba(15, 118, 110, {shade:.2f})"),
-                        hovertemplate=cohort + " · %{x}: %{y:,.2f} €<extra></extra>")
+                        hovertemplate=cohort + " · %{x}: " + EURO_HOVER[lang] + "<extra></extra>")
+    ltv.update_yaxes(tickprefix="" if lang == "de" else "€", ticksuffix=" €" if lang == "de" else "")
     ltv.update_layout(title=t("ltv", TEXT), xaxis_title=t("periods_since", TEXT), yaxis_title=t("ltv_axis", TEXT),
                       showlegend=len(shown_cohorts) <= 12)
     chart(ltv, key="cohort_ltv")
@@ -247,8 +254,11 @@ trend = drilldown.trend_by_measure(retention, k, measure)
 trend_fig = go.Figure(go.Bar(
     x=trend["cohort"], y=trend["value"],
     marker=dict(color="#2563eb", opacity=[0.35 if p else 1.0 for p in trend["partial"]]),
-    text=[format_percent(v, lang, 0) + ("*" if p else "") for v, p in zip(trend["value"], trend["partial"])],
-    customdata=trend["cohort_size"], hovertemplate="%{x} (" + t("size", TEXT) + " %{customdata}): %{text}<extra></extra>"))
+    text=[cell_text(v, p, len(trend) <= COLUMNS_WITH_SIGN) for v, p in zip(trend["value"], trend["partial"])],
+    textangle=0, textposition="outside", cliponaxis=False, textfont_size=10,
+    customdata=[[format_number(n, lang), cell_text(v, p)] for n, v, p in zip(trend["cohort_size"], trend["value"],
+                                                                            trend["partial"])],
+    hovertemplate="%{x} (" + t("size", TEXT) + " %{customdata[0]}): %{customdata[1]}<extra></extra>"))
 trend_fig.update_layout(title=t("trend", TEXT, k=k), yaxis_tickformat=".0%", xaxis=dict(type="category"),
                         yaxis_title=measure_title)
 chart(trend_fig, key="cohort_trend")
@@ -305,7 +315,7 @@ else:
     st.caption(t("cell_caption", TEXT, n=format_number(len(members), lang), size=format_number(row["cohort_size"], lang),
                  cohort=cell_cohort, k=cell_period) + (" *" if row["partial"] else ""))
     table(members, f"cohort_{cell_cohort}_period{cell_period}.csv", key="cohort_members",
-          column_config={"purchase_days": t("purchase_days", TEXT),
+          column_config={"customer_id": t("customer", TEXT), "purchase_days": t("purchase_days", TEXT),
                          "revenue": st.column_config.NumberColumn(t("revenue_in_period", TEXT), format="euro")})
     if st.button(t("use_filter", TEXT), key="w.cohorts.use_filter", disabled=members.empty):
         ids = drilldown.cohort_customers(ctx.dataset, ctx.as_of, period, cell_cohort, int(cell_period), ctx.segment,

@@ -231,7 +231,7 @@ def file_panel(f) -> dict | None:
             st.error(t("unreadable", TEXT, name=f.name, error=str(exc)))
             return None
         options = [SKIP, *schema.TABLES]
-        left, c1, c2, c3 = st.columns([3, 1, 1, 1])
+        left, c1, c2, c3 = st.columns([2, 1, 1, 1.4])  # room for "Dezimaltrennzeichen"
         chosen = left.selectbox(t("table", TEXT), options, index=options.index(base.guessed or SKIP),
                                 format_func=table_label, key=table_key(fid))
         fact(c1, t("delimiter", TEXT), upload.DELIMITERS.get(base.delimiter, base.delimiter))
@@ -240,7 +240,7 @@ def file_panel(f) -> dict | None:
             st.warning(t("not_recognised", TEXT))
         if chosen == SKIP:
             st.caption(t("preview", TEXT))
-            st.dataframe(base.preview(), hide_index=True, width="stretch")
+            st.dataframe(base.preview(), hide_index=True, width="stretch", placeholder="")  # empty stays empty
             return plan_of(f, SKIP, {}, base)
 
         # Mapping editor: one row per header, the synonyms pre-filled.
@@ -285,7 +285,7 @@ def file_panel(f) -> dict | None:
         if inspection.problem and not plan["date_formats"]:
             st.warning(inspection.problem)
         st.caption(t("preview", TEXT))
-        st.dataframe(inspection.preview(), hide_index=True, width="stretch")
+        st.dataframe(inspection.preview(), hide_index=True, width="stretch", placeholder="")
         return plan
 
 
@@ -436,15 +436,15 @@ def manage_datasets() -> None:
         "current": st.column_config.CheckboxColumn(t("current", TEXT))})
 
     st.markdown(f"**{md(t('manage', TEXT, dataset=current.name))}**")
-    left, right = st.columns(2)
-    with left:
-        new_name = st.text_input(t("new_dataset_name", TEXT), value=current.name, key=f"w.data.rename.{current.id}")
+    new_name = st.columns(2)[0].text_input(t("new_dataset_name", TEXT), value=current.name,
+                                           key=f"w.data.rename.{current.id}")
+    with st.container(horizontal=True):  # the two actions side by side, under the name
         st.button(t("rename", TEXT), key="w.data.rename_button", on_click=rename, args=(current.id,),
                   disabled=not new_name.strip() or new_name.strip() == current.name)
-    with right:
         if st.button(t("delete", TEXT), key="w.data.delete", icon=":material/delete:"):
             st.session_state[CONFIRM_KEY] = current.id
-        if st.session_state.get(CONFIRM_KEY) == current.id:
+    if st.session_state.get(CONFIRM_KEY) == current.id:
+        with st.columns(2)[0]:
             st.warning(t("confirm_delete", TEXT, dataset=current.name, tables=describe_tables(rows[current.id])))
             yes, no = st.columns(2)
             yes.button(t("yes_delete", TEXT), type="primary", key="w.data.delete_yes", on_click=delete,

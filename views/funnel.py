@@ -60,7 +60,7 @@ TEXT = {
     "started": ("Entered the funnel", "In den Trichter eingetreten"),
     "completed": ("Reached the last step", "Letzten Schritt erreicht"),
     "overall": ("Overall conversion", "Gesamtkonversion"),
-    "median_total": ("Median days, first to last step", "Median Tage, erster bis letzter Schritt"),
+    "median_total": ("Median days, first to last step", "Median Tage bis letzter Schritt"),
     "median_total_help": ("Sum of the median days between consecutive steps.",
                           "Summe der Mediane der Tage zwischen aufeinanderfolgenden Schritten."),
     "reached": ("Reached", "Erreicht"),
@@ -85,6 +85,7 @@ TEXT = {
     "one_step": ("Add a second step to see drop-offs.", "Einen zweiten Schritt hinzufügen, um Absprünge zu sehen."),
     "use_filter": ("Use these customers as segment filter", "Diese Kunden als Segmentfilter verwenden"),
     "reached_previous_on": ("Reached previous step on", "Vorigen Schritt erreicht am"),
+    "customer": ("Customer", "Kunde"),
 }
 
 register("step_availability", drilldown.step_availability)
@@ -234,7 +235,9 @@ fig.add_bar(y=labels, x=result["drop_off"].tolist(), orientation="h", name=t("dr
 fig.update_layout(barmode="stack", title=t("chart_title", TEXT), height=120 + 60 * n_steps,
                   uniformtext=dict(minsize=9, mode="hide"),
                   yaxis=dict(autorange="reversed", title=None, tickmode="array", tickvals=labels, ticktext=ticks),
-                  xaxis_title=t("customers"), legend=dict(orientation="h", y=-0.15))
+                  xaxis_title=t("customers"), margin=dict(l=10, r=10, t=70, b=10),
+                  # the legend under the title, clear of the axis title at the bottom
+                  legend=dict(orientation="h", traceorder="normal", yanchor="bottom", y=1.0, x=1, xanchor="right"))
 left, right = st.columns([3, 2])
 with left:
     selection = chart(fig, key="funnel_chart", on_select="rerun", selection_mode="points")
@@ -244,7 +247,8 @@ with right:
             x=labels[1:], y=medians.tolist(), marker_color="#0f766e",
             text=[format_number(v, lang, 1) for v in medians], textposition="auto",
             hovertemplate="%{x}: %{y}<extra></extra>"))
-        time_fig.update_layout(title=t("time_title", TEXT), yaxis_title=t("days", TEXT), height=120 + 60 * n_steps)
+        time_fig.update_layout(title=t("time_title", TEXT), yaxis_title=t("days", TEXT), height=120 + 60 * n_steps,
+                               margin=dict(l=10, r=10, t=70, b=10))
         chart(time_fig, key="funnel_time")
 
 shown = result.assign(step=labels)
@@ -304,8 +308,7 @@ else:
     st.caption(t("drop_caption", TEXT, n=format_number(len(dropped), lang), previous=step_label(steps[drop_step - 2]),
                  step=step_label(steps[drop_step - 1])))
     table(dropped, f"funnel_dropped_step{drop_step}.csv", key="funnel_dropped",
-          column_config={"reached_previous_on": st.column_config.DateColumn(
-              t("reached_previous_on", TEXT), format="DD.MM.YYYY" if lang == "de" else "YYYY-MM-DD")})
+          column_config={"customer_id": t("customer", TEXT), "reached_previous_on": t("reached_previous_on", TEXT)})
     if st.button(t("use_filter", TEXT), key="w.funnel.use_filter", disabled=dropped.empty):
         ids = drilldown.funnel_dropped(ctx.dataset, step_objects, drop_step, as_of=ctx.as_of, window_days=window,
                                        exclusions=exclusion_objects, segment=ctx.segment, config=ctx.config)

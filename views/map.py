@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -44,10 +46,10 @@ TEXT = {
     "legend": ("Bubble size: customers. Colour: {measure}, from light ({low}) to dark ({high}).",
                "Blasengröße: Kunden. Farbe: {measure}, von hell ({low}) bis dunkel ({high})."),
     "grey": ("Grey: no buyers, so no share.", "Grau: keine Käufer, daher kein Anteil."),
-    "no_basemap": ("The map draws no background tiles (it works without internet); the labels name the largest "
-                   "places.",
-                   "Die Karte lädt keine Hintergrundkacheln (sie funktioniert ohne Internet); die Beschriftungen "
-                   "nennen die größten Orte."),
+    "no_basemap": ("The map loads no background tiles (it works without internet): country outlines from Natural "
+                   "Earth (public domain); the labels name the largest places that have room for a label.",
+                   "Die Karte lädt keine Hintergrundkacheln (sie funktioniert ohne Internet): Ländergrenzen von "
+                   "Natural Earth (gemeinfrei); die Beschriftungen nennen die größten Orte, für die Platz ist."),
     "off_map": ("{n} of {total} customers are not on the map: they have no valid coordinates and no located "
                 "neighbour in their city (or no city).",
                 "{n} von {total} Kunden sind nicht auf der Karte: Sie haben keine gültigen Koordinaten und keinen "
@@ -85,7 +87,10 @@ TEXT = {
                     "Kunden nach Stadt (ohne Koordinaten oder Länder für eine Karte)"),
 }
 LABEL_COUNT = 12
+MAP_WIDTH = 900  # pixels the initial view is fitted to (the chart is at least about this wide on a laptop)
 MAP_HEIGHT, COUNTRY_MAP_HEIGHT = 560, 440
+LABEL_SIZE, LABEL_OFFSET = 12, 14  # text height and its distance above the bubble, pixels
+OUTLINES = Path(__file__).resolve().parents[1] / "clm_core" / "data" / "countries_europe.geojson"
 RAMP = {"customers": "blues", "revenue": "blues", "at_risk_share": "reds"}
 
 ctx = context()
@@ -97,10 +102,8 @@ with st.columns([1, 2])[0]:
 
 
 def money_column(label: str):
-    """A euro column: € prefix in English; in German the browser's number format and the unit in the header."""
-    if lang == "de":
-        return st.column_config.NumberColumn(f"{label} (€)", format="localized")
-    return st.column_config.NumberColumn(label, format="euro")
+    """Whole euros the language's way (€1,234 / 1.234 €): the table widget formats the column."""
+    return st.column_config.NumberColumn(label, format="%.0f €")
 
 
 def show(measure_name: str, value) -> str:
@@ -113,21 +116,50 @@ def show(measure_name: str, value) -> str:
     return format_number(value, lang)
 
 
+@st.cache_resource
+def outlines() -> dict | None:
+    """Country outlines bundled with the app (Natural Earth, see clm_core/data/README.md); None if missing."""
+    try:
+        return json.loads(OUTLINES.read_text(encoding="utf-8"))
+    except OSError:
+        return None
+
+
+def mercator_y(degrees: float) -> float:
+    return math.log(math.tan(math.pi / 4 + math.radians(degrees) / 2))
+
+
 def view_state(frame: pd.DataFrame, height: int, max_zoom: float = 10.0) -> pdk.ViewState:
     """Centre and zoom (Web Mercator, 512-pixel world at zoom 0) that fit the places into a map about
     900 pixels wide and ``height`` high, with room for the bubbles at the edges."""
     lat, lon = frame["latitude"].clip(-85, 85), frame["longitude"]
-
-    def mercator_y(degrees: float) -> float:
-        return math.log(math.tan(math.pi / 4 + math.radians(degrees) / 2))
-
     span_x = max(float(lon.max() - lon.min()), 0.02) / 360
     span_y = max(mercator_y(float(lat.max())) - mercator_y(float(lat.min())), 0.0005) / (2 * math.pi)
-    zoom = min(math.log2((900 - 200) / (512 * span_x)), math.log2((height - 160) / (512 * span_y)))
+    zoom = min(math.log2((MAP_WIDTH - 200) / (512 * span_x)), math.log2((height - 160) / (512 * span_y)))
     middle = (mercator_y(float(lat.max())) + mercator_y(float(lat.min()))) / 2
     return pdk.ViewState(latitude=math.degrees(2 * math.atan(math.exp(middle)) - math.pi / 2),
                          longitude=float(lon.min() + lon.max()) / 2, zoom=max(1.0, min(max_zoom, zoom)),
                          pitch=0, bearing=0)
+
+
+def label_mask(points: pd.DataFrame, state: pdk.ViewState) -> np.ndarray:
+    """Which places get a label: the largest first, at most LABEL_COUNT, each only where its text (about
+    0.6 · size pixels a character, above the bubble) overlaps no label already placed, at the initial zoom."""
+    scale = 512 * 2 ** state.zoom
+    x = scale * points["longitude"].to_numpy() / 360
+    y = -scale * np.array([mercator_y(min(max(v, -85.0), 85.0)) for v in points["latitude"]]) / (2 * math.pi)
+    half_width = 0.3 * LABEL_SIZE * points["name"].str.len().to_numpy() + 3
+    half_height = LABEL_SIZE / 2 + 2
+    placed: list[int] = []
+    keep = np.zeros(len(points), dtype=bool)
+    for i in np.argsort(-points["radius"].to_numpy(), kind="stable"):
+        if len(placed) == LABEL_COUNT:
+            break
+        if all(abs(x[i] - x[j]) >= half_width[i] + half_width[j] or abs(y[i] - y[j]) >= 2 * half_height
+               for j in placed):
+            placed.append(i)
+            keep[i] = True
+    return keep
 
 
 def deck(frame: pd.DataFrame, names: pd.Series, radius_m: float, height: int, max_zoom: float = 10.0) -> pdk.Deck:
@@ -149,17 +181,23 @@ def deck(frame: pd.DataFrame, names: pd.Series, radius_m: float, height: int, ma
         get_radius="radius", get_fill_color="fill", get_line_color=[255, 255, 255], stroked=True,
         line_width_min_pixels=1, radius_min_pixels=4, radius_max_pixels=60, pickable=True, opacity=0.85,
     )
+    state = view_state(frame, height, max_zoom)
     labels = pdk.Layer(
-        "TextLayer", data=points.nlargest(LABEL_COUNT, "radius")[["name", "longitude", "latitude"]], id="labels",
-        get_position=["longitude", "latitude"], get_text="name", get_size=12, get_color=[40, 40, 40],
-        get_pixel_offset=[0, -14], character_set="'auto'", font_family="'Helvetica, Arial, sans-serif'", pickable=False,
+        "TextLayer", data=points.loc[label_mask(points, state), ["name", "longitude", "latitude"]], id="labels",
+        get_position=["longitude", "latitude"], get_text="name", get_size=LABEL_SIZE, get_color=[40, 40, 40],
+        get_pixel_offset=[0, -LABEL_OFFSET], character_set="'auto'", font_family="'Helvetica, Arial, sans-serif'",
+        background=True, get_background_color=[255, 255, 255, 190], background_padding=[2, 1], pickable=False,
     )
+    layers = [bubbles, labels]
+    shapes = outlines()
+    if shapes is not None:  # land and borders under the bubbles, in place of the background tiles
+        layers.insert(0, pdk.Layer("GeoJsonLayer", data=shapes, id="countries", stroked=True, filled=True,
+                                   get_fill_color=[241, 243, 246], get_line_color=[160, 168, 178],
+                                   line_width_min_pixels=1, pickable=False))
     tooltip = {"text": "{name}\n" + f"{t('customers')}: " + "{customers_text}\n" + f"{t('revenue')}: "
                + "{revenue_text}\n" + f"{t('at_risk_share', TEXT)}: " + "{at_risk_text}"}
     # map_provider=None: no basemap tiles are requested (they would need the internet); only the layers draw.
-    return pdk.Deck(layers=[bubbles, labels], initial_view_state=view_state(frame, height, max_zoom),
-                    map_provider=None,
-                    tooltip=tooltip)
+    return pdk.Deck(layers=layers, initial_view_state=state, map_provider=None, tooltip=tooltip)
 
 
 def legend(frame: pd.DataFrame) -> None:

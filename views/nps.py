@@ -95,6 +95,7 @@ GROUP_COLORS = {"promoter": "#2e8b57", "passive": "#b0b7c0", "detractor": "#c039
 #: customer_index columns that make no sense as a breakdown
 NOT_ATTRIBUTES = {"customer_id", "implicit", "latitude", "longitude", "created_at", "first_seen", "postal_code"}
 MAX_BARS = 30
+LEGEND_ABOVE = dict(orientation="h", yanchor="bottom", y=1.02, x=0, xanchor="left")  # clear of the axis labels
 
 # The NPS file is optional: say what to upload (checked here before context(), whose own message
 # for a missing table currently fails, see the report).
@@ -117,8 +118,19 @@ with st.columns([1, 3])[0]:
 since = ctx.as_of - dt.timedelta(days=days) if days else None
 
 
+def margin_text(margin) -> str:
+    """"± 3.2"; a dash where the margin means nothing (one answer, or all answers in one class give 0)."""
+    return f"± {format_number(margin, lang, 1)}" if margin > 0 else "–"
+
+
 def score_text(row) -> str:
-    return f"{format_number(row['nps'], lang, 1)} ± {format_number(row['margin_of_error'], lang, 1)}"
+    margin = margin_text(row["margin_of_error"])
+    return format_number(row["nps"], lang, 1) + (f" {margin}" if margin != "–" else "")
+
+
+def with_margins(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame for a table: a margin of 0 (one answer, or all answers alike) is not a margin, so it is left empty."""
+    return frame.assign(margin_of_error=frame["margin_of_error"].where(frame["margin_of_error"] > 0))
 
 
 def small_flag(frame: pd.DataFrame) -> list[str]:
@@ -175,8 +187,9 @@ for small, group in monthly.groupby("too_small"):
         x=group["start"], y=group["nps"], mode="markers",
         name=t("too_small" if small else "enough", TEXT, min=MIN_ANSWERS),
         marker=dict(color="#ffffff" if small else "#1f4e79", size=9, line=dict(color="#1f4e79", width=2)),
-        customdata=group[["answers", "margin_of_error"]].to_numpy(),
-        hovertemplate="%{x|%Y-%m}: NPS %{y:.1f} ± %{customdata[1]:.1f}<br>%{customdata[0]} "
+        customdata=[[format_number(n, lang), margin_text(m)]
+                    for n, m in zip(group["answers"], group["margin_of_error"])],
+        hovertemplate="%{x|%Y-%m}: NPS %{y:.1f} %{customdata[1]}<br>%{customdata[0]} "
                       + t("answers", TEXT) + "<extra></extra>",
     ))
 line.update_layout(height=380, xaxis_title=t("month", TEXT), yaxis_title=t("nps", TEXT),
@@ -198,8 +211,8 @@ stacked.update_traces(hovertemplate="%{x|%Y-%m}: %{y:.1%} (%{customdata[0]} / %{
 stacked.update_layout(barmode="stack", bargap=0.1, height=360, legend=dict(orientation="h", y=-0.2))
 stacked.update_yaxes(tickformat=".0%", range=[0, 1])
 chart(stacked, key="nps_split")
-table(monthly.drop(columns=["start", "low", "high"]).rename(columns={"scope": "month"}), "nps_by_month.csv",
-      key="nps_monthly_table", column_config={**nps_columns(), "month": t("month", TEXT)})
+table(with_margins(monthly.drop(columns=["start", "low", "high"]).rename(columns={"scope": "month"})),
+      "nps_by_month.csv", key="nps_monthly_table", column_config={**nps_columns(), "month": t("month", TEXT)})
 
 # ------------------------------------------------------------------ by segment
 st.subheader(t("by_segment", TEXT))
@@ -218,20 +231,22 @@ else:
         shown = shown.sort_values("nps", ascending=False).assign(
             flag=lambda f: small_flag(f),
             name=lambda f: [html.escape(str(s)) for s in f["scope"]],  # Plotly reads tags in labels: escape user text
-            label=lambda f: [f"{s} (n = {format_number(n, lang)})" for s, n in zip(f["name"], f["answers"])])
+            label=lambda f: [f"{s} (n = {format_number(n, lang)})" for s, n in zip(f["name"], f["answers"])],
+            answers_text=lambda f: [format_number(n, lang) for n in f["answers"]],
+            margin_text=lambda f: [margin_text(m) for m in f["margin_of_error"]])
         bars = px.bar(shown, y="label", x="nps", color="flag", error_x="margin_of_error", orientation="h",
                       color_discrete_map={t("enough", TEXT, min=MIN_ANSWERS): "#1f4e79",
                                           t("too_small", TEXT, min=MIN_ANSWERS): "#c3ccd6"},
                       pattern_shape="flag",
                       pattern_shape_map={t("enough", TEXT, min=MIN_ANSWERS): "",
                                          t("too_small", TEXT, min=MIN_ANSWERS): "/"},
-                      custom_data=["name", "answers", "margin_of_error"],
+                      custom_data=["name", "answers_text", "margin_text"],
                       category_orders={"label": list(shown["label"])},  # Plotly Express puts the first on top
                       labels={"label": attribute, "nps": t("nps", TEXT), "flag": ""})
-        bars.update_traces(hovertemplate="%{customdata[0]}: NPS %{x:.1f} ± %{customdata[2]:.1f} "
+        bars.update_traces(hovertemplate="%{customdata[0]}: NPS %{x:.1f} %{customdata[2]} "
                                          "(n = %{customdata[1]})<extra></extra>")
-        bars.update_layout(height=max(260, 60 + 26 * len(shown)), legend=dict(orientation="h", y=-0.15),
-                           yaxis_type="category")
+        bars.update_layout(height=max(260, 100 + 26 * len(shown)), yaxis_type="category",
+                           margin=dict(l=10, r=10, t=40, b=10), legend=LEGEND_ABOVE)
         bars.update_xaxes(range=[-100, 100])
         chart(bars, key="nps_by_segment_chart")
         if len(segments) > MAX_BARS:
@@ -239,16 +254,18 @@ else:
         small = segments[segments["too_small"]]
         if len(small):
             st.warning(t("flagged", TEXT, min=MIN_ANSWERS,
-                         groups=", ".join(f"{s} ({n})" for s, n in zip(small["scope"], small["answers"]))))
-        table(segments.rename(columns={"scope": attribute}), f"nps_by_{attribute}.csv", key="nps_segment_table",
-              column_config=nps_columns())
+                         groups=", ".join(f"{s} ({format_number(n, lang)})"
+                                          for s, n in zip(small["scope"], small["answers"]))))
+        table(with_margins(segments.rename(columns={"scope": attribute})), f"nps_by_{attribute}.csv",
+              key="nps_segment_table", column_config=nps_columns())
 
 # ------------------------------------------------------------------ against retention and value
+# The two charts side by side; their tables below them at full width (too many columns for half a page).
 st.subheader(t("relations", TEXT))
 left, right = st.columns(2)
+by_stage = ctx.metric("nps_by_stage", since=since)
 with left:
     st.markdown(f"**{t('by_stage', TEXT, date=format_date(ctx.as_of, lang))}**")
-    by_stage = ctx.metric("nps_by_stage", since=since)
     if by_stage.empty:
         st.info(t("no_answers", TEXT))
     else:
@@ -263,41 +280,48 @@ with left:
                                          t("too_small", TEXT, min=MIN_ANSWERS): "/"},
                       category_orders={"label": list(by_stage["label"])},
                       labels={"label": t("stage"), "nps": t("nps", TEXT), "flag": ""})
-        bars.update_layout(height=360, legend=dict(orientation="h", y=-0.25))
+        bars.update_layout(height=380, margin=dict(l=10, r=10, t=40, b=10), legend=LEGEND_ABOVE)
         bars.update_yaxes(range=[-100, 100])
         chart(bars, key="nps_by_stage_chart")
         st.caption(t("by_stage_caption", TEXT))
-        stage_table = by_stage.drop(columns=["flag", "label"])
-        stage_table.insert(1, "stage_label", [t(s) for s in stage_table["stage"]])
-        table(stage_table, "nps_by_stage.csv", key="nps_stage_table",
-              column_config={**nps_columns(), "stage": None, "stage_label": t("stage")})
 
+groups = ctx.metric("value_by_nps_group", since=since)
+groups = groups.assign(label=[t(g, TEXT) for g in groups["group"]])
+measures = ("mean_historic_value", "active_share", "mean_purchase_days")
 with right:
     st.markdown(f"**{t('by_group', TEXT)}**")
-    groups = ctx.metric("value_by_nps_group", since=since)
-    groups = groups.assign(label=[t(g, TEXT) for g in groups["group"]])
-    measures = ("mean_historic_value", "active_share", "mean_purchase_days")
     long = groups.melt(id_vars=["group", "label"], value_vars=list(measures), var_name="measure")
     long["measure_label"] = [t(m, TEXT) for m in long["measure"]]
     long["text"] = [format_currency(v, lang, 0) if m == "mean_historic_value"
                     else format_percent(v, lang, 0) if m == "active_share" else format_number(v, lang, 1)
                     for m, v in zip(long["measure"], long["value"])]
-    facets = px.bar(long, x="label", y="value", color="group", facet_col="measure_label", text="text",
-                    color_discrete_map=GROUP_COLORS, category_orders={"measure_label": [t(m, TEXT) for m in measures]},
+    facets = px.bar(long, x="label", y="value", color="label", facet_col="measure_label", text="text",
+                    color_discrete_map={t(g, TEXT): colour for g, colour in GROUP_COLORS.items()},
+                    category_orders={"measure_label": [t(m, TEXT) for m in measures],
+                                     "label": [t(g, TEXT) for g in GROUP_COLORS]},
                     labels={"label": "", "value": "", "measure_label": ""})
     facets.update_traces(textangle=0, textposition="outside", cliponaxis=False)
     facets.update_yaxes(matches=None, showticklabels=False)
+    facets.update_xaxes(showticklabels=False)  # the legend names the groups: no slanted labels under narrow bars
     facets.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
-    facets.update_layout(height=360, showlegend=False)
+    facets.update_layout(height=380, margin=dict(l=10, r=10, t=70, b=10),
+                         legend=dict(orientation="h", yanchor="bottom", y=1.1, x=0, xanchor="left", title_text=""))
     chart(facets, key="nps_value_chart")
     st.caption(t("by_group_caption", TEXT, date=format_date(ctx.as_of, lang)))
-    table(groups[["group", "label", "customers", *measures]], "nps_value_by_group.csv", key="nps_group_table",
-          column_config={"group": None, "label": t("group", TEXT), "customers": t("customers"),
-                         "mean_historic_value": st.column_config.NumberColumn(t("mean_historic_value", TEXT),
-                                                                              format="%.2f €"),
-                         "active_share": st.column_config.NumberColumn(t("active_share", TEXT), format="percent"),
-                         "mean_purchase_days": st.column_config.NumberColumn(t("mean_purchase_days", TEXT),
-                                                                             format="%.1f")})
+
+if not by_stage.empty:
+    stage_table = with_margins(by_stage.drop(columns=["flag", "label"]))
+    stage_table.insert(1, "stage_label", [t(s) for s in stage_table["stage"]])
+    table(stage_table, "nps_by_stage.csv", key="nps_stage_table",
+          column_config={**nps_columns(), "stage": None, "stage_label": t("stage")})
+table(groups[["group", "label", "customers", *measures]], "nps_value_by_group.csv", key="nps_group_table",
+      column_config={"group": None, "label": t("group", TEXT), "customers": t("customers"),
+                     "mean_historic_value": st.column_config.NumberColumn(t("mean_historic_value", TEXT),
+                                                                          format="euro"),
+                     "active_share": st.column_config.NumberColumn(t("active_share", TEXT), format="percent"),
+                     "mean_purchase_days": st.column_config.NumberColumn(t("mean_purchase_days", TEXT),
+                                                                         format="%.1f")})
+with st.columns([1, 2])[0]:
     with st.form("nps_drill", border=False):
         c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
         chosen = c1.selectbox(t("use_group", TEXT), list(nps_relations.GROUPS), format_func=lambda g: t(g, TEXT),

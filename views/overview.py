@@ -8,10 +8,10 @@ import plotly.express as px
 import streamlit as st
 
 from clm_core.config import STAGES
-from clm_core.i18n import format_currency, format_number, format_percent
+from clm_core.i18n import format_currency, format_number, format_percent, format_points
 from clm_ui.page import context
 from clm_ui.state import param_select, t, view
-from clm_ui.widgets import chart, table
+from clm_ui.widgets import STAGE_COLORS, chart, table
 
 TEXT = {
     "title": ("Overview", "Überblick"),
@@ -21,11 +21,14 @@ TEXT = {
                     "Anteil der Käufer, die neu, aktiv, reaktiviert oder loyal sind."),
     "revenue_period": ("Revenue, last {days} days", "Umsatz, letzte {days} Tage"),
     "nps_period": ("NPS, last {days} days", "NPS, letzte {days} Tage"),
-    "avg_value": ("Average historic value", "Durchschnittlicher historischer Wert"),
+    "avg_value": ("Average historic value", "Ø historischer Wert"),
+    "avg_value_help": ("Mean net revenue up to the as-of date of the customers with a purchase.",
+                       "Mittlerer Nettoumsatz bis zum Stichtag der Kunden mit einem Kauf."),
     "lifecycle": ("Lifecycle stages ({framework})", "Lebenszyklusphasen ({framework})"),
     "history": ("Stage history", "Phasenverlauf"),
     "month": ("Month", "Monat"),
     "no_nps": ("no answers", "keine Antworten"),
+    "nps_help": ("{n} answers; ± is the 95 % margin of error.", "{n} Antworten; ± ist die 95-%-Fehlermarge."),
 }
 PERIODS = (30, 90, 365)
 ACTIVE = ("new", "active", "reactivated", "loyal")
@@ -62,33 +65,57 @@ c1, c2, c3, c4, c5 = st.columns(5)
 c1.metric(t("customers"), format_number(now["customers"], lang),
           delta=format_number(now["customers"] - before["customers"], lang))
 c2.metric(t("active_share", TEXT), format_percent(now["active_share"], lang),
-          delta=format_percent(now["active_share"] - before["active_share"], lang), help=t("active_help", TEXT))
+          delta=format_points(now["active_share"] - before["active_share"], lang), help=t("active_help", TEXT))
 c3.metric(t("revenue_period", TEXT, days=days), format_currency(now["revenue"], lang, 0),
           delta=format_currency(now["revenue"] - before["revenue"], lang, 0))
 if now["nps"] is not None:
     delta = (format_number(now["nps"]["nps"] - before["nps"]["nps"], lang, 1) if before["nps"] is not None else None)
-    c4.metric(t("nps_period", TEXT, days=days),
-              f"{format_number(now['nps']['nps'], lang, 0)} ± {format_number(now['nps']['margin_of_error'], lang, 0)}",
-              delta=delta)
+    margin = now["nps"]["margin_of_error"]  # 0 with one answer or identical answers: no margin to show
+    margin_text = f" ± {format_number(margin, lang, 0)}" if margin > 0 else ""
+    c4.metric(t("nps_period", TEXT, days=days), format_number(now["nps"]["nps"], lang, 0) + margin_text,
+              delta=delta, help=t("nps_help", TEXT, n=format_number(now["nps"]["answers"], lang)))
 else:
     c4.metric(t("nps_period", TEXT, days=days), "–", help=t("no_nps", TEXT))
 c5.metric(t("avg_value", TEXT), format_currency(now["avg_value"], lang, 0),
-          delta=format_currency(now["avg_value"] - before["avg_value"], lang, 0))
+          delta=format_currency(now["avg_value"] - before["avg_value"], lang, 0), help=t("avg_value_help", TEXT))
+
+
+def framework_colours() -> dict[str, str]:
+    """The framework's stages from light to dark blue in lifecycle order; the stage of churned customers in
+    the churned colour when it holds only them (a lapsed stage should not look like a good one)."""
+    labels = ctx.config.stage_labels()
+    lapsed = labels["churned"] if list(labels.values()).count(labels["churned"]) == 1 else None
+    others = [s for s in ctx.config.framework_stages() if s != lapsed]
+    ramp = px.colors.sample_colorscale("Blues", [0.3 + 0.65 * i / max(len(others) - 1, 1) for i in range(len(others))])
+    return {**dict(zip(others, ramp)), **({lapsed: STAGE_COLORS["churned"]} if lapsed else {})}
+
 
 framework = ctx.metric("framework_distribution")
 st.subheader(t("lifecycle", TEXT, framework=ctx.config.framework))
-bar = px.bar(framework, x="customers", y=["Lifecycle"] * len(framework), color="stage", orientation="h",
+labelled = framework.assign(row="", customers_text=[format_number(n, lang) for n in framework["customers"]],
+                            share_text=[format_percent(s, lang, 1) for s in framework["share"]])
+bar = px.bar(labelled, x="customers", y="row", color="stage", orientation="h", color_discrete_map=framework_colours(),
              text=[format_percent(s, lang, 0) for s in framework["share"]],
-             labels={"customers": t("customers"), "y": "", "stage": t("stage")})
-bar.update_layout(height=180, barmode="stack", yaxis_visible=False)
+             custom_data=["customers_text", "share_text"],
+             labels={"customers": t("customers"), "row": "", "stage": t("stage")})
+bar.update_traces(hovertemplate="%{fullData.name}: %{customdata[0]} (%{customdata[1]})<extra></extra>",
+                  textposition="inside", insidetextanchor="middle")
+# the legend above the bar, in one row (it wraps when the framework has many stages)
+bar.update_layout(height=230, barmode="stack", yaxis_visible=False, margin=dict(l=10, r=10, t=10, b=10),
+                  legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, xanchor="left", title_text=""))
 chart(bar, key="lifecycle_bar")
-table(framework, "lifecycle_stages.csv", key="framework_table")
+table(framework, "lifecycle_stages.csv", key="framework_table",
+      column_config={"stage": t("stage"), "customers": t("customers"), "share": t("share")})
 
 st.subheader(t("history", TEXT))
 history = ctx.metric("stage_history", months=24)
 history["stage_label"] = history["stage"].map(lambda s: t(s))
-area = px.area(history, x="month", y="customers", color="stage_label",
-               category_orders={"stage_label": [t(s) for s in STAGES]},
-               labels={"month": t("month", TEXT), "customers": t("customers"), "stage_label": t("stage")})
+area = px.area(history, x="month", y="customers", color="stage", color_discrete_map=STAGE_COLORS,
+               category_orders={"stage": list(STAGES)},
+               labels={"month": t("month", TEXT), "customers": t("customers"), "stage": t("stage")})
+area.for_each_trace(lambda trace: trace.update(name=t(trace.name), hovertemplate=t(trace.name)
+                                               + "<br>%{x|%Y-%m}: %{y:,}<extra></extra>"))
 chart(area, key="history_chart")
-table(history, "stage_history.csv", key="history_table")
+table(history[["month", "stage", "stage_label", "customers", "share"]], "stage_history.csv", key="history_table",
+      column_config={"month": t("month", TEXT), "stage": None, "stage_label": t("stage"),
+                     "customers": t("customers"), "share": t("share")})
