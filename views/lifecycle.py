@@ -15,7 +15,7 @@ from clm_core.config import FRAMEWORKS, MAPPING_KEYS, STAGES, LifecycleConfig
 from clm_core.i18n import format_date, format_number, format_percent
 from clm_ui.page import context, default_as_of
 from clm_ui.state import stop, param_number, param_select, set_param, t, view
-from clm_ui.widgets import chart, table
+from clm_ui.widgets import STAGE_COLORS, chart, table
 
 TEXT = {
     "title": ("Lifecycle", "Lebenszyklus"),
@@ -107,15 +107,6 @@ TEXT = {
 }
 GROWTH_COLORS = {"new": "#4c9be8", "returning": "#2e8b57", "resurrecting": "#8e63b5", "dormant": "#c0392b"}
 
-STAGE_COLORS = {
-    "prospect": "#9aa5b1",
-    "new": "#4c9be8",
-    "active": "#2e8b57",
-    "reactivated": "#8e63b5",
-    "at_risk": "#f0a030",
-    "loyal": "#1f4e79",
-    "churned": "#c0392b",
-}
 ACTIVE = ("new", "active", "reactivated", "loyal")
 INACTIVE = ("prospect", "at_risk", "churned")
 DEFAULTS = LifecycleConfig()

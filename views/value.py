@@ -110,9 +110,7 @@ def money(value, decimals: int = 0) -> str:
 
 
 def money_column(label: str):
-    """A euro column: € prefix in English; in German the browser's number format and the unit in the header."""
-    if lang == "de":
-        return st.column_config.NumberColumn(f"{label} (€)", format="localized")
+    """A euro column (1.234,56 € in German, €1,234.56 in English: see clm_ui.widgets.table)."""
     return st.column_config.NumberColumn(label, format="euro")
 
 
