@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from clm_core import ingest, store
+from clm_core import demo, ingest, store
 
 warnings.filterwarnings("ignore", message=".*future.infer_string.*")
 
@@ -56,3 +56,11 @@ def load(tmp_path_factory):
     connection = store.connect(folder / "test.duckdb")
     yield _dataset_maker(connection, folder)
     connection.disconnect()
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory):
+    """The default demo dataset (what `make run` writes to data/demo), written once per test session."""
+    folder = tmp_path_factory.mktemp("demo_default")
+    demo.write_demo(folder)
+    return folder

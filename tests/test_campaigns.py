@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,7 +25,6 @@ from clm_core.metrics.campaigns import (
     wilson_interval,
 )
 
-DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 
 CUSTOMERS = """
 customer_id,segment
@@ -312,17 +310,17 @@ def test_database_path_equals_the_statistical_core(make_dataset, seed):
 # --------------------------------------------------------------------------- demo data
 
 @pytest.fixture(scope="module")
-def demo_ds(tmp_path_factory):
+def demo_ds(tmp_path_factory, demo_dir):
     con = store.connect(tmp_path_factory.mktemp("demo") / "demo.duckdb")
     dataset = store.create_dataset(con, "Demo")
-    ingest.load_directory(dataset, DEMO)
+    ingest.load_directory(dataset, demo_dir)
     yield dataset
     con.disconnect()
 
 
-def test_demo_campaigns_show_their_real_effects(demo_ds):
+def test_demo_campaigns_show_their_real_effects(demo_ds, demo_dir):
     effects = campaign_effects(demo_ds)
-    targeted = pd.read_csv(DEMO / "campaigns.csv").groupby("campaign")["stage_targeted"].first()
+    targeted = pd.read_csv(demo_dir / "campaigns.csv").groupby("campaign")["stage_targeted"].first()
     assert set(effects["campaign"]) == set(targeted.index)
     # every demo campaign gives treated customers extra purchases (demo.CAMPAIGNS: +7 to +25 points)
     assert effects["causal"].all() and effects["window_complete"].all()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +14,6 @@ from clm_core.filters import SegmentFilter
 from clm_core.metrics.common import resolve_as_of
 from clm_core.models.churn import ChurnModel, churn_features, churn_labels, churn_risk
 
-DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 CUTOFF = "2024-06-30"
 
 CUSTOMERS = """
@@ -131,8 +129,8 @@ def test_model_input_errors(small_ds):
 # --------------------------------------------------------------------------- the demo data
 
 @pytest.fixture(scope="module")
-def demo(load):
-    return load(**{table: (DEMO / f"{table}.csv").read_bytes() for table in ("customers", "transactions", "nps")})
+def demo(load, demo_dir):
+    return load(**{table: (demo_dir / f"{table}.csv").read_bytes() for table in ("customers", "transactions", "nps")})
 
 
 @pytest.fixture(scope="module")
