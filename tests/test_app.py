@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from clm_core import demo, ingest, store
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+from apptest import open_page
 
 
 @pytest.fixture
@@ -32,14 +31,6 @@ def demo_db(database, demo_paths):
     ingest.load(dataset, demo_paths)
     con.disconnect()
     return dataset.id
-
-
-def open_page(page: str, **params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.query_params["page"] = page
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
 
 
 def test_empty_database_explains_what_to_do(database):

@@ -3,7 +3,6 @@ a dataset without campaigns, an empty database, German."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -15,7 +14,7 @@ from clm_core.i18n import format_currency, format_number
 from clm_core.metrics import campaigns
 from clm_core.simulate import Scenario
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+from apptest import page_opener
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +59,7 @@ def demo_db(tmp_path_factory, demo_paths):
         yield path
 
 
-def open_page(**params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.query_params["page"] = "campaigns"
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
+open_page = page_opener("campaigns", 180)
 
 
 def results(at: AppTest) -> pd.DataFrame:

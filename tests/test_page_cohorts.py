@@ -5,33 +5,24 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
-from clm_core import demo, ingest, store
+from clm_core import ingest, store
 from clm_core.i18n import format_currency
 from clm_core.metrics import drilldown
 from clm_core.metrics.cohorts import cohort_retention
 from clm_core.metrics.common import resolve_as_of
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+from apptest import demo_database, page_opener, shown
 
 
 @pytest.fixture(scope="module")
 def demo_file(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cohorts_page")
-    paths = demo.write_demo(folder / "demo", n_customers=300, seed=3)
-    path = folder / "app.duckdb"
-    con = store.connect(path)
-    dataset = store.create_dataset(con, "Demo")
-    ingest.load(dataset, paths)
-    con.disconnect()
-    return path
+    return demo_database(tmp_path_factory.mktemp("cohorts_page"))
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +54,7 @@ def demo_db(demo_file, monkeypatch):
     return demo_file
 
 
-def open_page(**params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params["page"] = "cohorts"
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
+open_page = page_opener("cohorts")
 
 
 def metric(at, label):
@@ -77,11 +63,6 @@ def metric(at, label):
 
 def figure(at, index=0) -> dict:
     return json.loads(at.get("plotly_chart")[index].proto.spec)
-
-
-def shown(element) -> pd.DataFrame:
-    """A table's cells as the browser shows them (the display values of its Styler)."""
-    return dataframe_util.convert_arrow_bytes_to_pandas_df(element.proto.arrow_data.styler.display_values)
 
 
 def array(value):

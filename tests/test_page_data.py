@@ -6,14 +6,14 @@ the real file input in the browser tests.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from clm_core import demo, ingest, store
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+from apptest import APP, page_opener
+
 
 BROKEN = (
     "Belegnummer;Kundennummer;Bestelldatum;Betrag;Filiale\r\n"
@@ -44,12 +44,7 @@ def demo_db(database, demo_paths):
     return dataset.id
 
 
-def open_page(**params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.query_params["page"] = "data"
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
+open_page = page_opener("data")
 
 
 def names_in(database) -> list[str]:

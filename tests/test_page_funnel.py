@@ -3,32 +3,23 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
-from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
-from clm_core import demo, ingest, store
+from clm_core import ingest, store
 from clm_core.i18n import format_number, format_percent
 from clm_core.metrics.common import resolve_as_of
 from clm_core.metrics.funnel import DEFAULT_STEPS, Exclusion, Step, dropped_customers, funnel
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+from apptest import demo_database, page_opener, shown
 
 
 @pytest.fixture(scope="module")
 def demo_file(tmp_path_factory):
     """One demo database for the module (the pages only read it; a drill-down list adds rows to clm_lists)."""
-    folder = tmp_path_factory.mktemp("funnel_page")
-    paths = demo.write_demo(folder / "demo", n_customers=300, seed=3)
-    path = folder / "app.duckdb"
-    con = store.connect(path)
-    dataset = store.create_dataset(con, "Demo")
-    ingest.load(dataset, paths)
-    con.disconnect()
-    return path
+    return demo_database(tmp_path_factory.mktemp("funnel_page"))
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +48,7 @@ def demo_db(demo_file, monkeypatch):
     return demo_file
 
 
-def open_page(**params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params["page"] = "funnel"
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
+open_page = page_opener("funnel")
 
 
 def funnel_table(at):
@@ -71,11 +57,6 @@ def funnel_table(at):
 
 def metric(at, label):
     return next(m.value for m in at.metric if m.label == label)
-
-
-def shown(element) -> pd.DataFrame:
-    """A table's cells as the browser shows them (the display values of its Styler)."""
-    return dataframe_util.convert_arrow_bytes_to_pandas_df(element.proto.arrow_data.styler.display_values)
 
 
 def test_empty_database_explains_what_to_do(tmp_path, monkeypatch):

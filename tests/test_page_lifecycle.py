@@ -4,40 +4,31 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from clm_core import demo, ingest, store
+from clm_core import store
 from clm_core.config import LifecycleConfig
 from clm_core.metrics.common import resolve_as_of
 from clm_core.metrics.stages import stage_distribution, stage_migration
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+from apptest import demo_database, page_opener
 
 
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory):
     """One demo database for the module (its metric cache is shared by the tests)."""
-    folder = tmp_path_factory.mktemp("lifecycle")
-    path = folder / "app.duckdb"
-    paths = demo.write_demo(folder / "demo", n_customers=300, seed=3)
+    path = demo_database(tmp_path_factory.mktemp("lifecycle"))
     con = store.connect(path)
-    dataset = store.create_dataset(con, "Demo")
-    ingest.load(dataset, paths)
+    dataset = store.list_datasets(con)[0]
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CLM_DATABASE", str(path))
         yield con, dataset
     con.disconnect()
 
 
-def open_page(**params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params["page"] = "lifecycle"
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
+open_page = page_opener("lifecycle")
 
 
 def frame(at: AppTest, column: str):

@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
 from clm_core import demo, ingest, store
 from clm_core.metrics import geo
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+from apptest import page_opener, shown
 
 
 @pytest.fixture
@@ -59,12 +58,7 @@ customer_id,ordered_at,amount
 """
 
 
-def open_page(**params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params["page"] = "map"
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
+open_page = page_opener("map")
 
 
 def deck(at: AppTest) -> dict:
@@ -79,11 +73,6 @@ def bubbles(spec: dict) -> list[dict]:
 
 def layer(spec: dict, kind: str) -> dict:
     return next(layer for layer in spec["layers"] if layer["@@type"] == kind)
-
-
-def shown(element) -> pd.DataFrame:
-    """A table's cells as the browser shows them (the display values of its Styler)."""
-    return dataframe_util.convert_arrow_bytes_to_pandas_df(element.proto.arrow_data.styler.display_values)
 
 
 def test_empty_database(database):

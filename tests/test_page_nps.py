@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from pathlib import Path
 
 import pandas as pd
 import pytest
-from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
 from clm_core import demo, ingest, store
@@ -17,7 +15,8 @@ from clm_core.metrics.common import resolve_as_of
 from clm_core.metrics.nps import nps
 from clm_core.metrics.nps_relations import nps_by_stage, value_by_nps_group
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+from apptest import demo_database, page_opener
+from apptest import shown as shown_cells
 
 
 @pytest.fixture(scope="module")
@@ -26,24 +25,18 @@ def demo_paths(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def demo_db(tmp_path_factory, demo_paths):
+def demo_db(tmp_path_factory):
     """One demo database for the module (its metric cache is shared by the tests)."""
-    path = tmp_path_factory.mktemp("nps") / "app.duckdb"
+    path = demo_database(tmp_path_factory.mktemp("nps"))
     con = store.connect(path)
-    dataset = store.create_dataset(con, "Demo")
-    ingest.load(dataset, demo_paths)
+    dataset = store.list_datasets(con)[0]
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CLM_DATABASE", str(path))
         yield dataset
     con.disconnect()
 
 
-def open_page(**params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params["page"] = "nps"
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
+open_page = page_opener("nps")
 
 
 def table(at: AppTest, column: str):
@@ -55,8 +48,8 @@ def frame(at: AppTest, column: str):
 
 
 def shown(at: AppTest, column: str) -> pd.DataFrame:
-    """The cells of the table with ``column`` as the browser shows them (its Styler's display values)."""
-    return dataframe_util.convert_arrow_bytes_to_pandas_df(table(at, column).proto.arrow_data.styler.display_values)
+    """The cells of the table with ``column`` as the browser shows them."""
+    return shown_cells(table(at, column))
 
 
 def url(at: AppTest) -> dict:

@@ -5,42 +5,25 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pandas as pd
 import pytest
-from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
-from clm_core import demo, ingest, store
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+from apptest import demo_database, page_opener, shown
 
 
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory):
     """One demo database for the module (its metric cache is shared by the tests)."""
-    paths = demo.write_demo(tmp_path_factory.mktemp("overview_demo"), n_customers=300, seed=3)
-    path = tmp_path_factory.mktemp("overview") / "app.duckdb"
-    con = store.connect(path)
-    ingest.load(store.create_dataset(con, "Demo"), paths)
-    con.disconnect()
+    path = demo_database(tmp_path_factory.mktemp("overview"))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CLM_DATABASE", str(path))
         yield path
 
 
-def open_page(**params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params["page"] = "overview"
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
-
-
-def shown(element) -> pd.DataFrame:
-    """A table's cells as the browser shows them (the display values of its Styler)."""
-    return dataframe_util.convert_arrow_bytes_to_pandas_df(element.proto.arrow_data.styler.display_values)
+open_page = page_opener("overview")
 
 
 def columns(element) -> dict:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -20,7 +19,7 @@ from clm_core.metrics.common import resolve_as_of
 from clm_core.models import insights, rfm
 from clm_core.models.rfm import rfm_scores
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+from apptest import page_opener
 
 
 @pytest.fixture
@@ -80,12 +79,7 @@ def demo_db(demo_database):
         yield
 
 
-def open_page(**params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params["page"] = "value"
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
+open_page = page_opener("value")
 
 
 def histogram(at: AppTest) -> dict:

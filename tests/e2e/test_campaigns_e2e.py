@@ -25,8 +25,10 @@ def results(page: Page) -> list[str]:
 
 def column(page: Page, name: str):
     """The block of scenario ``name`` (its editor and target), found by its heading."""
+    # A CSS match, not get_by_role: while a selectbox's list is open the rest of the page is
+    # aria-hidden, and a role locator would no longer find the heading.
     return main(page).locator('[data-testid="stColumn"]').filter(
-        has=page.get_by_role("heading", name=f"Scenario {name}", exact=True))
+        has=page.locator('[data-testid="stHeading"]', has_text=re.compile(rf"^\s*Scenario {name}\s*$")))
 
 
 def fill_number(page: Page, scope, label: str, value: str) -> None:
