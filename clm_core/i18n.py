@@ -65,6 +65,32 @@ TEXT: dict[str, tuple[str, str]] = {
 }
 
 
+#: German names of the lifecycle frameworks and their stages (clm_core.config.FRAMEWORKS); acronym
+#: models (RACE, Attract / Sell / Wow) keep their English names, as German marketing uses them.
+FRAMEWORK_GERMAN: dict[str, str] = {
+    "5-phase journey": "5-Phasen-Customer-Journey",
+    "CLM three levels": "CLM in drei Stufen",
+    "relationship phases": "Beziehungsphasen",
+    "Awareness": "Aufmerksamkeit",
+    "Interest/Consideration": "Interesse/Abwägung",
+    "Purchase": "Kauf",
+    "Retention": "Bindung",
+    "Loyalty/Advocacy": "Loyalität/Empfehlung",
+    "Lapsed": "Abgewandert",
+    "Attract & acquire": "Gewinnen",
+    "Activate & incentivise": "Aktivieren & fördern",
+    "Nurture & retain": "Pflegen & binden",
+    "Initiation": "Anbahnung",
+    "Active customer": "Aktiver Kunde",
+    "Passive customer": "Passiver Kunde",
+}
+
+
+def framework_label(name: str, lang: str = "en") -> str:
+    """A framework's or framework stage's name for display (German where it has one)."""
+    return FRAMEWORK_GERMAN.get(name, name) if lang == "de" else name
+
+
 def tr(key: str, lang: str = "en", table: dict[str, tuple[str, str]] | None = None, **values) -> str:
     """The text for ``key`` in ``lang`` from ``table`` (else the shared TEXT); the key itself if unknown."""
     pair = (table or {}).get(key) or TEXT.get(key)

@@ -162,3 +162,13 @@ def test_growth_accounting_follows_its_period_parameter(demo_db):
     assert shown["dormant"].tolist() == expected["dormant"].tolist() and (shown["dormant"] <= 0).all()
     monthly = frame(open_page(), "quick_ratio")
     assert len(monthly) == 12 and monthly["period"].str.match(r"\d{4}-\d{2}$").all()
+
+
+def test_german_page_names_the_framework_and_its_stages_in_german(demo_db):
+    at = open_page(lang="de", **{"p.framework": "5-phase journey"})
+    assert not at.exception and not at.error
+    names = framework_table(at)
+    assert names["stage"].tolist() == ["Aufmerksamkeit", "Interesse/Abwägung", "Kauf", "Bindung",
+                                       "Loyalität/Empfehlung", "Abgewandert"]
+    assert names["customers"].sum() == 301
+    assert any("5-Phasen-Customer-Journey" in m.value for m in at.markdown)

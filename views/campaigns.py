@@ -12,7 +12,7 @@ import streamlit as st
 from clm_core import simulate
 from clm_core.config import STAGES
 from clm_core.filters import SegmentFilter
-from clm_core.i18n import format_currency, format_number, format_percent
+from clm_core.i18n import format_currency, format_number, format_percent, framework_label
 from clm_core.metrics import campaigns, drilldown
 from clm_core.simulate import Scenario
 from clm_ui import data
@@ -535,10 +535,11 @@ def gaps() -> None:
     with st.columns([1, 3])[0]:
         window = window_input()  # for the uplift in the cells
     gap = ctx.metric("campaign_gaps", window_days=window)
-    st.caption(t("gaps_intro", TEXT, framework=ctx.config.framework))
+    st.caption(t("gaps_intro", TEXT, framework=framework_label(ctx.config.framework, lang)))
     reached = gap.groupby("stage", sort=False)["customers_reached"].sum()
     idle = [stage for stage in STAGES if reached.get(stage, 0) == 0]
-    names = campaigns.framework_stage_names(ctx.config)
+    names = {stage: ", ".join(framework_label(part, lang) for part in name.split(", "))
+             for stage, name in campaigns.framework_stage_names(ctx.config).items()}
 
     def row_label(stage: str) -> str:
         label = f"{names[stage]} · {t(stage)}" if names[stage] != t(stage) else names[stage]
@@ -570,9 +571,10 @@ def gaps() -> None:
                                colorbar_title=t("customers_reached", TEXT)))
     fig.update_layout(title=t("gap_title", TEXT), height=120 + 55 * len(STAGES), yaxis_autorange="reversed")
     chart(fig, key="campaigns_gaps")
-    shown = gap.assign(stage=gap["stage"].map(lambda s: t(s)))
+    shown = gap.assign(stage=gap["stage"].map(lambda s: t(s)), framework_stage=gap["stage"].map(names))
     table(shown, "campaign_gaps.csv", key="campaigns_gap_table", column_config={
-        "stage": t("stage"), "framework_stage": t("framework_stage", TEXT, framework=ctx.config.framework),
+        "stage": t("stage"),
+        "framework_stage": t("framework_stage", TEXT, framework=framework_label(ctx.config.framework, lang)),
         "channel": t("channel", TEXT),
         "customers_reached": st.column_config.NumberColumn(t("customers_reached", TEXT), format="localized"),
         "campaigns": st.column_config.NumberColumn(t("campaigns", TEXT), format="localized"),

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from clm_core.config import FRAMEWORKS, MAPPING_KEYS, STAGES, LifecycleConfig
-from clm_core.i18n import format_date, format_number, format_percent
+from clm_core.i18n import format_date, format_number, format_percent, framework_label
 from clm_ui.page import context, default_as_of
 from clm_ui.state import stop, param_number, param_select, set_param, t, view
 from clm_ui.widgets import STAGE_COLORS, chart, table
@@ -151,7 +151,8 @@ st.title(t("title", TEXT))
 st.subheader(t("settings", TEXT), help=t("settings_help", TEXT))
 columns = st.columns([2, 1, 1, 1, 1])
 with columns[0]:
-    framework = param_select(t("framework", TEXT), "framework", list(FRAMEWORKS), default=DEFAULTS.framework)
+    framework = param_select(t("framework", TEXT), "framework", list(FRAMEWORKS), default=DEFAULTS.framework,
+                             format_func=lambda name: framework_label(name, lang))
 with columns[1]:
     new_days = param_number(t("new_days", TEXT), "new_days", DEFAULTS.new_days, min_value=1,
                             help=t("new_days_help", TEXT))
@@ -196,12 +197,14 @@ with left:
           column_config={"share": st.column_config.NumberColumn(t("share"), format="percent"),
                          "stage": None, "label": t("stage"), "customers": t("customers")})
 
+framework_name = framework_label(config.framework, lang)
 framework_frame = ctx.metric("framework_distribution")
+framework_frame["stage"] = [framework_label(s, lang) for s in framework_frame["stage"]]
 with right:
-    st.markdown(f"**{t('in_framework', TEXT, framework=config.framework)}**")
+    st.markdown(f"**{t('in_framework', TEXT, framework=framework_name)}**")
     bars = px.bar(framework_frame, x="stage", y="customers",
                   text=[format_percent(s, lang, 1) for s in framework_frame["share"]],
-                  category_orders={"stage": config.framework_stages()},
+                  category_orders={"stage": [framework_label(s, lang) for s in config.framework_stages()]},
                   labels={"stage": t("stage"), "customers": t("customers")})
     bars.update_traces(marker_color="#1f4e79")
     bars.update_layout(height=340)
@@ -210,16 +213,16 @@ with right:
           column_config={"share": st.column_config.NumberColumn(t("share"), format="percent"),
                          "stage": t("stage"), "customers": t("customers")})
 
-st.markdown(f"**{t('mapping', TEXT, framework=config.framework)}**")
+st.markdown(f"**{t('mapping', TEXT, framework=framework_name)}**")
 labels = config.stage_labels()
 mapping = pd.DataFrame({
     "key": list(MAPPING_KEYS),
     "canonical_stage": [t(key, TEXT) if key.startswith("prospect_") else t(key) for key in MAPPING_KEYS],
-    "framework_stage": [labels[key] for key in MAPPING_KEYS],
+    "framework_stage": [framework_label(labels[key], lang) for key in MAPPING_KEYS],
 })
 table(mapping, "lifecycle_mapping.csv", key="lifecycle_mapping",
       column_config={"key": None, "canonical_stage": t("canonical_stage", TEXT),
-                     "framework_stage": t("framework_stage", TEXT, framework=config.framework)})
+                     "framework_stage": t("framework_stage", TEXT, framework=framework_name)})
 st.caption(t("mapping_caption", TEXT))
 
 # ------------------------------------------------------------------ history

@@ -8,7 +8,7 @@ import plotly.express as px
 import streamlit as st
 
 from clm_core.config import STAGES
-from clm_core.i18n import format_currency, format_number, format_percent, format_points
+from clm_core.i18n import format_currency, format_number, format_percent, format_points, framework_label
 from clm_ui.page import context
 from clm_ui.state import param_select, t, view
 from clm_ui.widgets import STAGE_COLORS, chart, table
@@ -87,11 +87,13 @@ def framework_colours() -> dict[str, str]:
     lapsed = labels["churned"] if list(labels.values()).count(labels["churned"]) == 1 else None
     others = [s for s in ctx.config.framework_stages() if s != lapsed]
     ramp = px.colors.sample_colorscale("Blues", [0.3 + 0.65 * i / max(len(others) - 1, 1) for i in range(len(others))])
-    return {**dict(zip(others, ramp)), **({lapsed: STAGE_COLORS["churned"]} if lapsed else {})}
+    colours = {**dict(zip(others, ramp)), **({lapsed: STAGE_COLORS["churned"]} if lapsed else {})}
+    return {framework_label(stage, lang): colour for stage, colour in colours.items()}
 
 
 framework = ctx.metric("framework_distribution")
-st.subheader(t("lifecycle", TEXT, framework=ctx.config.framework))
+framework["stage"] = [framework_label(s, lang) for s in framework["stage"]]
+st.subheader(t("lifecycle", TEXT, framework=framework_label(ctx.config.framework, lang)))
 labelled = framework.assign(row="", customers_text=[format_number(n, lang) for n in framework["customers"]],
                             share_text=[format_percent(s, lang, 1) for s in framework["share"]])
 bar = px.bar(labelled, x="customers", y="row", color="stage", orientation="h", color_discrete_map=framework_colours(),
