@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 
 LANGUAGES = {"en": "English", "de": "Deutsch"}
 
@@ -89,6 +90,30 @@ FRAMEWORK_GERMAN: dict[str, str] = {
 def framework_label(name: str, lang: str = "en") -> str:
     """A framework's or framework stage's name for display (German where it has one)."""
     return FRAMEWORK_GERMAN.get(name, name) if lang == "de" else name
+
+
+#: Ingest's rejection reasons (clm_core.ingest; English in the report and the CLI) in German.
+_REASONS_GERMAN = (
+    (re.compile(r"^missing (\w+)$"), "{0} fehlt"),
+    (re.compile(r"^unparseable (\w+): (.*)$", re.S), "{0} ist kein lesbares Datum: {1}"),
+    (re.compile(r"^non-numeric (\w+): (.*)$", re.S), "{0} ist keine Zahl: {1}"),
+    (re.compile(r"^(\w+) is not a whole number: (.*)$", re.S), "{0} ist keine ganze Zahl: {1}"),
+    (re.compile(r"^(\w+) outside 0-10: (.*)$", re.S), "{0} liegt nicht zwischen 0 und 10: {1}"),
+    (re.compile(r"^(\w+) must be treatment or control: (.*)$", re.S), "{0} muss treatment oder control sein: {1}"),
+    (re.compile(r"^duplicate (\w+) \(first on line (\d+)\)$"), "{0} doppelt (zuerst in Zeile {1})"),
+    (re.compile(r"^malformed row \((.*)\)$"), "fehlerhafte Zeile ({0})"),
+)
+
+
+def reason_label(reason: str, lang: str = "en") -> str:
+    """A rejected row's reason for display: German where the pattern is known, else as given."""
+    if lang != "de" or not isinstance(reason, str):
+        return reason
+    for pattern, german in _REASONS_GERMAN:
+        match = pattern.match(reason)
+        if match:
+            return german.format(*match.groups())
+    return reason
 
 
 def tr(key: str, lang: str = "en", table: dict[str, tuple[str, str]] | None = None, **values) -> str:

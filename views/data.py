@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from clm_core import ingest, schema, store, upload
-from clm_core.i18n import format_number
+from clm_core.i18n import format_number, reason_label
 from clm_ui import data
 from clm_ui.page import current_dataset
 from clm_ui.sidebar import select_dataset
@@ -407,7 +407,9 @@ def show_report(last: dict) -> None:
     else:
         st.warning(t("rejects", TEXT, n=format_number(total, lang)))
         st.markdown(f"**{t('rejected_rows', TEXT)}**")
-        table(upload.rejected_rows(report), "rejected_rows.csv", key="data_report_rejected", column_config={
+        rejected = upload.rejected_rows(report)
+        rejected["reason"] = [reason_label(r, lang) for r in rejected["reason"]]
+        table(rejected, "rejected_rows.csv", key="data_report_rejected", column_config={
             "table": t("table", TEXT), "line": t("line", TEXT), "reason": t("reason", TEXT)})
         for name, r in report.tables.items():
             if r.rows_rejected > len(r.rejected):
