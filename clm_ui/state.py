@@ -105,6 +105,19 @@ def param_number(label: str, name: str, default: int, min_value: int = 0, max_va
     return int(value)
 
 
+def param_float(label: str, name: str, default: float, min_value: float, max_value: float, step: float,
+                decimals: int = 1, **kwargs) -> float:
+    """A number input with decimals bound to the page parameter ``name`` (absent while it is the default)."""
+    try:
+        current = float(view().param(name, default))
+    except (TypeError, ValueError):
+        current = default
+    value = st.number_input(label, min_value=min_value, max_value=max_value, step=step, format=f"%.{decimals}f",
+                            value=min(max(current, min_value), max_value), key=f"w.{view().page}.{name}", **kwargs)
+    set_param(name, None if value == default else f"{value:g}")
+    return float(value)
+
+
 def param_text(label: str, name: str, default: str = "", **kwargs) -> str:
     value = st.text_input(label, value=view().param(name, default), key=f"w.{view().page}.{name}", **kwargs)
     set_param(name, value or None)

@@ -18,7 +18,7 @@ from clm_core.models import insights, rfm
 from clm_core.models.rfm import SEGMENT_NAMES
 from clm_ui import data
 from clm_ui.page import context
-from clm_ui.state import stop, param_number, param_select, set_param, t, update, view
+from clm_ui.state import param_float, param_number, param_select, set_param, stop, t, update, view
 from clm_ui.widgets import chart, table
 
 data.register("value_histogram", clv.value_histogram)
@@ -445,18 +445,6 @@ TEXT.update({
                        "es gibt nichts vorzuschlagen."),
 })
 DEFAULTS = LifecycleConfig()
-
-
-def param_float(label: str, name: str, default: float, min_value: float, max_value: float, step: float, **kwargs):
-    """A number input with decimals bound to the page parameter ``name`` (clm_ui.state has whole numbers only)."""
-    try:
-        current = float(view().param(name, default))
-    except (TypeError, ValueError):
-        current = default
-    value = st.number_input(label, min_value=min_value, max_value=max_value, step=step, format="%.1f",
-                            value=min(max(current, min_value), max_value), key=f"w.value.{name}", **kwargs)
-    set_param(name, None if value == default else f"{value:g}")
-    return float(value)
 
 
 def whole_dataset(name: str, config: LifecycleConfig = DEFAULTS, **kwargs):
