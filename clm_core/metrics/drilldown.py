@@ -197,16 +197,14 @@ def cohort_customers(dataset: Dataset, as_of=None, period_unit: str = "month", c
         raise ValueError("the period offset must be ≥ 0")
     cohort = parse_period_label(cohort_label, period_unit)
     as_of = resolve_as_of(dataset, as_of)
-    customers = segment_customers(dataset, segment, as_of, config)
-    purchases = restrict(purchase_days(dataset, as_of), customers)
-    first = purchases.group_by("customer_id").aggregate(cohort=period_index(purchases.day.min(), period_unit))
-    members = first.filter(first.cohort == cohort).select("customer_id")
     days = dataset.require("customer_days")
-    days = days.filter(days.day <= ibis.literal(as_of))
-    days = restrict(days, members)
-    days = days.filter(period_index(days.day, period_unit) == cohort + offset)
+    t = ibis.literal(as_of)
+    days = restrict(days.filter(days.day <= t, days.first_purchase_day <= t),
+                    segment_customers(dataset, segment, as_of, config))
+    days = days.filter(period_index(days.first_purchase_day, period_unit) == cohort,
+                       period_index(days.day, period_unit) == cohort + offset)
     active = days.group_by("customer_id").aggregate(
-        purchase_days=(days.purchases > 0).cast("int64").sum(), revenue=days.revenue.sum()
+        purchase_days=days.count(where=days.purchases > 0), revenue=days.revenue.sum()
     )
     return active.filter(active.purchase_days > 0).order_by("customer_id")
 

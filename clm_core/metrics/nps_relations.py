@@ -21,7 +21,7 @@ import ibis
 import pandas as pd
 
 from clm_core.config import STAGES
-from clm_core.metrics.common import day_of, resolve_as_of
+from clm_core.metrics.common import customer_totals, day_of, resolve_as_of
 from clm_core.metrics.nps import with_scores
 from clm_core.metrics.stages import customer_stages
 from clm_core.store import Dataset
@@ -106,17 +106,12 @@ def value_by_nps_group(dataset: Dataset, as_of=None, segment=None, config=None, 
     """
     as_of = resolve_as_of(dataset, as_of)
     groups = customer_groups(dataset, as_of, segment, config, since)
-    days = dataset.require("customer_days")
-    days = days.filter(days.day <= ibis.literal(as_of))
-    value = days.group_by("customer_id").aggregate(
-        historic_value=days.value.sum(),
-        purchase_days=(days.purchases > 0).cast("int64").sum(),
-    )
+    value = customer_totals(dataset, as_of)
     base = groups.left_join(value, groups.customer_id == value.customer_id).select(
         groups.stage,
         groups.group,
         historic_value=value.historic_value.fill_null(0.0),
-        purchase_days=value.purchase_days.fill_null(0),
+        purchase_days=value.n.fill_null(0),
     )
     if not include_unanswered:
         base = base.filter(base.group != "no_answer")
