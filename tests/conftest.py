@@ -64,3 +64,27 @@ def demo_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo_default")
     demo.write_demo(folder)
     return folder
+
+
+@pytest.fixture
+def database(tmp_path, monkeypatch):
+    """The app's database (CLM_DATABASE) for an AppTest: a fresh, empty DuckDB file."""
+    path = tmp_path / "app.duckdb"
+    monkeypatch.setenv("CLM_DATABASE", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_paths(tmp_path_factory):
+    """A small seeded demo (300 customers) as CSV files: table -> path. Read only."""
+    return demo.write_demo(tmp_path_factory.mktemp("demo_small"), n_customers=300, seed=3)
+
+
+@pytest.fixture
+def demo_db(database, demo_paths):
+    """The app's database holding the small demo as dataset "Demo"; returns its id."""
+    con = store.connect(database)
+    dataset = store.create_dataset(con, "Demo")
+    ingest.load(dataset, demo_paths)
+    con.disconnect()
+    return dataset.id

@@ -7,30 +7,7 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from clm_core import demo, ingest, store
-
 from apptest import open_page
-
-
-@pytest.fixture
-def database(tmp_path, monkeypatch):
-    path = tmp_path / "app.duckdb"
-    monkeypatch.setenv("CLM_DATABASE", str(path))
-    return path
-
-
-@pytest.fixture(scope="module")
-def demo_paths(tmp_path_factory):
-    return demo.write_demo(tmp_path_factory.mktemp("demo"), n_customers=300, seed=3)
-
-
-@pytest.fixture
-def demo_db(database, demo_paths):
-    con = store.connect(database)
-    dataset = store.create_dataset(con, "Demo")
-    ingest.load(dataset, demo_paths)
-    con.disconnect()
-    return dataset.id
 
 
 def test_empty_database_explains_what_to_do(database):

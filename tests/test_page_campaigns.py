@@ -8,18 +8,13 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from clm_core import demo, ingest, simulate, store
+from clm_core import ingest, simulate, store
 from clm_core.config import STAGES
 from clm_core.i18n import format_currency, format_number
 from clm_core.metrics import campaigns
 from clm_core.simulate import Scenario
 
 from apptest import page_opener
-
-
-@pytest.fixture(scope="module")
-def demo_paths(tmp_path_factory):
-    return demo.write_demo(tmp_path_factory.mktemp("demo"), n_customers=300, seed=3)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from clm_core import demo, ingest, store
+from clm_core import ingest, store
 
 from apptest import APP, page_opener
 
@@ -21,27 +21,6 @@ BROKEN = (
     "T2;000124;31.02.2024;5,00;Köln\r\n"
     "T3;;01.03.2024;1.234,50;Graz\r\n"
 ).encode("cp1252")
-
-
-@pytest.fixture
-def database(tmp_path, monkeypatch):
-    path = tmp_path / "app.duckdb"
-    monkeypatch.setenv("CLM_DATABASE", str(path))
-    return path
-
-
-@pytest.fixture(scope="module")
-def demo_paths(tmp_path_factory):
-    return demo.write_demo(tmp_path_factory.mktemp("demo"), n_customers=300, seed=3)
-
-
-@pytest.fixture
-def demo_db(database, demo_paths):
-    con = store.connect(database)
-    dataset = store.create_dataset(con, "Demo")
-    ingest.load(dataset, demo_paths)
-    con.disconnect()
-    return dataset.id
 
 
 open_page = page_opener("data")

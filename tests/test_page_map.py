@@ -12,22 +12,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from clm_core import demo, ingest, store
+from clm_core import ingest, store
 from clm_core.metrics import geo
 
 from apptest import page_opener, shown
-
-
-@pytest.fixture
-def database(tmp_path, monkeypatch):
-    path = tmp_path / "app.duckdb"
-    monkeypatch.setenv("CLM_DATABASE", str(path))
-    return path
-
-
-@pytest.fixture(scope="module")
-def demo_paths(tmp_path_factory):
-    return demo.write_demo(tmp_path_factory.mktemp("demo"), n_customers=300, seed=3)
 
 
 def load(database, sources) -> tuple[str, dict]:

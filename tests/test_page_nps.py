@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from clm_core import demo, ingest, store
+from clm_core import ingest, store
 from clm_core.i18n import format_number
 from clm_core.metrics.common import resolve_as_of
 from clm_core.metrics.nps import nps
@@ -17,11 +17,6 @@ from clm_core.metrics.nps_relations import nps_by_stage, value_by_nps_group
 
 from apptest import demo_database, page_opener
 from apptest import shown as shown_cells
-
-
-@pytest.fixture(scope="module")
-def demo_paths(tmp_path_factory):
-    return demo.write_demo(tmp_path_factory.mktemp("nps_demo"), n_customers=300, seed=3)
 
 
 @pytest.fixture(scope="module")
