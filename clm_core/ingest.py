@@ -13,7 +13,6 @@ reader, DDL and the transaction); the tables it derives are Ibis expressions.
 from __future__ import annotations
 
 import codecs
-import io
 import mmap
 import os
 import tempfile

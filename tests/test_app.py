@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-from streamlit.testing.v1 import AppTest
-
 from apptest import open_page
 
 

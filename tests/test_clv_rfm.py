@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 
-from clm_core import ingest, store
 from clm_core.metrics.clv import historic_value, rfm_summary
 from clm_core.models.rfm import SEGMENT_NAMES, SEGMENTS, rfm_scores, segment_counts
 

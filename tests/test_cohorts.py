@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
 
 import pytest
 
-from clm_core import ingest, store
 from clm_core.metrics.cohorts import cohort_retention
 
 

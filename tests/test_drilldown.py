@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import pandas as pd
 import pytest
 
-from clm_core import ingest, store
 from clm_core.filters import SegmentFilter
 from clm_core.metrics import drilldown
 from clm_core.metrics.cohorts import cohort_retention, period_label

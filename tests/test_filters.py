@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import textwrap
 from urllib.parse import parse_qs, urlencode
 
 import pytest
 
-from clm_core import ingest, store
 from clm_core.config import LifecycleConfig
 from clm_core.filters import SegmentFilter
 from clm_core.metrics.cohorts import cohort_retention

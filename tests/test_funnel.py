@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import math
-import textwrap
 
 import pytest
 
-from clm_core import ingest, store
 from clm_core.metrics.funnel import Exclusion, Step, dropped_customers, funnel
 
 

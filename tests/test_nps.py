@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 
-from clm_core import ingest, store
 from clm_core.metrics.nps import nps
 
 

@@ -6,8 +6,6 @@ the real file input in the browser tests.
 
 from __future__ import annotations
 
-
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from clm_core import ingest, store

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from clm_core import ingest, store
 from clm_core.i18n import format_number, format_percent

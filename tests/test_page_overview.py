@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-import pandas as pd
 import pytest
-from streamlit.testing.v1 import AppTest
 
 
 from apptest import demo_database, page_opener, shown

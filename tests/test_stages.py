@@ -9,12 +9,10 @@ Defaults: new_days=90, at_risk_days=90, churn_days=180, loyal_orders=4.
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
 
 import pandas as pd
 import pytest
 
-from clm_core import ingest, store
 from clm_core.config import STAGES, LifecycleConfig
 from clm_core.metrics.stages import (
     customer_stages,
