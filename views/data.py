@@ -366,16 +366,14 @@ def load_files(uploader: str) -> None:
         dataset = created or store.get_dataset(root, target)
         try:
             report = ingest.load(dataset, sources, mapping=mapping, date_formats=date_formats, names=names)
-        except (ingest.IngestError, ValueError) as exc:
-            if created is not None:
+        except Exception as exc:
+            if created is not None:  # a refused load leaves no empty new dataset behind
                 store.delete_dataset(created)
+            if not isinstance(exc, (ingest.IngestError, ValueError)):
+                raise
             status.update(label=t("failed", TEXT), state="error")
             st.session_state[ERROR_KEY] = str(exc)
             return
-        except Exception:
-            if created is not None:
-                store.delete_dataset(created)
-            raise
         bar.progress(1.0)
         status.update(label=t("loaded", TEXT, dataset=dataset.name), state="complete", expanded=False)
     st.session_state[REPORT_KEY] = {"report": report, "dataset": dataset.name, "dataset_id": dataset.id,
