@@ -3,7 +3,7 @@ PIP     := .venv/bin/pip
 DEMO    := data/demo/customers.csv
 DB      ?= data/clm.duckdb
 
-.PHONY: run test bench venv deps dev-deps demo clean
+.PHONY: run test bench bench-pages venv deps dev-deps demo clean
 
 venv: .venv/.installed
 .venv/.installed: requirements.txt
@@ -35,6 +35,11 @@ test: .venv/.dev-installed
 bench: .venv/.bench-installed
 	$(PY) bench/bench_core.py
 	$(PY) bench/bench_models.py
+
+# Page speed in headless Chromium at three data sizes (not part of `make test`); see bench/README.md.
+bench-pages: .venv/.bench-installed
+	bash scripts/system-deps.sh
+	$(PY) bench/bench_pages.py
 
 clean:
 	rm -rf .venv data/demo data/clm.duckdb
