@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+import pandas as pd
+
 from clm_core.filters import SegmentFilter
-from clm_core.models.cross_sell import category_lift, next_best_category
+from clm_core.models import cross_sell
+from clm_core.models.cross_sell import category_lift, next_best_category, whole_suggestions
 
 AS_OF = "2024-06-30"
 
@@ -142,3 +145,30 @@ def test_without_category_column_a_clear_error(make_dataset):
         category_lift(ds)
     with pytest.raises(ValueError, match="no category column"):
         next_best_category(ds)
+
+
+@pytest.mark.parametrize("name", ["basket_ds", "tie_ds"])
+def test_sets_as_lists_of_categories_give_the_same_results(name, request, monkeypatch):
+    """Above MASK_CATEGORIES categories a set of categories is a sorted list instead of a bit mask."""
+    ds = request.getfixturevalue(name)
+    north = SegmentFilter(attributes={"region": ("north",)}) if name == "basket_ds" else None
+    as_masks = [category_lift(ds, AS_OF, min_customers=1), next_best_category(ds, AS_OF, min_customers=1),
+                next_best_category(ds, AS_OF, north, min_customers=1, min_lift=0.0)]
+    monkeypatch.setattr(cross_sell, "MASK_CATEGORIES", 1)
+    as_lists = [category_lift(ds, AS_OF, min_customers=1), next_best_category(ds, AS_OF, min_customers=1),
+                next_best_category(ds, AS_OF, north, min_customers=1, min_lift=0.0)]
+    for masked, listed in zip(as_masks, as_lists):
+        pd.testing.assert_frame_equal(masked, listed)
+
+
+def test_whole_suggestions_are_stored_and_read_back_equal(make_dataset):
+    sets = ["AB"] * 20 + ["A"] * 10 + ["B"] * 5 + ["C"] * 20 + ["BC"] * 10
+    ds = make_dataset(transactions="customer_id,ordered_at,amount,category\n" + "".join(
+        f"k{i:02d},2024-01-{1 + j},{5 + i},{category}\n" for i, bought in enumerate(sets)
+        for j, category in enumerate(bought)))
+    fresh = next_best_category(ds)
+    assert len(fresh)
+    first = whole_suggestions(ds)
+    pd.testing.assert_frame_equal(first, fresh)
+    cross_sell._SUGGESTIONS.clear()  # a new server process: read from the database
+    pd.testing.assert_frame_equal(whole_suggestions(ds), fresh)
