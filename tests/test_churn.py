@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 
 import numpy as np
@@ -10,9 +11,13 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from clm_core.config import LifecycleConfig
 from clm_core.filters import SegmentFilter
 from clm_core.metrics.common import resolve_as_of
-from clm_core.models.churn import ChurnModel, churn_features, churn_labels, churn_risk
+from clm_core.models import cache, churn
+from clm_core.models.churn import (MAX_CUSTOMERS, ChurnModel, churn_features, churn_labels, churn_risk,
+                                   stratified_sample)
+from clm_core.store import raw
 
 CUTOFF = "2024-06-30"
 
@@ -210,3 +215,78 @@ def test_churn_risk_segment_keeps_each_customers_risk(demo, cutoffs, model):
     assert sorted(ranking["customer_id"]) == sorted(referred["customer_id"])
     assert ranking.set_index("customer_id")["churn_risk"].to_dict() == pytest.approx(
         everyone[ranking["customer_id"]].to_dict())
+
+
+# --------------------------------------------------------------------------- at scale: sample cap, reuse
+
+@pytest.mark.parametrize("share", [0.37, 0.5, 0.013])
+def test_stratified_sample_keeps_the_label_shares(share):
+    rng = np.random.default_rng(5)
+    labels = (rng.random(10_007) < share).astype(int)
+    rows = stratified_sample(labels, 1_000, seed=3)
+    assert len(rows) == 1_000 == len(np.unique(rows)) and (np.diff(rows) > 0).all()
+    for label in (0, 1):
+        assert abs((labels[rows] == label).sum() - (labels == label).mean() * 1_000) < 1
+    assert (stratified_sample(labels, 1_000, seed=3) == rows).all()  # deterministic for a seed
+    assert (stratified_sample(labels, 1_000, seed=4) != rows).any()
+    assert (stratified_sample(labels, 20_000, seed=3) == np.arange(len(labels))).all()  # below the cap: all
+
+
+def test_model_trains_on_a_stratified_sample_above_the_cap(demo, cutoffs, model, evaluations):
+    n = model.n_customers_
+    assert model.n_trained_ == n and model.max_customers == MAX_CUSTOMERS > n  # the demo is below the cap
+    capped = ChurnModel(churn_days=180, max_customers=1_000).fit(demo, cutoffs[0])
+    assert capped.n_customers_ == n and capped.n_trained_ == 1_000
+    assert capped.label_counts_.tolist() == model.label_counts_.tolist()
+    assert (np.abs(capped.trained_counts_ - capped.label_counts_ * 1_000 / n) < 1).all()
+    assert capped.base_rate_ == pytest.approx(model.base_rate_, abs=1 / 1_000)
+    again = ChurnModel(churn_days=180, max_customers=1_000).fit(demo, cutoffs[0])
+    features = model.features(demo, cutoffs[1])
+    assert (capped.predict_proba(features) == again.predict_proba(features)).all()  # seeded: the same model
+    # checked on a stratified sample of the later cutoff too, the base rate within one customer
+    full, sampled = evaluations[True], capped.evaluate(demo, cutoffs[1], exclude_churned=True)
+    assert full.n == full.population == sampled.population > 1_000 == sampled.n
+    assert abs(sampled.base_rate * 1_000 - full.base_rate * 1_000) < 1
+    assert sampled.calibration["customers"].sum() == 1_000
+    assert sampled.roc_auc > 0.7  # 1,000 customers learn nearly as much as 3,579
+
+
+def test_a_cap_above_the_customers_changes_nothing(demo, cutoffs, model, evaluations):
+    same = ChurnModel(churn_days=180, max_customers=len(model.features(demo, cutoffs[0]))).fit(demo, cutoffs[0])
+    features = model.features(demo, cutoffs[1])
+    assert (same.predict_proba(features) == model.predict_proba(features)).all()
+    assert same.evaluate(demo, cutoffs[1], exclude_churned=True).roc_auc == evaluations[True].roc_auc
+
+
+def test_ranking_is_computed_once_stored_and_read_back_equal(demo, cutoffs, model):
+    churn._RANKINGS.clear()
+    fresh = churn_risk(demo, as_of=cutoffs[1])
+    # the same numbers as scoring the features afresh with a freshly fitted model
+    features = churn_features(demo, cutoffs[1])
+    features = features[features["stage"] != "churned"]
+    risk = pd.Series(model.predict_proba(features), index=features["customer_id"].to_numpy())
+    assert fresh["churn_risk"].tolist() == risk[fresh["customer_id"]].tolist()
+    assert churn_risk(demo, as_of=cutoffs[1]) is not fresh  # a copy of the shared ranking
+    churn._RANKINGS.clear()
+    churn._FEATURES.clear()
+    stored = churn_risk(demo, as_of=cutoffs[1])  # a new server process: read from the database
+    pd.testing.assert_frame_equal(stored, fresh)
+    assert stored.attrs["trained_at"] == cutoffs[1] - dt.timedelta(days=180)
+    # a new dataset version (a load) is not served the stored ranking
+    version = demo.version
+    assert cache.load_result(demo, "churn_ranking", churn.ranking_key(
+        cutoffs[1], 180, LifecycleConfig(), 0, MAX_CUSTOMERS), frame=True) is not None
+    raw(demo.con).execute("UPDATE clm_datasets SET version = version + 1 WHERE id = ?", [demo.id])
+    try:
+        assert cache.load_result(demo, "churn_ranking", churn.ranking_key(
+            cutoffs[1], 180, LifecycleConfig(), 0, MAX_CUSTOMERS)) is None
+    finally:
+        raw(demo.con).execute("UPDATE clm_datasets SET version = ? WHERE id = ?", [version, demo.id])
+
+
+def test_evaluation_survives_the_database(evaluations):
+    for e in evaluations.values():
+        back = type(e).from_dict(json.loads(json.dumps(e.to_dict())))
+        assert {k: v for k, v in vars(back).items() if k != "calibration"} == \
+            {k: v for k, v in vars(e).items() if k != "calibration"}
+        pd.testing.assert_frame_equal(back.calibration, e.calibration)

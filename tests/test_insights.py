@@ -258,3 +258,30 @@ def test_churn_check_verdict():
     assert (check(0.75, 0.6), check(0.605, 0.6), check(0.595, 0.6), check(0.5, 0.6)) == (
         "better", "similar", "similar", "worse")
     assert check(0.7, None) is None and insights.ChurnCheck(problem=insights.Problem("model")).verdict() is None
+
+
+# --------------------------------------------------------------------------- stored results
+
+@pytest.mark.filterwarnings("ignore::clm_core.models.btyd.ConvergenceWarning")
+def test_stored_results_read_back_equal(ds, single_purchases):
+    def results():
+        return {
+            "models": insights.value_models(ds, AS_OF, time_unit="days"),
+            "no_models": insights.value_models(single_purchases, AS_OF),
+            "holdout": insights.holdout_check(ds, AS_OF, months=3, time_unit="days"),
+            "holdout_problem": insights.holdout_check(ds, AS_OF, months=12, time_unit="days"),
+            "check": insights.churn_evaluation(ds, AS_OF, config=LifecycleConfig(churn_days=300)),
+            "pairs": insights.category_pairs(ds, AS_OF),
+            "no_pairs": insights.category_pairs(single_purchases, AS_OF),
+        }
+
+    fresh = results()
+    insights._DOCUMENTS.clear()  # a new server process: read from the database
+    stored = results()
+    for name, value in fresh.items():
+        if isinstance(value, pd.DataFrame):
+            pd.testing.assert_frame_equal(stored[name], value)
+            assert stored[name].attrs == value.attrs
+        else:
+            assert stored[name] == value
+    assert fresh["holdout"] is not insights.holdout_check(ds, AS_OF, months=3, time_unit="days")  # copies

@@ -21,6 +21,16 @@ later cutoff, against the BG/NBD baseline 1 − P(alive) on the same customers.
 Folds and boosting run on one OpenMP thread: on customer-sized data, with the cores
 shared by the app's sessions, more threads wait on each other (measured on the demo
 data: 0.6 s to fit on one thread, 5–10 s on two under load).
+
+At scale (issue [5]): above ``MAX_CUSTOMERS`` purchasers the model is trained, and checked,
+on a sample of that many stratified by the label (:func:`stratified_sample`, seeded by
+``random_state``: the same data give the same model); below it every purchaser is used, as
+before. The features of a (dataset version, cutoff) are computed once and reused by fit,
+evaluation and scoring (a small process-wide cache); scoring runs in one batch over every
+purchaser, in chunks of ``SCORE_CHUNK`` rows (a tree ensemble scores each row on its own, so
+chunks give the same numbers). :func:`churn_risk` reads the ranking of the whole dataset,
+computed once per dataset version and kept in memory and in the database
+(``clm_core.models.cache``); a segment selects its customers from it.
 """
 
 from __future__ import annotations
@@ -42,8 +52,9 @@ from threadpoolctl import threadpool_limits
 
 from clm_core.config import LifecycleConfig
 from clm_core.metrics.clv import rfm_table
-from clm_core.metrics.common import day_of, purchase_days, resolve_as_of
+from clm_core.metrics.common import day_of, purchase_days, resolve_as_of, segment_customers
 from clm_core.metrics.stages import customer_stages, latest_nps
+from clm_core.models import cache
 from clm_core.store import Dataset
 
 #: at most this many categories get a share column (the ones bought by the most customers)
@@ -53,10 +64,60 @@ CATEGORICAL = ("stage", "channel")
 NO_CHANNEL = "(none)"
 CALIBRATION_BINS = 10
 RANKING_COLUMNS = ["customer_id", "churn_risk", "stage", "recency", "frequency", "historic_value"]
+#: above this many customers the model is trained and checked on a stratified sample of this many
+MAX_CUSTOMERS = 200_000
+#: rows scored at a time (bounds the memory of the one-hot encoded copies)
+SCORE_CHUNK = 200_000
+
+_FEATURES = cache.Memo(3)  # features of (dataset version, cutoff, configuration, categories)
+_CATEGORIES = cache.Memo(8)  # top categories of (dataset version, cutoff)
+_RANKINGS = cache.Memo(2)  # churn_risk's ranking of the whole dataset
 
 
 def _one_thread():
     return threadpool_limits(limits=1, user_api="openmp")
+
+
+def stratified_sample(labels, size: int, seed: int = 0) -> np.ndarray:
+    """Positions (ascending) of a sample of ``size`` of the rows of ``labels``, stratified by label: each
+    label gets its population share of ``size``, rounded by largest remainder (so it is within one row of
+    the exact share), drawn without replacement with ``np.random.default_rng(seed)``. Every position when
+    there are at most ``size`` rows."""
+    labels = np.asarray(labels)
+    n = labels.size
+    if size < 1:
+        raise ValueError(f"the sample size must be at least 1, got {size!r}")
+    if n <= size:
+        return np.arange(n)
+    values, counts = np.unique(labels, return_counts=True)
+    quota = counts * size / n
+    take = np.floor(quota).astype(np.int64)
+    # largest remainder, ties to the more common label, then the smaller one
+    order = np.lexsort((values, -counts, -(quota - take)))
+    take[order[:size - int(take.sum())]] += 1
+    rng = np.random.default_rng(seed)
+    chosen = [rng.choice(np.flatnonzero(labels == value), size=k, replace=False) for value, k in zip(values, take)]
+    return np.sort(np.concatenate(chosen))
+
+
+def _config_key(config: LifecycleConfig) -> str:
+    return cache.key_text(**config.to_dict())
+
+
+def cached_top_categories(dataset: Dataset, cutoff: dt.date) -> list[str]:
+    """``top_categories`` at ``cutoff``, once per dataset version."""
+    key = (cache.dataset_key(dataset), cutoff)
+    return list(_CATEGORIES.get(key, lambda: tuple(top_categories(dataset, cutoff))))
+
+
+def cached_features(dataset: Dataset, cutoff: dt.date, config: LifecycleConfig,
+                    categories: list[str] | None = None) -> pd.DataFrame:
+    """``churn_features`` of every purchaser at ``cutoff`` (categories: the most common ones at the cutoff
+    unless given), computed once per dataset version and shared: do not modify the frame."""
+    if categories is None:
+        categories = cached_top_categories(dataset, cutoff)
+    key = (cache.dataset_key(dataset), cutoff, _config_key(config), tuple(categories))
+    return _FEATURES.get(key, lambda: churn_features(dataset, cutoff, config, categories=list(categories)))
 
 
 def top_categories(dataset: Dataset, cutoff: dt.date, limit: int = TOP_CATEGORIES) -> list[str]:
@@ -159,7 +220,9 @@ class ChurnEvaluation:
     ``calibration``: mean_predicted, observed_rate, customers per non-empty bin of
     ``sklearn.calibration.calibration_curve`` (10 equal-width bins of the predicted risk).
     ``baseline_roc_auc``: ROC AUC of 1 − P(alive) of a BG/NBD model fitted on every purchaser at the
-    evaluation cutoff (None when it cannot be fitted: no repeat purchases).
+    evaluation cutoff (None when it cannot be fitted: no repeat purchases). ``n`` customers were scored:
+    all ``population`` customers evaluated, or a sample stratified by the label when there are more than
+    the model's ``max_customers``.
     """
 
     trained_at: dt.date
@@ -171,19 +234,39 @@ class ChurnEvaluation:
     roc_auc: float
     baseline_roc_auc: float | None
     calibration: pd.DataFrame
+    population: int | None = None
+
+    def to_dict(self) -> dict:
+        """The evaluation as JSON-ready values (:meth:`from_dict` restores it exactly)."""
+        values = {f: getattr(self, f) for f in ("churn_days", "n", "base_rate", "mean_predicted", "roc_auc",
+                                                "baseline_roc_auc", "population")}
+        return {**values, "trained_at": self.trained_at.isoformat(), "cutoff": self.cutoff.isoformat(),
+                "calibration": {c: self.calibration[c].tolist() for c in self.calibration.columns}}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ChurnEvaluation:
+        calibration = pd.DataFrame(values["calibration"]).astype(
+            {"mean_predicted": "float64", "observed_rate": "float64", "customers": "int64"})
+        return cls(**{**values, "trained_at": dt.date.fromisoformat(values["trained_at"]),
+                      "cutoff": dt.date.fromisoformat(values["cutoff"]), "calibration": calibration})
 
 
 class ChurnModel:
     """Gradient boosting (one-hot stage and channel) with probabilities calibrated by 3-fold isotonic regression.
 
     ``fit(dataset, cutoff)`` trains on the purchasers at ``cutoff`` with labels from (cutoff, cutoff +
-    churn_days]; fitted: ``cutoff_``, ``config_``, ``categories_``, ``feature_names_``, ``estimator_``,
-    ``base_rate_``.
+    churn_days] — on a sample of ``max_customers`` of them stratified by the label when there are more;
+    fitted: ``cutoff_``, ``config_``, ``categories_``, ``feature_names_``, ``estimator_``, ``base_rate_``
+    (of the customers trained on), ``label_counts_`` (retained, churned) of the purchasers at the cutoff
+    and ``trained_counts_`` of the customers trained on, ``n_customers_`` and ``n_trained_`` (their sums).
     """
 
-    def __init__(self, churn_days: int = 180, random_state: int = 0):
+    def __init__(self, churn_days: int = 180, random_state: int = 0, max_customers: int = MAX_CUSTOMERS):
+        if not isinstance(max_customers, int) or max_customers < 6:
+            raise ValueError(f"max_customers must be a whole number of at least 6, got {max_customers!r}")
         self.churn_days = churn_days
         self.random_state = random_state
+        self.max_customers = max_customers
 
     def _estimator(self, categorical: list[str]):
         encode = make_column_transformer(
@@ -198,7 +281,7 @@ class ChurnModel:
         cutoff = resolve_as_of(dataset, cutoff)
         labels = churn_labels(dataset, cutoff, self.churn_days)
         config = config or LifecycleConfig()
-        features = churn_features(dataset, cutoff, config)
+        features = cached_features(dataset, cutoff, config)
         y = labels.set_index("customer_id")["churned"].reindex(features["customer_id"]).to_numpy()
         counts = np.bincount(y, minlength=2)
         if counts.min() < 3:
@@ -209,8 +292,14 @@ class ChurnModel:
         self.categories_ = [c[len(CATEGORY_PREFIX):] for c in features.columns if c.startswith(CATEGORY_PREFIX)]
         self.feature_names_ = [c for c in features.columns if c != "customer_id"]
         categorical = [c for c in CATEGORICAL if c in self.feature_names_]
+        rows = stratified_sample(y, self.max_customers, self.random_state)
+        self.n_customers_, self.n_trained_ = len(y), len(rows)
+        X = features[self.feature_names_]
+        if len(rows) < len(y):
+            X, y = X.iloc[rows], y[rows]
+        self.label_counts_, self.trained_counts_ = counts, np.bincount(y, minlength=2)
         with _one_thread():
-            self.estimator_ = self._estimator(categorical).fit(features[self.feature_names_], y)
+            self.estimator_ = self._estimator(categorical).fit(X, y)
         self.base_rate_ = float(y.mean())
         return self
 
@@ -219,20 +308,25 @@ class ChurnModel:
             raise ValueError("ChurnModel is not fitted yet: call fit() first")
 
     def features(self, dataset: Dataset, as_of=None, segment=None) -> pd.DataFrame:
-        """The features of the purchasers at ``as_of``, with the columns this model was trained on."""
+        """The features of the purchasers at ``as_of``, with the columns this model was trained on (those of
+        the whole dataset are computed once per dataset version and shared: do not modify them)."""
         self._check_fitted()
+        if segment is None or segment.is_empty():
+            return cached_features(dataset, resolve_as_of(dataset, as_of), self.config_, self.categories_)
         return churn_features(dataset, as_of, self.config_, segment, categories=self.categories_)
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        """P(churn) for each row of a ``features`` frame."""
+        """P(churn) for each row of a ``features`` frame (scored in chunks of ``SCORE_CHUNK`` rows)."""
         self._check_fitted()
         missing = [c for c in self.feature_names_ if c not in features.columns]
         if missing:
             raise ValueError(f"features lack the column(s) the model was trained on: {', '.join(missing)}")
         if features.empty:
             return np.empty(0)
+        X = features[self.feature_names_]
         with _one_thread():
-            return self.estimator_.predict_proba(features[self.feature_names_])[:, 1]
+            return np.concatenate([self.estimator_.predict_proba(X.iloc[start:start + SCORE_CHUNK])[:, 1]
+                                   for start in range(0, len(X), SCORE_CHUNK)])
 
     def predict_proba_frame(self, dataset: Dataset, as_of=None, segment=None) -> pd.DataFrame:
         """customer_id, churn_risk for every purchaser (of the segment) at ``as_of``."""
@@ -243,7 +337,8 @@ class ChurnModel:
         """Score the model on a later ``cutoff`` (labels from (cutoff, cutoff + churn_days]).
 
         Over every purchaser at the cutoff, or with ``exclude_churned`` only those not yet churned
-        (the customers ``churn_risk`` ranks).
+        (the customers ``churn_risk`` ranks); above ``max_customers`` of them, over a sample of that many
+        stratified by the label (the baseline's BG/NBD is still fitted on every purchaser).
         """
         self._check_fitted()
         cutoff = resolve_as_of(dataset, cutoff)
@@ -257,13 +352,18 @@ class ChurnModel:
         y = labels.set_index("customer_id")["churned"].reindex(features["customer_id"]).to_numpy()
         if len(np.unique(y)) < 2:
             raise ValueError(f"evaluation at {cutoff} needs both churned and retained customers")
+        population = len(y)
+        rows = stratified_sample(y, self.max_customers, self.random_state)
+        if len(rows) < population:
+            features, y = features.iloc[rows], y[rows]
+            p_alive = None if p_alive is None else p_alive[rows]
         risk = self.predict_proba(features)
         return ChurnEvaluation(
             trained_at=self.cutoff_, cutoff=cutoff, churn_days=self.churn_days, n=len(y),
             base_rate=float(y.mean()), mean_predicted=float(risk.mean()),
             roc_auc=float(roc_auc_score(y, risk)),
             baseline_roc_auc=None if p_alive is None else float(roc_auc_score(y, 1 - p_alive)),
-            calibration=calibration_table(y, risk),
+            calibration=calibration_table(y, risk), population=population,
         )
 
 
@@ -291,15 +391,54 @@ def calibration_table(y, risk, bins: int = CALIBRATION_BINS) -> pd.DataFrame:
 
 
 def churn_risk(dataset: Dataset, as_of=None, churn_days: int = 180, segment=None,
-               config: LifecycleConfig | None = None, random_state: int = 0) -> pd.DataFrame:
+               config: LifecycleConfig | None = None, random_state: int = 0,
+               max_customers: int = MAX_CUSTOMERS) -> pd.DataFrame:
     """The churn-risk ranking at ``as_of``: customer_id, churn_risk, stage, recency, frequency, historic_value.
 
     The model is trained at as_of − churn_days, whose labels are known by ``as_of``, and scores the
     segment's purchasers at ``as_of`` who are not churned yet (stage under ``config``), riskiest first.
+    The ranking of the whole dataset is computed once per dataset version (:func:`whole_ranking`); the
+    segment selects its customers from it.
     """
+    ranking = whole_ranking(dataset, as_of, churn_days, config, random_state, max_customers)
     as_of = resolve_as_of(dataset, as_of)
-    model = ChurnModel(churn_days, random_state).fit(dataset, as_of - dt.timedelta(days=churn_days), config)
-    features = model.features(dataset, as_of, segment)
-    features = features[features["stage"] != "churned"]
-    ranking = features.assign(churn_risk=model.predict_proba(features))[RANKING_COLUMNS]
-    return ranking.sort_values(["churn_risk", "customer_id"], ascending=[False, True], ignore_index=True)
+    ids = segment_customers(dataset, segment, as_of, config or LifecycleConfig())
+    if ids is None:
+        return ranking.copy()
+    chosen = ids.execute()["customer_id"]
+    return ranking[ranking["customer_id"].isin(chosen)].reset_index(drop=True)
+
+
+def ranking_key(as_of: dt.date, churn_days: int, config: LifecycleConfig, random_state: int,
+                max_customers: int) -> str:
+    return cache.key_text(as_of=as_of, churn_days=churn_days, config=config.to_dict(), random_state=random_state,
+                          max_customers=max_customers)
+
+
+def whole_ranking(dataset: Dataset, as_of=None, churn_days: int = 180, config: LifecycleConfig | None = None,
+                  random_state: int = 0, max_customers: int = MAX_CUSTOMERS) -> pd.DataFrame:
+    """The ranking (``RANKING_COLUMNS``) of every purchaser not churned at ``as_of``, riskiest first (ties by
+    customer_id): from memory, else from the database (``clm_model_churn_ranking``), else trained, scored in
+    one batch and stored. Shared: do not modify the frame. ``attrs``: trained_at, n_customers (purchasers at
+    the training cutoff), n_trained."""
+    config = config or LifecycleConfig()
+    as_of = resolve_as_of(dataset, as_of)
+    key = ranking_key(as_of, churn_days, config, random_state, max_customers)
+
+    def compute() -> tuple[dict, pd.DataFrame]:
+        model = ChurnModel(churn_days, random_state, max_customers).fit(
+            dataset, as_of - dt.timedelta(days=churn_days), config)
+        features = model.features(dataset, as_of)
+        features = features[features["stage"] != "churned"]
+        ranking = features.assign(churn_risk=model.predict_proba(features))[RANKING_COLUMNS]
+        ranking = ranking.sort_values(["churn_risk", "customer_id"], ascending=[False, True], ignore_index=True)
+        return {"trained_at": model.cutoff_.isoformat(), "n_customers": model.n_customers_,
+                "n_trained": model.n_trained_}, ranking
+
+    def load() -> pd.DataFrame:
+        document, ranking = cache.stored(dataset, "churn_ranking", key, compute, frame=True)
+        ranking.attrs.update(trained_at=dt.date.fromisoformat(document["trained_at"]),
+                             n_customers=document["n_customers"], n_trained=document["n_trained"])
+        return ranking
+
+    return _RANKINGS.get((cache.dataset_key(dataset), key), load)

@@ -16,6 +16,14 @@ field, or ``frame.attrs["problem"]``), so the page can explain it and show the r
   BG/NBD P(alive) baseline, so no label looks past as_of.
 - ``risk_ranking`` / ``value_at_risk``: the ranking joined to the segment's customers and their
   predictions; the valuable customers among the risky ones.
+
+At scale (issue [5]) the page asks for result-sized pieces — :func:`prediction_overview`,
+:func:`risk_overview`, :func:`category_overview` — which take their per-customer inputs from results
+computed once per dataset version for the whole dataset (the RFM summary, the churn ranking, the
+category suggestions) and select the segment's rows; :func:`value_models`, :func:`holdout_check`,
+:func:`churn_evaluation` and :func:`category_pairs` are kept in memory and in the database
+(``clm_core.models.cache``) per dataset version. Long per-customer lists come back as their first
+``TABLE_ROWS`` rows and their length.
 """
 
 from __future__ import annotations
@@ -30,19 +38,24 @@ import numpy as np
 import pandas as pd
 
 from clm_core.config import LifecycleConfig
-from clm_core.metrics.clv import rfm_summary
-from clm_core.metrics.common import day_of, resolve_as_of
+from clm_core.metrics.common import day_of, resolve_as_of, segment_customers
+from clm_core.models import cache
 from clm_core.models.btyd import BetaGeo, ConvergenceWarning, GammaGamma
 from clm_core.models.churn import RANKING_COLUMNS, ChurnEvaluation, ChurnModel, churn_risk
-from clm_core.models.cross_sell import category_lift, next_best_category
+from clm_core.models.cross_sell import category_lift, next_best_category, whole_suggestions
 from clm_core.models.predictive import (MIN_REPEAT_CUSTOMERS, ModelError, fitted_models, holdout_comparison,
-                                        p_alive_matrix, predictive_clv)
+                                        p_alive_matrix, predictive_clv, segment_summary, whole_summary)
 from clm_core.store import Dataset
 
 #: "valuable" = in the top VALUE_SHARE of the segment's purchasers by historic value or by predicted CLV
 VALUE_SHARE = 0.2
 #: at most this many frequency rows in the P(alive) heatmap
 MAX_HEATMAP_FREQUENCY = 30
+#: per-customer lists for the page: their first TABLE_ROWS rows (and how many there are)
+TABLE_ROWS = 1000
+
+_DOCUMENTS = cache.Memo(32)  # small results (models, checks) of (dataset version, kind, key)
+_PREDICTIONS = cache.Memo(2)  # predicted_value of (dataset version, models, segment, parameters)
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,28 @@ class Problem:
     code: str
     detail: str = ""
     since: dt.date | None = None
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "detail": self.detail, "since": self.since.isoformat() if self.since else None}
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> Problem | None:
+        if values is None:
+            return None
+        since = values.get("since")
+        return cls(values["code"], values.get("detail", ""), dt.date.fromisoformat(since) if since else None)
+
+
+def _document(dataset: Dataset, kind: str, compute, encode, decode, **key):
+    """``compute()``, kept per dataset version in memory and in the database as ``encode(result)`` (JSON);
+    ``decode`` restores it exactly."""
+    text = cache.key_text(**key)
+
+    def load():
+        document, _ = cache.stored(dataset, kind, text, lambda: (encode(compute()), None))
+        return decode(document)
+
+    return _DOCUMENTS.get((cache.dataset_key(dataset), kind, text), load)
 
 
 def _problem_frame(columns, problem: Problem) -> pd.DataFrame:
@@ -105,11 +140,32 @@ class ValueModels:
         return bg, gg
 
 
+def _encode_models(models: ValueModels) -> dict:
+    return {"as_of": models.as_of.isoformat(), "time_unit": models.time_unit, "purchasers": models.purchasers,
+            "repeat_customers": models.repeat_customers, "bg_params": [list(p) for p in models.bg_params],
+            "gg_params": [list(p) for p in models.gg_params], "correlation": models.correlation,
+            "notes": list(models.notes), "problem": models.problem.to_dict() if models.problem else None}
+
+
+def _decode_models(values: dict) -> ValueModels:
+    return ValueModels(
+        as_of=dt.date.fromisoformat(values["as_of"]), time_unit=values["time_unit"], purchasers=values["purchasers"],
+        repeat_customers=values["repeat_customers"], bg_params=tuple((k, v) for k, v in values["bg_params"]),
+        gg_params=tuple((k, v) for k, v in values["gg_params"]), correlation=values["correlation"],
+        notes=tuple(values["notes"]), problem=Problem.from_dict(values["problem"]))
+
+
 def value_models(dataset: Dataset, as_of=None, time_unit: str = "weeks", segment=None, config=None) -> ValueModels:
     """BG/NBD and Gamma-Gamma on every purchaser at ``as_of`` (``segment`` and ``config`` are ignored: the
-    models describe the whole customer base; predictions are then made for a segment)."""
+    models describe the whole customer base; predictions are then made for a segment). Fitted once per
+    dataset version (kept in memory and in the database)."""
     as_of = resolve_as_of(dataset, as_of)
-    summary = rfm_summary(dataset, as_of, time_unit=time_unit)
+    return _document(dataset, "value_models", lambda: _fit_value_models(dataset, as_of, time_unit), _encode_models,
+                     _decode_models, as_of=as_of, time_unit=time_unit)
+
+
+def _fit_value_models(dataset: Dataset, as_of: dt.date, time_unit: str) -> ValueModels:
+    summary = whole_summary(dataset, as_of, time_unit)
     counts = dict(as_of=as_of, time_unit=time_unit, purchasers=len(summary),
                   repeat_customers=int(((summary["frequency"] > 0) & (summary["T"] > 0)).sum()))
     if counts["purchasers"] == 0:
@@ -184,8 +240,39 @@ def holdout_check(dataset: Dataset, as_of=None, months: int = 12, time_unit: str
     """``holdout_comparison`` with the hold-out (as_of − months, as_of], shortened to half of the purchase
     history so the models see at least as much data as they predict. attrs: calibration_end, holdout_end,
     predicted_total and actual_total (purchase days in the hold-out over all customers), problem (None,
-    short_history — then only problem —, no_repeat or model)."""
+    short_history — then only problem —, no_repeat or model). Once per dataset version (kept in memory and
+    in the database); the frame is a new one on every call."""
     as_of = resolve_as_of(dataset, as_of)
+    frame = _document(dataset, "holdout", lambda: _holdout(dataset, as_of, months, time_unit), _encode_frame,
+                      _decode_frame, as_of=as_of, months=months, time_unit=time_unit)
+    return frame.copy()
+
+
+def _encode_frame(frame: pd.DataFrame) -> dict:
+    attrs = {k: (v.isoformat() if isinstance(v, dt.date) else v.to_dict() if isinstance(v, Problem) else v)
+             for k, v in frame.attrs.items()}
+    return {"columns": list(frame.columns), "dtypes": [str(t) for t in frame.dtypes],
+            "values": {c: frame[c].tolist() for c in frame.columns}, "attrs": attrs}
+
+
+_DATES = ("calibration_end", "holdout_end")
+
+
+def _decode_frame(values: dict) -> pd.DataFrame:
+    columns = values["columns"]
+    frame = pd.DataFrame({c: values["values"][c] for c in columns}, columns=columns).astype(
+        dict(zip(columns, values["dtypes"])))
+    attrs = dict(values["attrs"])
+    for name in _DATES:
+        if attrs.get(name):
+            attrs[name] = dt.date.fromisoformat(attrs[name])
+    if "problem" in attrs:
+        attrs["problem"] = Problem.from_dict(attrs["problem"])
+    frame.attrs.update(attrs)
+    return frame
+
+
+def _holdout(dataset: Dataset, as_of: dt.date, months: int, time_unit: str) -> pd.DataFrame:
     first = first_purchase_day(dataset)
     columns = ("frequency", "customers", "predicted_purchases", "actual_purchases")
     if first is None or (as_of - first).days < 2:
@@ -256,8 +343,26 @@ class ChurnCheck:
 
 def churn_evaluation(dataset: Dataset, as_of=None, segment=None, config=None) -> ChurnCheck:
     """Train at as_of − 2·churn_days, evaluate at as_of − churn_days on the purchasers not churned yet
-    (those the ranking covers) against the P(alive) baseline; the whole dataset, whatever the segment."""
+    (those the ranking covers) against the P(alive) baseline; the whole dataset, whatever the segment.
+    Once per dataset version (kept in memory and in the database)."""
     as_of = resolve_as_of(dataset, as_of)
+    config = config or LifecycleConfig()
+    return _document(dataset, "churn_check", lambda: _churn_check(dataset, as_of, config), _encode_check,
+                     _decode_check, as_of=as_of, config=config.to_dict())
+
+
+def _encode_check(check: ChurnCheck) -> dict:
+    return {"evaluation": check.evaluation.to_dict() if check.evaluation else None,
+            "problem": check.problem.to_dict() if check.problem else None}
+
+
+def _decode_check(values: dict) -> ChurnCheck:
+    evaluation = values["evaluation"]
+    return ChurnCheck(ChurnEvaluation.from_dict(evaluation) if evaluation else None,
+                      Problem.from_dict(values["problem"]))
+
+
+def _churn_check(dataset: Dataset, as_of: dt.date, config: LifecycleConfig) -> ChurnCheck:
     churn_days = _churn_days(config)
     training, evaluation = as_of - dt.timedelta(days=2 * churn_days), as_of - dt.timedelta(days=churn_days)
     problem = _history_problem(dataset, training, 2 * churn_days)
@@ -318,15 +423,28 @@ def category_suggestions(dataset: Dataset, as_of=None, segment=None, config=None
     return frame
 
 
+def _segment_rows(frame: pd.DataFrame, dataset: Dataset, as_of: dt.date, segment, config) -> pd.DataFrame:
+    """The rows of a whole-dataset per-customer ``frame`` whose customer is in the segment (same order)."""
+    ids = segment_customers(dataset, segment, as_of, config)
+    if ids is None:
+        return frame
+    return frame[frame["customer_id"].isin(ids.execute()["customer_id"])].reset_index(drop=True)
+
+
 def category_pairs(dataset: Dataset, as_of=None, segment=None, config=None) -> pd.DataFrame:
     """``category_lift`` over the whole dataset (highest lift first); attrs["problem"]: None, no_category or
     no_rules (no category pair bought by enough customers)."""
     columns = ("antecedent", "consequent", "customers_both", "lift", "confidence")
     if not _has_category(dataset):
         return _problem_frame(columns, Problem("no_category"))
-    frame = category_lift(dataset, as_of)
-    frame.attrs["problem"] = None if len(frame) else Problem("no_rules")
-    return frame
+    as_of = resolve_as_of(dataset, as_of)
+
+    def compute() -> pd.DataFrame:
+        frame = category_lift(dataset, as_of)
+        frame.attrs["problem"] = None if len(frame) else Problem("no_rules")
+        return frame
+
+    return _document(dataset, "category_pairs", compute, _encode_frame, _decode_frame, as_of=as_of).copy()
 
 
 def suggestion_summary(suggestions: pd.DataFrame) -> pd.DataFrame:

@@ -7,6 +7,10 @@ Predictions are made for the customers of a segment. When the models cannot be f
 predictions and the reason in ``frame.attrs["model_error"]``; ``fitted_models`` and
 ``holdout_comparison`` raise ``ModelError``. Warnings of the fit (``ConvergenceWarning``,
 ``CorrelationWarning``) reach the caller as Python warnings.
+
+The RFM summary of every purchaser at an as-of date is read once per dataset version and time unit and
+kept in process memory (:func:`whole_summary`, ``clm_core.models.cache``): the fit, the predictions of
+any segment (its rows of that summary) and the campaign baseline share it.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from clm_core.metrics.clv import TIME_UNITS, rfm_summary
-from clm_core.metrics.common import purchase_days, resolve_as_of
+from clm_core.metrics.common import purchase_days, resolve_as_of, segment_customers
+from clm_core.models import cache
 from clm_core.models.btyd import DAYS_PER_MONTH, BetaGeo, GammaGamma, ModelError, customer_lifetime_value
 from clm_core.store import Dataset
 
@@ -26,6 +31,27 @@ SUMMARY_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary", "hist
 PREDICTIVE_COLUMNS = ("expected_purchases", "p_alive", "predicted_clv")
 MIN_REPEAT_CUSTOMERS = 10  # below this the four + three parameters are not identified in practice
 HOLDOUT_BUCKETS = 7  # calibration frequencies 0 … 6, then "7+"
+
+_SUMMARIES = cache.Memo(2)
+
+
+def whole_summary(dataset: Dataset, as_of, time_unit: str = "weeks") -> pd.DataFrame:
+    """``rfm_summary`` of every purchaser at ``as_of`` in ``time_unit``, read once per dataset version and kept
+    in memory. Shared: do not modify the frame."""
+    as_of = resolve_as_of(dataset, as_of)
+    key = (cache.dataset_key(dataset), as_of, time_unit)
+    return _SUMMARIES.get(key, lambda: rfm_summary(dataset, as_of, time_unit=time_unit))
+
+
+def segment_summary(dataset: Dataset, as_of, segment=None, config=None, time_unit: str = "weeks") -> pd.DataFrame:
+    """The rows of :func:`whole_summary` of the segment's purchasers (a new frame, same order as
+    ``rfm_summary(dataset, as_of, segment, config, time_unit)``)."""
+    as_of = resolve_as_of(dataset, as_of)
+    summary = whole_summary(dataset, as_of, time_unit)
+    ids = segment_customers(dataset, segment, as_of, config)
+    if ids is None:
+        return summary.copy()
+    return summary[summary["customer_id"].isin(ids.execute()["customer_id"])].reset_index(drop=True)
 
 
 def _observed(summary: pd.DataFrame) -> pd.DataFrame:
@@ -54,7 +80,7 @@ def fitted_models(dataset: Dataset, as_of=None, time_unit: str = "weeks") -> tup
     """BG/NBD and Gamma-Gamma fitted on all purchasers at ``as_of`` (alpha in ``time_unit``); ``ModelError``
     when the data cannot identify them."""
     _unit(time_unit)
-    return _fit(rfm_summary(dataset, resolve_as_of(dataset, as_of), time_unit=time_unit))
+    return _fit(whole_summary(dataset, resolve_as_of(dataset, as_of), time_unit))
 
 
 def predictive_clv(dataset: Dataset, as_of=None, segment=None, config=None, horizon_months: int = 12,
@@ -70,11 +96,10 @@ def predictive_clv(dataset: Dataset, as_of=None, segment=None, config=None, hori
     """
     days_per_unit = _unit(time_unit)
     as_of = resolve_as_of(dataset, as_of)
-    segmented = segment is not None and not segment.is_empty()
-    frame = rfm_summary(dataset, as_of, segment if segmented else None, config, time_unit)
+    frame = segment_summary(dataset, as_of, segment, config, time_unit)
     frame = frame[list(SUMMARY_COLUMNS)].reset_index(drop=True)
     try:
-        bg, gg = models or _fit(rfm_summary(dataset, as_of, time_unit=time_unit) if segmented else frame)
+        bg, gg = models or _fit(whole_summary(dataset, as_of, time_unit))
     except ModelError as exc:
         for column in PREDICTIVE_COLUMNS:
             frame[column] = np.nan
