@@ -54,14 +54,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
 
 from clm_core.config import STAGES, LifecycleConfig
-from clm_core.metrics.clv import TIME_UNITS, rfm_summary
+from clm_core.metrics.clv import TIME_UNITS
 from clm_core.metrics.common import resolve_as_of
 from clm_core.metrics.funnel import DEFAULT_STEPS, dropped_customers, funnel
 from clm_core.metrics.stages import customer_stages
@@ -74,8 +74,10 @@ from clm_core.models.btyd import (
     customer_lifetime_value,
     gg_log_likelihood,
 )
+from clm_core.metrics.common import segment_customers
+from clm_core.models import cache
 from clm_core.models.churn import churn_risk
-from clm_core.models.predictive import fitted_models, predictive_clv
+from clm_core.models.predictive import fitted_models, predictive_clv, whole_summary
 from clm_core.store import Dataset
 
 #: action -> (value column, kind): a conversion adds a purchase, a retention keeps a customer, spend scales it
@@ -97,6 +99,12 @@ MEASURES = ("contacted", "responders", "incremental_purchasers", "incremental_re
 MAX_BUCKETS = 32
 PARAMETER_DRAWS = 20
 QUANTILES = (5, 95)
+#: up to this many customers a baseline holds every value under every parameter draw; above it the values
+#: under the draws are computed when a target is chosen, on at most DRAW_SAMPLE customers per bucket
+EAGER_DRAW_CUSTOMERS = 50_000
+DRAW_SAMPLE = 500
+
+_BASELINES = cache.Memo(2)  # whole_baseline of (dataset version, as-of, configuration, parameters)
 
 
 # --------------------------------------------------------------------------- scenario
@@ -211,7 +219,9 @@ class Baseline:
     """Every customer of a segment with the model outputs and unit values (module doc).
 
     ``draws``: value column -> array (draws, customers) of the value under parameter draws of the
-    models (empty when the parameter uncertainty could not be estimated). ``model_error`` /
+    models (empty when the parameter uncertainty could not be estimated, or when the baseline is
+    larger than ``EAGER_DRAW_CUSTOMERS``: then ``draw_models`` holds the drawn model pairs and
+    :func:`select_target` evaluates them for the contacted customers only). ``model_error`` /
     ``churn_error``: why the predictive / churn models could not be fitted (their columns are NaN).
     """
 
@@ -222,6 +232,8 @@ class Baseline:
     annual_discount: float
     model_error: str | None = None
     churn_error: str | None = None
+    draw_models: tuple = ()
+    days_per_unit: float = 7.0
 
 
 def _if_alive(bg: BetaGeo, gg: GammaGamma, x, T, months: int, discount: float, days_per_unit: float):
@@ -334,28 +346,74 @@ def customer_baseline(dataset: Dataset, as_of=None, segment=None, config: Lifecy
 
     The models are fitted on every purchaser of the dataset (``fitted_models``); the churn model is
     trained at as_of − churn_days (``churn=False`` skips it: no churn risk). Either may fail on thin data:
-    its columns are then NaN and the reason is in ``model_error`` / ``churn_error``.
+    its columns are then NaN and the reason is in ``model_error`` / ``churn_error``. The rows are those of
+    :func:`whole_baseline` (computed once per dataset version) of the segment's customers.
     """
     config = config or LifecycleConfig()
     as_of = resolve_as_of(dataset, as_of)
+    whole = whole_baseline(dataset, as_of, config, horizon_months, annual_discount, time_unit, draws, seed, churn)
+    return _select_rows(whole, _segment_rows(dataset, whole, segment, config), copy=True)
+
+
+def _segment_rows(dataset: Dataset, whole: Baseline, segment, config) -> np.ndarray | None:
+    ids = segment_customers(dataset, segment, whole.as_of, config)
+    return None if ids is None else whole.customers["customer_id"].isin(ids.execute()["customer_id"]).to_numpy()
+
+
+def _select_rows(whole: Baseline, keep: np.ndarray | None, copy: bool = False) -> Baseline:
+    """The baseline of the rows ``keep`` (all when None) of ``whole``; draws are kept where they are finite
+    wherever the estimate is, on these rows (e.g. not with q ≤ 1: no mean spend)."""
+    frame = whole.customers if keep is None else whole.customers[keep].reset_index(drop=True)
+    draws = {}
+    if whole.draws:
+        values = {name: frame[name].to_numpy() for name in VALUE_COLUMNS}
+        chosen = {name: array if keep is None else array[:, keep] for name, array in whole.draws.items()}
+        valid = np.ones(len(chosen[VALUE_COLUMNS[0]]), bool)
+        for name in VALUE_COLUMNS:
+            finite = np.isfinite(values[name])
+            valid &= np.isfinite(chosen[name][:, finite]).all(axis=1)
+        if valid.any():
+            draws = {name: chosen[name][valid] for name in VALUE_COLUMNS}
+    return Baseline(frame.copy() if copy else frame, draws, whole.as_of, whole.horizon_months,
+                    whole.annual_discount, whole.model_error, whole.churn_error, whole.draw_models,
+                    whole.days_per_unit)
+
+
+def whole_baseline(dataset: Dataset, as_of=None, config: LifecycleConfig | None = None, horizon_months: int = 12,
+                   annual_discount: float = 0.10, time_unit: str = "weeks", draws: int = PARAMETER_DRAWS,
+                   seed: int = 0, churn: bool = True) -> Baseline:
+    """The baseline of every customer of the dataset, computed once per dataset version and kept in memory
+    (shared: do not modify it). Its ``draws`` are not yet filtered for finiteness (:func:`customer_baseline`
+    does that on the rows it selects)."""
+    config = config or LifecycleConfig()
+    as_of = resolve_as_of(dataset, as_of)
+    key = (cache.dataset_key(dataset), as_of, cache.key_text(**config.to_dict()), int(horizon_months),
+           float(annual_discount), time_unit, draws, seed, churn)
+    return _BASELINES.get(key, lambda: _whole_baseline(dataset, as_of, config, horizon_months, annual_discount,
+                                                       time_unit, draws, seed, churn))
+
+
+def _whole_baseline(dataset: Dataset, as_of: dt.date, config: LifecycleConfig, horizon_months: int,
+                    annual_discount: float, time_unit: str, draws: int, seed: int, churn: bool) -> Baseline:
     days_per_unit = TIME_UNITS[time_unit]
-    stages = customer_stages(dataset, as_of, config, segment).select("customer_id", "stage").execute()
+    stages = customer_stages(dataset, as_of, config).select("customer_id", "stage").execute()
     try:
         models, model_error = fitted_models(dataset, as_of, time_unit), None
     except ModelError as exc:
         models, model_error = None, str(exc)
-    predicted = predictive_clv(dataset, as_of, segment, config, horizon_months, annual_discount, 1.0, time_unit,
+    predicted = predictive_clv(dataset, as_of, None, config, horizon_months, annual_discount, 1.0, time_unit,
                                models=models)
     risk, churn_error = pd.DataFrame({"customer_id": pd.Series(dtype=str), "churn_risk": pd.Series(dtype=float)}), None
     if churn:
         try:
-            risk = churn_risk(dataset, as_of, config.churn_days, segment, config)
+            risk = churn_risk(dataset, as_of, config.churn_days, None, config)
         except ValueError as exc:
             churn_error = str(exc)
     frame = stages.merge(predicted, on="customer_id", how="left")
     frame = frame.merge(risk[["customer_id", "churn_risk"]], on="customer_id", how="left")
     frame = frame.reindex(columns=list(BASELINE_COLUMNS + VALUE_COLUMNS)).sort_values("customer_id", ignore_index=True)
     draw_values: dict[str, np.ndarray] = {}
+    pairs = []
     if models is not None:
         bg, gg = models
         buyer = frame["frequency"].notna()
@@ -364,13 +422,12 @@ def customer_baseline(dataset: Dataset, as_of=None, segment=None, config: Lifecy
         values = _values(bg, gg, frame, horizon_months, annual_discount, days_per_unit)
         for name, array in values.items():
             frame[name] = array
-        pairs = parameter_draws(bg, gg, rfm_summary(dataset, as_of, time_unit=time_unit), draws, seed) if draws else []
-        per_draw = [_values(b, g, frame, horizon_months, annual_discount, days_per_unit) for b, g in pairs]
-        # a draw is kept where it is finite wherever the estimate is (e.g. not with q ≤ 1: no mean spend)
-        per_draw = [v for v in per_draw if all(np.isfinite(v[n])[np.isfinite(values[n])].all() for n in values)]
-        if per_draw:
+        pairs = parameter_draws(bg, gg, whole_summary(dataset, as_of, time_unit), draws, seed) if draws else []
+        if pairs and len(frame) <= EAGER_DRAW_CUSTOMERS:
+            per_draw = [_values(b, g, frame, horizon_months, annual_discount, days_per_unit) for b, g in pairs]
             draw_values = {name: np.stack([v[name] for v in per_draw]) for name in VALUE_COLUMNS}
-    return Baseline(frame, draw_values, as_of, int(horizon_months), float(annual_discount), model_error, churn_error)
+    return Baseline(frame, draw_values, as_of, int(horizon_months), float(annual_discount), model_error, churn_error,
+                    () if draw_values else tuple(pairs), days_per_unit)
 
 
 # --------------------------------------------------------------------------- funnel
@@ -439,7 +496,10 @@ class Target:
     """What simulate needs of the contacted customers: per customer, the revenue and the discounted
     revenue (margin 1) of one unit of effect (a conversion, a retained customer, +100 % spend), the cap
     on the effect (churn risk, retention only), the share of conversions that reach a purchase, and the
-    values under parameter draws (draws × customers). ``customers``/``matched``: for display."""
+    values under parameter draws (draws × customers) — or ``draw_values(positions)``, which gives them
+    (revenue, discounted revenue; draws × positions) for the customers at ``positions``, evaluated on a
+    sample of each bucket of customers (``DRAW_SAMPLE``) when the simulation runs. ``customers``/``matched``:
+    for display."""
 
     revenue: np.ndarray
     clv: np.ndarray
@@ -449,6 +509,7 @@ class Target:
     clv_draws: np.ndarray | None = None
     customers: pd.DataFrame | None = None
     matched: int | None = None
+    draw_values: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
 
     def __post_init__(self) -> None:
         for name in ("revenue", "clv", "cap"):
@@ -493,6 +554,9 @@ def select_target(baseline: Baseline, scenario: Scenario, funnel: FunnelStage | 
     draws = {name: baseline.draws[name][:, keep] for name in (column, column + "_discounted")
              if name in baseline.draws}
     chosen = customers[keep].reset_index(drop=True)
+    lazy = None
+    if not draws and baseline.draw_models and len(chosen) and baseline.model_error is None:
+        lazy = _draw_values(baseline, chosen, column)
     return Target(
         revenue=chosen[column].to_numpy(float),
         clv=chosen[column + "_discounted"].to_numpy(float),
@@ -502,7 +566,27 @@ def select_target(baseline: Baseline, scenario: Scenario, funnel: FunnelStage | 
         clv_draws=draws.get(column + "_discounted"),
         customers=chosen,
         matched=int(matched.sum()),
+        draw_values=lazy,
     )
+
+
+def _draw_values(baseline: Baseline, chosen: pd.DataFrame, column: str):
+    """``Target.draw_values`` of the ``chosen`` rows of a baseline that keeps its parameter draws as models:
+    the draws that are finite wherever the estimate is, on the rows asked for."""
+
+    def values(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = chosen.iloc[positions].reset_index(drop=True)
+        point = {name: rows[name].to_numpy() for name in VALUE_COLUMNS}
+        kept = []
+        for bg, gg in baseline.draw_models:
+            v = _values(bg, gg, rows, baseline.horizon_months, baseline.annual_discount, baseline.days_per_unit)
+            if all(np.isfinite(v[n])[np.isfinite(point[n])].all() for n in VALUE_COLUMNS):
+                kept.append(v)
+        if not kept:
+            return np.empty((0, len(rows))), np.empty((0, len(rows)))
+        return np.stack([v[column] for v in kept]), np.stack([v[column + "_discounted"] for v in kept])
+
+    return values
 
 
 # --------------------------------------------------------------------------- expectation
@@ -608,8 +692,40 @@ def _buckets(target: Target, by_cap: bool, count: int = MAX_BUCKETS) -> _Buckets
 
     revenue, clv = means(target.revenue), means(target.clv)
     cap = means(target.cap) if target.cap is not None else np.ones(size.size)
-    return _Buckets(size, per_draw(target.revenue_draws, revenue), per_draw(target.clv_draws, clv),
-                    variance(target.revenue, revenue), variance(target.clv, clv), cap)
+    if target.revenue_draws is None and target.draw_values is not None:
+        revenue_draws, clv_draws = _sampled_draw_means(target, order, starts, size, revenue, clv)
+    else:
+        revenue_draws, clv_draws = per_draw(target.revenue_draws, revenue), per_draw(target.clv_draws, clv)
+    return _Buckets(size, revenue_draws, clv_draws, variance(target.revenue, revenue), variance(target.clv, clv), cap)
+
+
+def _sampled_draw_means(target: Target, order: np.ndarray, starts: np.ndarray, size: np.ndarray,
+                        revenue: np.ndarray, clv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per draw and bucket the mean value (draws × buckets), from ``Target.draw_values`` on at most
+    ``DRAW_SAMPLE`` customers of each bucket, evenly spread over its order: the bucket's mean value times the
+    ratio of the sample's mean under the draw to its mean at the estimate (the sample's mean itself where that
+    is 0; exactly the bucket's mean under the draw when the sample is the whole bucket)."""
+    picks = []
+    for start, count in zip(starts, size):
+        members = order[start:start + count]
+        if count > DRAW_SAMPLE:
+            members = members[np.unique(np.linspace(0, count - 1, DRAW_SAMPLE).round().astype(np.intp))]
+        picks.append(members)
+    lengths = np.array([len(p) for p in picks])
+    bounds = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    positions = np.concatenate(picks)
+    revenue_draws, clv_draws = target.draw_values(positions)
+    if not len(revenue_draws):
+        return revenue[None], clv[None]
+
+    def scaled(draws: np.ndarray, values: np.ndarray, mean: np.ndarray) -> np.ndarray:
+        sample_draws = np.add.reduceat(draws, bounds, axis=1) / lengths
+        sample = np.add.reduceat(values[positions], bounds) / lengths
+        whole = lengths == size
+        ratio = np.divide(mean, sample, out=np.ones_like(mean), where=(sample != 0) & ~whole)
+        return np.where((sample != 0) & ~whole, sample_draws * ratio, sample_draws)
+
+    return scaled(revenue_draws, target.revenue, revenue), scaled(clv_draws, target.clv, clv)
 
 
 @dataclass(frozen=True, eq=False)
@@ -670,3 +786,61 @@ def simulate(target: Target, scenario: Scenario, n_sims: int = 10_000, seed: int
             for m in MEASURES]
     summary = pd.DataFrame(rows, index=list(MEASURES), columns=["expected", "low", "high"])
     return SimulationResult(scenario, summary, samples)
+
+
+# --------------------------------------------------------------------------- a scenario for the page
+
+#: the contacted customers a plan lists (the first ones by customer_id)
+TABLE_ROWS = 1000
+PLAN_COLUMNS = ("customer_id", "stage", "p_alive", "expected_purchases", "expected_spend", "predicted_clv",
+                "churn_risk")
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """What the Campaigns page shows of one scenario, result-sized: the simulation (``result``; None with
+    ``error``, why the target could not be chosen), the numbers of contacted and matched customers, the
+    first ``TABLE_ROWS`` contacted customers (``customers``: PLAN_COLUMNS and the action's value column),
+    the funnel step (``funnel``, its candidates left out, ``funnel_candidates`` of them) and the models'
+    errors."""
+
+    scenario: Scenario
+    result: SimulationResult | None
+    contacted: int
+    matched: int
+    customers: pd.DataFrame
+    funnel: FunnelStage | None = None
+    funnel_candidates: int = 0
+    model_error: str | None = None
+    churn_error: str | None = None
+    error: str | None = None
+
+
+def plan(dataset: Dataset, as_of=None, segment=None, config: LifecycleConfig | None = None, scenario=None,
+         n_sims: int = 10_000, seed: int = 0, rows: int = TABLE_ROWS) -> Plan:
+    """Simulate ``scenario`` (a :class:`Scenario` or its ``to_params``, as a mapping or (name, values)
+    pairs) on the segment's customers: :func:`select_target` on the rows of :func:`whole_baseline` (computed
+    once per dataset version) and :func:`simulate`."""
+    config = config or LifecycleConfig()
+    as_of = resolve_as_of(dataset, as_of)
+    if scenario is None:
+        scenario = Scenario()
+    elif not isinstance(scenario, Scenario):
+        scenario = Scenario.from_params(dict(scenario))
+    whole = whole_baseline(dataset, as_of, config, scenario.horizon_months)
+    baseline = _select_rows(whole, _segment_rows(dataset, whole, segment, config))
+    stage = (funnel_stage(dataset, scenario.funnel_steps, scenario.funnel_step, as_of, segment=segment,
+                          config=config) if scenario.action == "funnel_uplift" else None)
+    column = ACTIONS[scenario.action][0]
+    empty = pd.DataFrame(columns=[*PLAN_COLUMNS, column])
+    shown_stage = None if stage is None else FunnelStage(stage.step, stage.previous, stage.conversion,
+                                                         stage.purchase_step, stage.purchase_share, ())
+    common = dict(funnel=shown_stage, funnel_candidates=0 if stage is None else len(stage.candidates),
+                  model_error=baseline.model_error, churn_error=baseline.churn_error)
+    try:
+        target = select_target(baseline, scenario, stage)
+    except ValueError as exc:
+        return Plan(scenario, None, 0, 0, empty, error=str(exc), **common)
+    result = simulate(target, scenario, n_sims=n_sims, seed=seed)
+    shown = target.customers[[*PLAN_COLUMNS, column]].head(rows).reset_index(drop=True)
+    return Plan(scenario, result, target.size, int(target.matched), shown, **common)

@@ -290,3 +290,13 @@ def test_evaluation_survives_the_database(evaluations):
         assert {k: v for k, v in vars(back).items() if k != "calibration"} == \
             {k: v for k, v in vars(e).items() if k != "calibration"}
         pd.testing.assert_frame_equal(back.calibration, e.calibration)
+
+
+def test_features_of_one_set_of_categories_in_another_order(small_ds):
+    cutoff = resolve_as_of(small_ds, CUTOFF)
+    categories = churn.top_categories(small_ds, cutoff)
+    assert len(categories) == 3
+    first = churn.cached_features(small_ds, cutoff, LifecycleConfig())
+    pd.testing.assert_frame_equal(first, churn_features(small_ds, CUTOFF))
+    reordered = churn.cached_features(small_ds, cutoff, LifecycleConfig(), categories[::-1])
+    pd.testing.assert_frame_equal(reordered, churn_features(small_ds, CUTOFF, categories=categories[::-1]))

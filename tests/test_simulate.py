@@ -10,10 +10,14 @@ import pandas as pd
 import pytest
 
 from clm_core import demo
+from clm_core import simulate as simulate_module
+from clm_core.filters import SegmentFilter
 from clm_core.metrics.clv import rfm_summary
 from clm_core.models.predictive import fitted_models
 from clm_core.simulate import (
     BASELINE_COLUMNS,
+    PLAN_COLUMNS,
+    TABLE_ROWS,
     VALUE_COLUMNS,
     Baseline,
     FunnelStage,
@@ -25,6 +29,7 @@ from clm_core.simulate import (
     first_purchase_value,
     funnel_stage,
     parameter_draws,
+    plan,
     select_target,
     simulate,
     target_customers,
@@ -393,3 +398,62 @@ def test_parameter_uncertainty_shrinks_with_more_data(dataset):
         assert double.std() == pytest.approx(single.std() / math.sqrt(2), rel=0.1)
     spend = np.log([g.params_["v"] for _, g in once])
     assert spend.std() > 0
+
+
+# --------------------------------------------------------------------------- at scale: one baseline, plans
+
+SCENARIOS = [Scenario(), Scenario(action="order_value", effect_low=0.05, effect_high=0.15, stages=("loyal", "active")),
+             Scenario(action="churn_reduction", churn_risk=(0.3, 1.0), cost_per_contact=0.2)]
+
+
+def old_plan(dataset, scenario, segment=None):
+    baseline = customer_baseline(dataset, segment=segment, horizon_months=scenario.horizon_months)
+    target = select_target(baseline, scenario)
+    return target, simulate(target, scenario, n_sims=2_000, seed=0)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_plan_is_the_simulation_of_the_baseline(dataset, scenario):
+    region = SegmentFilter({"channel": ("Email", "Referral")})
+    for segment in (None, region):
+        target, result = old_plan(dataset, scenario, segment)
+        got = plan(dataset, segment=segment, scenario=scenario.to_params(), n_sims=2_000)
+        assert (got.contacted, got.matched) == (target.size, target.matched) and got.error is None
+        pd.testing.assert_frame_equal(got.result.summary, result.summary)
+        pd.testing.assert_frame_equal(got.result.samples, result.samples)
+        column = simulate_module.ACTIONS[scenario.action][0]
+        pd.testing.assert_frame_equal(got.customers, target.customers[[*PLAN_COLUMNS, column]].head(TABLE_ROWS))
+    assert plan(dataset, scenario=scenario, n_sims=10, rows=3).customers.shape[0] == min(3, target.size)
+
+
+def test_a_segments_baseline_is_the_whole_baseline_of_its_customers(dataset, baseline):
+    email = SegmentFilter({"channel": ("Email",)})
+    part = customer_baseline(dataset, segment=email, draws=10)
+    ids = email.customers(dataset, baseline.as_of).execute()["customer_id"]
+    pd.testing.assert_frame_equal(part.customers, baseline.customers[baseline.customers["customer_id"].isin(ids)]
+                                  .reset_index(drop=True))
+    assert part.draws["purchase_value"].shape == (10, len(part.customers))
+    part.customers.loc[0, "p_alive"] = -1.0  # the caller's copy: the shared baseline is untouched
+    assert not (customer_baseline(dataset, draws=10).customers["p_alive"] == -1.0).any()
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_draws_evaluated_for_the_target_only(dataset, scenario, monkeypatch):
+    """Above EAGER_DRAW_CUSTOMERS the baseline keeps the drawn models; the values under them are computed for
+    a sample of each bucket of the contacted customers: all of them give the eager result, a few come close."""
+    eager = select_target(customer_baseline(dataset, draws=10), scenario)
+    monkeypatch.setattr(simulate_module, "EAGER_DRAW_CUSTOMERS", 0)
+    simulate_module._BASELINES.clear()
+    lazy_baseline = customer_baseline(dataset, draws=10)
+    assert not lazy_baseline.draws and len(lazy_baseline.draw_models) == 10
+    lazy = select_target(lazy_baseline, scenario)
+    assert lazy.revenue_draws is None and lazy.draw_values is not None
+    want = simulate(eager, scenario, n_sims=2_000, seed=1)
+    got = simulate(lazy, scenario, n_sims=2_000, seed=1)
+    pd.testing.assert_frame_equal(got.summary, want.summary, rtol=1e-9)
+    monkeypatch.setattr(simulate_module, "DRAW_SAMPLE", 3)
+    sampled = simulate(lazy, scenario, n_sims=2_000, seed=1)
+    assert sampled.expected("incremental_clv") == want.expected("incremental_clv")  # the point estimate
+    for measure in ("incremental_revenue", "incremental_clv"):
+        assert np.allclose(sampled.interval(measure), want.interval(measure), rtol=0.1)
+    simulate_module._BASELINES.clear()
