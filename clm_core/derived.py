@@ -17,6 +17,16 @@
   their days as of the data's last day (see :func:`per_customer_totals`). For that as-of date
   (the default everywhere) it is exactly what the metrics would aggregate from ``customer_days``,
   so they read it instead (``clm_core.metrics.common.customer_totals``).
+- ``customer_purchases``: one row per customer and purchase day of ``customer_days``, its days as
+  day numbers (days since 1970-01-01, so that range arithmetic is integer arithmetic): ``day_number``,
+  ``next_day_number`` (the next purchase day; null after the last), ``first_day_number``,
+  ``previous_day_number`` (the purchase day before) and ``day_number_3_back`` (three purchase days
+  before; null for the first three). A row describes its customer on every day T in
+  [day, next purchase day): last purchase = day, and at least 4 purchase days in (T − 365 days, T]
+  (the default ``loyal_orders``) iff day_number_3_back > T − 365.
+- ``stage_changes``: per day and stage, how many customers enter (+) or leave (−) it under the default
+  thresholds (``clm_core.metrics.stages.stage_changes``): the stage distribution at any date is a sum
+  over this small table.
 """
 
 from __future__ import annotations
@@ -106,12 +116,46 @@ def customer_summary(dataset: Dataset):
     return per_customer_totals(days, end.date() if isinstance(end, dt.datetime) else end)
 
 
+#: ``customer_purchases.day_number_3_back`` serves ``loyal_orders`` = LOYAL_LAG + 1 (the default).
+LOYAL_LAG = 3
+EPOCH = dt.date(1970, 1, 1)
+
+
+def day_number(day):
+    """Ibis: days since 1970-01-01 as an integer."""
+    return day.delta(ibis.literal(EPOCH), unit="day").cast("int32")
+
+
+def customer_purchases(dataset: Dataset):
+    days = dataset.table("customer_days")
+    if days is None:
+        return None
+    bought = days.filter(days.purchases > 0)
+    order = ibis.window(group_by="customer_id", order_by="day")
+    return bought.select(
+        "customer_id",
+        day_number=day_number(bought.day),
+        next_day_number=day_number(bought.day.lead().over(order)),
+        first_day_number=day_number(bought.first_purchase_day),
+        previous_day_number=day_number(bought.previous_purchase_day),
+        day_number_3_back=day_number(bought.day.lag(LOYAL_LAG).over(order)),
+    )
+
+
+def stage_changes(dataset: Dataset):
+    from clm_core.metrics.stages import stage_changes as changes  # metrics build on this module
+
+    return changes(dataset) if dataset.has("customer_purchases") else None
+
+
 #: Derived tables in build order (each may read the ones before it) with the columns the code needs:
 #: a table missing one of them predates the current code and is rebuilt (:func:`outdated`).
 BUILDERS = {
     "customer_index": (customer_index, ("customer_id", "first_seen", "implicit")),
     "customer_days": (customer_days, ("purchase_number", "previous_purchase_day", "first_purchase_day")),
     "customer_summary": (customer_summary, ("customer_id", "second", "first_amount", "recent_days")),
+    "customer_purchases": (customer_purchases, ("next_day_number", "day_number_3_back")),
+    "stage_changes": (stage_changes, ("day", "stage", "change")),
 }
 
 

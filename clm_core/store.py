@@ -20,7 +20,8 @@ import ibis
 
 DEFAULT_DATABASE = Path("data/clm.duckdb")
 TABLES = ("customers", "transactions", "events", "nps", "campaigns")
-DERIVED = ("customer_index", "customer_days", "customer_summary")
+DERIVED = ("customer_index", "customer_days", "customer_summary", "customer_purchases",
+           "stage_changes")
 _ID = re.compile(r"^[0-9a-f]{16}$")
 
 _META = """

@@ -15,6 +15,7 @@ import ibis
 import pandas as pd
 
 from clm_core.config import STAGES, LifecycleConfig
+from clm_core.derived import EPOCH, LOYAL_LAG, day_number
 from clm_core.metrics.common import customer_totals, day_of, resolve_as_of, restrict, segment_customers
 from clm_core.store import Dataset
 
@@ -65,23 +66,147 @@ def customer_stages(dataset: Dataset, as_of=None, config: LifecycleConfig | None
         base = base.mutate(has_event=ibis.literal(False))
 
     t = ibis.literal(as_of)
-    recency = t.delta(base.last, unit="day")
-    age = t.delta(base.first, unit="day")
-    stage = ibis.cases(
-        (base.last.isnull(), "prospect"),
-        (recency > config.churn_days, "churned"),
-        (recency > config.at_risk_days, "at_risk"),
-        (age < config.new_days, "new"),
-        (base.previous.notnull() & (base.last.delta(base.previous, unit="day") >= config.churn_days), "reactivated"),
-        ((base.recent_days >= config.loyal_orders) | (base.latest_score >= 9), "loyal"),
-        else_="active",
-    )
     return base.select(
         "customer_id",
-        stage=stage,
+        stage=stage_rule(t, base.first, base.last, base.previous, base.recent_days >= config.loyal_orders,
+                         base.latest_score, config),
         interested=base.last.isnull() & base.has_event.fill_null(False),
-        recency=recency,
+        recency=t.delta(base.last, unit="day"),
     )
+
+
+def stage_rule(t, first, last, previous, loyal_by_purchases, latest_score, config: LifecycleConfig):
+    """Ibis: the stage at ``t`` of a customer with these purchase facts (DESIGN §3.1; ``last`` null: prospect).
+    ``loyal_by_purchases``: at least ``loyal_orders`` purchase days in (t − 365 days, t]."""
+    recency = t.delta(last, unit="day")
+    return ibis.cases(
+        (last.isnull(), "prospect"),
+        (recency > config.churn_days, "churned"),
+        (recency > config.at_risk_days, "at_risk"),
+        (t.delta(first, unit="day") < config.new_days, "new"),
+        (previous.notnull() & (last.delta(previous, unit="day") >= config.churn_days), "reactivated"),
+        (loyal_by_purchases | (latest_score >= 9), "loyal"),
+        else_="active",
+    )
+
+
+def timeline_supported(dataset: Dataset, config: LifecycleConfig | None = None, segment=None) -> bool:
+    """Whether :func:`stage_timeline` serves these settings: a segment that keeps the same customers at every
+    date (attributes, stored lists), the default ``loyal_orders`` and the stored ``customer_purchases``."""
+    config = config or LifecycleConfig()
+    fixed = segment is None or not (segment.stages or segment.cohort_from or segment.cohort_to)
+    return fixed and config.loyal_orders == LOYAL_LAG + 1 and dataset.has("customer_purchases")
+
+
+_NEVER = 10_000_000  # day number of the end of an open interval (after any date)
+
+
+def _promoter_spans(dataset: Dataset):
+    """Per customer: [start, end) day numbers in which their latest NPS answer is 9–10 (None without NPS)."""
+    nps = dataset.table("nps")
+    if nps is None:
+        return None
+    answers = nps.filter(nps.answered_at.notnull())
+    per_day = answers.group_by("customer_id", day=day_of(answers.answered_at)).aggregate(
+        score=answers.score.argmax(answers.answered_at))
+    spans = per_day.mutate(next_day=per_day.day.lead().over(ibis.window(group_by="customer_id", order_by="day")))
+    spans = spans.filter(spans.score >= 9)
+    return spans.select("customer_id", start=day_number(spans.day), end=day_number(spans.next_day).fill_null(_NEVER))
+
+
+def _stage_intervals(rows, config: LifecycleConfig):
+    """Per ``customer_purchases`` row, [start_<stage>, end_<stage>) in day numbers for each stage the customer
+    passes through while the row is their latest purchase (empty when start ≥ end); NPS promoters are still
+    'active' here.
+
+    Within [day, next purchase day) the stage at T follows DESIGN §3.1 with last = day: at_risk from
+    day + at_risk_days + 1, churned from day + churn_days + 1; before that new while T < first + new_days,
+    then reactivated for the whole row if the purchase before was ≥ churn_days earlier, else loyal while
+    T < day_number_3_back + 365, then active."""
+    day, end = rows.day_number, rows.next_day_number.fill_null(_NEVER)
+    at_risk = ibis.least(day + (config.at_risk_days + 1), end)
+    churned = ibis.least(day + (config.churn_days + 1), end)
+    new_until = ibis.least(rows.first_day_number + config.new_days, at_risk)
+    settled = ibis.greatest(day, new_until)  # where the 'new' interval ends
+    won_back = (day - rows.previous_day_number).fill_null(-1) >= config.churn_days
+    loyal_until = ibis.least(ibis.greatest((rows.day_number_3_back + 365).fill_null(0), settled), at_risk)
+    return rows.select(
+        "customer_id",
+        start_new=day, end_new=new_until,
+        start_reactivated=settled, end_reactivated=ibis.ifelse(won_back, at_risk, settled),
+        start_loyal=settled, end_loyal=ibis.ifelse(won_back, settled, loyal_until),
+        start_active=ibis.ifelse(won_back, at_risk, loyal_until), end_active=at_risk,
+        start_at_risk=at_risk, end_at_risk=churned,
+        start_churned=churned, end_churned=end,
+    )
+
+
+def _changes(intervals, start, end, stage: str, sign: int = 1):
+    """Ibis: day (number), stage, change — +1 per interval at its start and −1 at its end; an empty interval
+    (end ≤ start) gets both at its start, so it adds nothing on any day (and no filter is needed)."""
+    opened = intervals.group_by(day=start.cast("int64")).aggregate(change=intervals.count() * sign)
+    closed = intervals.group_by(day=ibis.greatest(start, end).cast("int64")).aggregate(
+        change=intervals.count() * -sign)
+    return opened.union(closed).mutate(stage=ibis.literal(stage))
+
+
+def stage_changes(dataset: Dataset, config: LifecycleConfig | None = None, customers=None):
+    """Ibis table: day (day number; null: from the start), stage, change — how many customers of ``customers``
+    (default all) enter (+) or leave (−) each stage on each day, with the pseudo-stage ``known`` for customers
+    becoming known (first seen; never dated ones from the start). The customers in a stage on day T are the
+    sum of its changes on days ≤ T, so one pass over ``customer_purchases`` gives the distribution at every
+    date. Needs the default ``loyal_orders`` (``day_number_3_back``)."""
+    config = config or LifecycleConfig()
+    intervals = _stage_intervals(restrict(dataset.require("customer_purchases"), customers), config)
+    parts = [_changes(intervals, intervals[f"start_{stage}"], intervals[f"end_{stage}"], stage)
+             for stage in STAGES if stage != "prospect"]
+    spans = _promoter_spans(dataset)
+    if spans is not None:  # an 'active' customer whose latest answer is 9-10 is loyal (DESIGN §3.1 rule 6)
+        active = intervals.filter(intervals.start_active < intervals.end_active)
+        both = active.join(spans, [active.customer_id == spans.customer_id, spans.start < active.end_active,
+                                   spans.end > active.start_active])
+        both = both.select(start=ibis.greatest(both.start_active, both.start),
+                           end=ibis.least(both.end_active, both.end))
+        parts += [_changes(both, both.start, both.end, "loyal"), _changes(both, both.start, both.end, "active", -1)]
+    index = restrict(dataset.require("customer_index"), customers)
+    parts.append(index.group_by(day=day_number(index.first_seen).cast("int64")).aggregate(change=index.count()).mutate(
+        stage=ibis.literal("known")))
+    changes = ibis.union(*parts).group_by("day", "stage").aggregate(change=lambda t: t.change.sum().cast("int64"))
+    return changes.filter(changes.change != 0, changes.day.isnull() | (changes.day < _NEVER))
+
+
+def stage_timeline(dataset: Dataset, config: LifecycleConfig | None = None, segment=None) -> pd.DataFrame:
+    """day (date; None: from the start), stage, change: :func:`stage_changes` of the segment's customers,
+    read from the stored table for the default thresholds and no filter. Only for the settings
+    :func:`timeline_supported` accepts."""
+    config = config or LifecycleConfig()
+    if not timeline_supported(dataset, config, segment):
+        raise ValueError("stage_timeline needs the default loyal_orders and a filter on attributes or lists only")
+    customers = segment_customers(dataset, segment, dt.date.max, config)
+    stored = dataset.table("stage_changes")
+    if customers is None and stored is not None and config.thresholds() == LifecycleConfig().thresholds():
+        changes = stored.execute()
+    else:
+        changes = stage_changes(dataset, config, customers).execute()
+    changes["day"] = [None if pd.isna(d) else EPOCH + dt.timedelta(days=int(d)) for d in changes["day"]]
+    return changes.astype({"change": "int64"}).sort_values(["day", "stage"], na_position="first",
+                                                           ignore_index=True)
+
+
+def counts_from_timeline(timeline: pd.DataFrame, dates) -> pd.DataFrame:
+    """as_of, stage, customers: the stage distribution at each of ``dates`` from a :func:`stage_timeline`
+    (prospects = known customers without a purchase; a date without a known customer has no rows)."""
+    rows = []
+    for as_of in sorted(set(dates)):
+        upto = timeline[timeline["day"].map(lambda d: d is None or d <= as_of)]
+        totals = upto.groupby("stage")["change"].sum()
+        known = int(totals.get("known", 0))
+        if known <= 0:
+            continue
+        bought = {stage: int(totals.get(stage, 0)) for stage in STAGES if stage != "prospect"}
+        rows += [(as_of, "prospect", known - sum(bought.values()))] + [(as_of, s, n) for s, n in bought.items()]
+    counts = pd.DataFrame(rows, columns=["as_of", "stage", "customers"]).astype({"customers": "int64"})
+    return counts[counts["customers"] > 0].reset_index(drop=True)
 
 
 def _counts_frame(counts: pd.DataFrame, order, key: str) -> pd.DataFrame:
@@ -94,8 +219,12 @@ def _counts_frame(counts: pd.DataFrame, order, key: str) -> pd.DataFrame:
 
 def stage_distribution(dataset: Dataset, as_of=None, config=None, segment=None) -> pd.DataFrame:
     """stage, customers, share over the seven canonical stages (zeros included)."""
-    stages = customer_stages(dataset, as_of, config, segment)
-    counts = stages.group_by("stage").aggregate(customers=stages.count()).execute()
+    as_of = resolve_as_of(dataset, as_of)
+    if timeline_supported(dataset, config, segment):
+        counts = counts_from_timeline(stage_timeline(dataset, config, segment), [as_of])[["stage", "customers"]]
+    else:
+        stages = customer_stages(dataset, as_of, config, segment)
+        counts = stages.group_by("stage").aggregate(customers=stages.count()).execute()
     return _counts_frame(counts, STAGES, "stage")
 
 
@@ -136,11 +265,17 @@ def stage_history(dataset: Dataset, as_of=None, config=None, segment=None, month
     first = dt.date(as_of.year, as_of.month, 1)
     for _ in range(months - 1):
         first = (first - dt.timedelta(days=1)).replace(day=1)
-    parts = []
-    for end in month_ends(first, as_of):
-        stages = customer_stages(dataset, end, config, segment)
-        parts.append(stages.group_by("stage").aggregate(customers=stages.count()).mutate(month=ibis.literal(end.strftime("%Y-%m"))))
-    counts = ibis.union(*parts).execute() if len(parts) > 1 else parts[0].execute()
+    ends = month_ends(first, as_of)
+    if timeline_supported(dataset, config, segment):
+        counts = counts_from_timeline(stage_timeline(dataset, config, segment), ends)
+        counts["month"] = [end.strftime("%Y-%m") for end in counts["as_of"]]
+    else:
+        parts = []
+        for end in ends:
+            stages = customer_stages(dataset, end, config, segment)
+            parts.append(stages.group_by("stage").aggregate(customers=stages.count())
+                         .mutate(month=ibis.literal(end.strftime("%Y-%m"))))
+        counts = ibis.union(*parts).execute() if len(parts) > 1 else parts[0].execute()
     grid = pd.MultiIndex.from_product([sorted(counts["month"].unique()), STAGES], names=["month", "stage"])
     frame = counts.set_index(["month", "stage"])["customers"].reindex(grid, fill_value=0).reset_index()
     frame["customers"] = frame["customers"].astype("int64")

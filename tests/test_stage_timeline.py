@@ -1,0 +1,165 @@
+"""The stage timeline (stored ``customer_purchases`` and ``stage_changes``) gives exactly the stage
+distribution of the per-customer rules (``customer_stages``) at any date, filter and thresholds.
+
+The reference is the rule-by-rule evaluation of DESIGN §3.1 per customer, which tests/test_stages.py
+checks by hand; here every day around the rules fixture's boundaries and a seeded demo at month-ends,
+mid-month, before the first order and after the last are compared with it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from clm_core import store
+from clm_core.config import STAGES, LifecycleConfig
+from clm_core.filters import SegmentFilter
+from clm_core.metrics import stages
+from clm_core.metrics.stages import (
+    counts_from_timeline,
+    customer_stages,
+    stage_distribution,
+    stage_history,
+    stage_timeline,
+    timeline_supported,
+)
+from tests.test_stages import ANSWERS, EXPECTED, PURCHASES, T, _csv, ago
+
+
+def reference(ds, as_of, config=None, segment=None) -> dict[str, int]:
+    """Customers per stage at ``as_of`` from the per-customer rules (zero stages left out)."""
+    frame = customer_stages(ds, as_of, config, segment)
+    counts = frame.group_by("stage").aggregate(n=frame.count()).execute()
+    return {s: int(n) for s, n in zip(counts["stage"], counts["n"]) if n}
+
+
+def from_timeline(timeline, as_of) -> dict[str, int]:
+    counts = counts_from_timeline(timeline, [as_of])
+    return dict(zip(counts["stage"], counts["customers"].astype(int)))
+
+
+@pytest.fixture(scope="module")
+def rules_ds(load):
+    customers = [c for c in [*PURCHASES, *ANSWERS, "prospect_plain"] if c not in ("only_in_tx", "only_in_nps")]
+    return load(
+        # created at different days, so the known customers grow over the compared range
+        customers=_csv("customer_id,created_at", [(c, ago(400 - 7 * i)) for i, c in enumerate(dict.fromkeys(customers))]),
+        transactions=_csv(
+            "customer_id,ordered_at,amount", [(c, ago(n), a) for c, rows in PURCHASES.items() for n, a in rows]
+        ),
+        nps=_csv("customer_id,answered_at,score", [(c, ago(n), s) for c, rows in ANSWERS.items() for n, s in rows]),
+    )
+
+
+def test_hand_computed_distribution_at_t(rules_ds):
+    timeline = stage_timeline(rules_ds)
+    # the rules fixture's customers are all known at T (created up to 400 - 7*30 days before)
+    assert from_timeline(timeline, T) == {stage: len(names.split()) for stage, names in EXPECTED.items()}
+
+
+def test_days_around_every_boundary_equal_the_rules(rules_ds):
+    """Every third day from before the first transaction to after the last, and every day around T, so
+    the boundaries (90, 180, 365 days, the NPS answers, the next purchase) are crossed on both sides."""
+    timeline = stage_timeline(rules_ds)
+    days = sorted({T - dt.timedelta(days=n) for n in [*range(-10, 420, 3), *range(-3, 4)]})
+    counts = counts_from_timeline(timeline, days)
+    for day in days:
+        got = counts[counts["as_of"] == day]
+        assert dict(zip(got["stage"], got["customers"].astype(int))) == reference(rules_ds, day), day
+
+
+def test_other_thresholds_are_computed_not_read(rules_ds):
+    config = LifecycleConfig(new_days=30, at_risk_days=60, churn_days=120)
+    timeline = stage_timeline(rules_ds, config)
+    for n in (-5, 0, 29, 30, 31, 59, 60, 61, 119, 120, 121, 200, 364, 365, 366):
+        day = T - dt.timedelta(days=n)
+        assert from_timeline(timeline, day) == reference(rules_ds, day, config), day
+
+
+def test_stored_changes_equal_the_query(rules_ds):
+    def rows(table):
+        frame = table.execute().astype({"change": "int64"})
+        return frame.sort_values(["day", "stage"], na_position="first", ignore_index=True)
+
+    stored, computed = rows(rules_ds.table("stage_changes")), rows(stages.stage_changes(rules_ds))
+    pd.testing.assert_frame_equal(stored, computed)
+    assert len(stored) > 0
+
+
+def test_settings_the_timeline_cannot_serve(rules_ds):
+    assert timeline_supported(rules_ds, LifecycleConfig(), SegmentFilter({"segment": ("x",)}))
+    assert not timeline_supported(rules_ds, LifecycleConfig(loyal_orders=3))
+    assert not timeline_supported(rules_ds, None, SegmentFilter(stages=("new",)))
+    assert not timeline_supported(rules_ds, None, SegmentFilter(cohort_from="2024-01"))
+    with pytest.raises(ValueError):
+        stage_timeline(rules_ds, LifecycleConfig(loyal_orders=3))
+    # those settings still get their distribution, date by date from the rules
+    config = LifecycleConfig(loyal_orders=3)
+    expected = reference(rules_ds, T, config)
+    got = stage_distribution(rules_ds, T, config)
+    assert {s: int(n) for s, n in zip(got["stage"], got["customers"]) if n} == expected
+
+
+# ------------------------------------------------------------------ a seeded demo: dates, filters, history
+
+@pytest.fixture(scope="module")
+def demo_ds(tmp_path_factory, demo_paths):
+    from clm_core import ingest
+
+    con = store.connect(tmp_path_factory.mktemp("timeline") / "demo.duckdb")
+    dataset = store.create_dataset(con, "Demo")
+    ingest.load(dataset, demo_paths)
+    yield dataset
+    con.disconnect()
+
+
+def _dates(ds) -> list[dt.date]:
+    end = stages.resolve_as_of(ds)
+    days = ds.table("customer_days")
+    first = days.day.min().execute()
+    first = first.date() if hasattr(first, "date") else first
+    return [
+        end,  # the data's last day (the default as-of date)
+        end + dt.timedelta(days=45),  # after the last order
+        first - dt.timedelta(days=1),  # before the first order
+        first,
+        dt.date(end.year, end.month, 1) - dt.timedelta(days=1),  # a month-end
+        dt.date(end.year - 1, end.month, 15),  # mid-month a year earlier
+        end - dt.timedelta(days=365),
+    ]
+
+
+@pytest.mark.parametrize("segment", [
+    None,
+    SegmentFilter({"channel": ("Email", "Social")}),
+    SegmentFilter({"segment": ("Premium",)}),
+], ids=["all", "channel", "segment"])
+def test_demo_distribution_equals_the_rules(demo_ds, segment):
+    for day in _dates(demo_ds):
+        got = stage_distribution(demo_ds, day, segment=segment)
+        assert list(got["stage"]) == list(STAGES)
+        assert {s: int(n) for s, n in zip(got["stage"], got["customers"]) if n} == reference(
+            demo_ds, day, segment=segment), day
+
+
+def test_demo_customer_list_filter(demo_ds):
+    ids = customer_stages(demo_ds).execute()["customer_id"].tolist()[::7]
+    segment = SegmentFilter(customer_list=store.save_customer_list(demo_ds.con, ids))
+    for day in _dates(demo_ds)[:3]:
+        got = stage_distribution(demo_ds, day, segment=segment)
+        assert {s: int(n) for s, n in zip(got["stage"], got["customers"]) if n} == reference(
+            demo_ds, day, segment=segment)
+
+
+def test_demo_history_equals_month_by_month(demo_ds):
+    end = stages.resolve_as_of(demo_ds)
+    history = stage_history(demo_ds, end, months=30)  # reaches before the first order
+    for month, rows in history.groupby("month"):
+        year, number = map(int, month.split("-"))
+        last = dt.date(year + number // 12, number % 12 + 1, 1) - dt.timedelta(days=1)
+        day = min(last, end)
+        got = {s: int(n) for s, n in zip(rows["stage"], rows["customers"]) if n}
+        assert got == reference(demo_ds, day), month
+    assert history.groupby("month")["share"].sum().round(12).eq(1).all()
