@@ -10,6 +10,7 @@ import json
 import math
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from clm_core import demo, ingest, store
@@ -300,3 +301,36 @@ def test_models_that_cannot_be_fitted_are_explained(single_purchase_db):
     info = texts(at.info)
     assert "Kein prognostizierter Wert" in info and "nur 0 von 40 Käufern" in info
     assert "Kategorie-Spalte" in info and "Kein Abwanderungsrisiko" in info
+
+
+def test_long_lists_show_their_first_rows_and_offer_all(demo_db, expected, monkeypatch):
+    """At scale the page gets the first TABLE_ROWS rows of each per-customer list and their number; every row
+    is one click away (a download computed when clicked)."""
+    monkeypatch.setattr(insights, "TABLE_ROWS", 5)
+    st.cache_data.clear()
+    try:
+        at = open_page(**{"p.value_segment": "Champions"})
+        assert not at.exception
+        ranked, suggestions = expected["ranked"], expected["suggestions"]
+        assert frame_with(at, "churn_risk")["customer_id"].tolist() == ranked["customer_id"].head(5).tolist()
+        assert frame_with(at, "because_of")["customer_id"].tolist() == suggestions["customer_id"].head(5).tolist()
+        assert len(frame_with(at, "days_since_last")) == 5
+        captions = texts(at.caption)
+        assert f"The first 5 of {len(ranked):,} rows" in captions
+        assert f"The first 5 of {len(suggestions):,} rows" in captions
+        labels = [b.proto.label for b in at.get("download_button")]
+        assert f"Download all {len(ranked):,} rows (CSV)" in labels
+    finally:
+        st.cache_data.clear()
+
+
+def test_model_results_do_not_depend_on_a_new_session(demo_db, expected):
+    """A new browser tab (a new session in the same process) is served the same models: the second run finds
+    them computed (st.cache_data, and clm_core's results per dataset version behind it)."""
+    first = open_page()
+    st.cache_data.clear()  # clm_core's own results remain: the page gets the same numbers from them
+    second = open_page()
+    assert not second.exception
+    for label in ("Predicted CLV, 12 months", "ROC AUC, churn model", "Purchasers"):
+        assert metric(second, label) == metric(first, label)
+    assert frame_with(second, "churn_risk")["customer_id"].tolist() == expected["ranked"]["customer_id"].tolist()

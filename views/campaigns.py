@@ -14,14 +14,15 @@ from clm_core.config import STAGES
 from clm_core.filters import SegmentFilter
 from clm_core.i18n import format_currency, format_number, format_percent, framework_label
 from clm_core.metrics import campaigns, drilldown
+from clm_core.models import prepare
 from clm_core.simulate import Scenario
 from clm_ui import data
 from clm_ui.page import context
 from clm_ui.state import param_number, param_select, set_param, t, view
 from clm_ui.widgets import chart, download, table
 
-data.register("campaign_baseline", simulate.customer_baseline)
-data.register("campaign_funnel", simulate.funnel_stage)
+# simulate.plan returns a result-sized plan; the baseline behind it is computed once per dataset version
+data.register("campaign_plan", simulate.plan)
 data.register("campaign_effects", campaigns.campaign_effects)
 data.register("campaign_effects_by", campaigns.campaign_effects_by)
 data.register("campaign_gaps", campaigns.campaign_gaps)
@@ -103,7 +104,10 @@ TEXT = {
     "first_purchase": ("First purchase", "Erstkauf"),
     "repeat_purchase": ("Repeat purchase", "Wiederkauf"),
     "promoter": ("Promoter", "Promotor"),
-    "fitting": ("Fitting the models to the data…", "Modelle werden an die Daten angepasst…"),
+    "fitting": ("Fitting the models and valuing {n} customers (once per dataset version), then simulating "
+                "scenario {name}…",
+                "Modelle werden geschätzt und {n} Kunden bewertet (einmal je Datensatzversion), dann wird Szenario "
+                "{name} simuliert…"),
     "model_error": ("The predictive models cannot be fitted on this data: {reason}",
                     "Die Prognosemodelle lassen sich auf diesen Daten nicht schätzen: {reason}"),
     "churn_error": ("No churn risk (the churn model needs more history): {reason}",
@@ -111,6 +115,8 @@ TEXT = {
     "bad_link": ("Scenario {name} in the link could not be read ({reason}); it starts from the defaults.",
                  "Szenario {name} im Link war nicht lesbar ({reason}); es beginnt mit den Standardwerten."),
     "invalid": ("Scenario {name} is not valid: {reason}", "Szenario {name} ist ungültig: {reason}"),
+    "first_rows": ("The first {shown} of the {n} contacted customers.", "Die ersten {shown} der {n} kontaktierten "
+                                                                         "Kunden."),
     "contacted_of": ("{contacted} contacted of {matched} in the target",
                      "{contacted} kontaktiert von {matched} in der Zielgruppe"),
     "who": ("Who is contacted ({n})", "Wer kontaktiert wird ({n})"),
@@ -218,6 +224,8 @@ ctx = context(require=("transactions",))
 lang = view().lang
 EVERYONE = SegmentFilter()  # funnel steps and breakdown attributes are the dataset's, not the segment's
 st.title(t("title", TEXT))
+# the models and the baseline of the whole dataset start computing in the background while the page draws
+prepare.start(data.dataset(ctx.dataset.id), ctx.as_of, ctx.config, tasks=("campaign_baseline",))
 
 
 def money(value, decimals: int = 0) -> str:
@@ -337,8 +345,8 @@ def scenario_editor(name: str, stored: Scenario, steps_available: list[str], ste
         return None
 
 
-def customer_table(name: str, target: simulate.Target, scenario: Scenario) -> None:
-    shown = target.customers.assign(stage=target.customers["stage"].map(lambda s: t(s)))
+def customer_table(name: str, plan: simulate.Plan, scenario: Scenario) -> None:
+    shown = plan.customers.assign(stage=plan.customers["stage"].map(lambda s: t(s)))
     value_column = simulate.ACTIONS[scenario.action][0]
     unit_label = {"conversion": "unit_value", "spend": "unit_value_spend", "retention": "unit_value_retention"}
     columns = ["customer_id", "stage", "p_alive", "expected_purchases", "expected_spend", "predicted_clv",
@@ -401,6 +409,7 @@ def plan() -> None:
         count = int(param_select(t("scenarios", TEXT), "campaigns_count", [1, 2, 3], default=1))
     available = data.metric("step_availability", ctx.dataset, EVERYONE, ctx.config)
     steps_available = list(available.steps)
+    customers = int(ctx.metric("stage_distribution")["customers"].sum())
 
     def step_label(step: str) -> str:
         return t(step, TEXT) if step in available.milestones else step
@@ -413,31 +422,32 @@ def plan() -> None:
             if scenario is None:
                 continue
             store_scenario(name, scenario)
-            with st.spinner(t("fitting", TEXT)):
-                baseline = ctx.metric("campaign_baseline", horizon_months=scenario.horizon_months)
-                stage = (ctx.metric("campaign_funnel", steps=list(scenario.funnel_steps), step=scenario.funnel_step)
-                         if scenario.action == "funnel_uplift" else None)
+            with st.spinner(t("fitting", TEXT, n=format_number(customers, lang), name=name)):
+                planned = ctx.metric("campaign_plan", scenario=tuple(sorted(scenario.to_params().items())),
+                                     n_sims=N_SIMS)
             notes.update(note for note in (
-                baseline.model_error and t("model_error", TEXT, reason=baseline.model_error),
-                baseline.churn_error and t("churn_error", TEXT, reason=baseline.churn_error)) if note)
+                planned.model_error and t("model_error", TEXT, reason=planned.model_error),
+                planned.churn_error and t("churn_error", TEXT, reason=planned.churn_error)) if note)
+            stage = planned.funnel
             if stage is not None:
                 st.caption(t("funnel_info", TEXT, previous=step_label(stage.previous), step=step_label(stage.step),
-                             rate=percent(stage.conversion), n=format_number(len(stage.candidates), lang)))
+                             rate=percent(stage.conversion), n=format_number(planned.funnel_candidates, lang)))
                 if stage.purchase_step is None:
                     st.caption(t("funnel_no_purchase", TEXT, step=step_label(stage.step)))
                 elif stage.purchase_step != stage.step:
                     st.caption(t("funnel_share", TEXT, step=step_label(stage.step), purchase=step_label(
                         stage.purchase_step), share=percent(stage.purchase_share)))
-            try:
-                target = simulate.select_target(baseline, scenario, stage)
-            except ValueError as exc:
-                st.warning(str(exc))
+            if planned.error:
+                st.warning(planned.error)
                 continue
-            st.markdown("**" + t("contacted_of", TEXT, contacted=format_number(target.size, lang),
-                                 matched=format_number(target.matched, lang)) + "**")
-            with st.expander(t("who", TEXT, n=format_number(target.size, lang))):
-                customer_table(name, target, scenario)
-            results[name] = simulate.simulate(target, scenario, n_sims=N_SIMS, seed=0)
+            st.markdown("**" + t("contacted_of", TEXT, contacted=format_number(planned.contacted, lang),
+                                 matched=format_number(planned.matched, lang)) + "**")
+            with st.expander(t("who", TEXT, n=format_number(planned.contacted, lang))):
+                customer_table(name, planned, scenario)
+                if planned.contacted > len(planned.customers):
+                    st.caption(t("first_rows", TEXT, shown=format_number(len(planned.customers), lang),
+                                 n=format_number(planned.contacted, lang)))
+            results[name] = planned.result
     for note in sorted(notes):
         st.warning(note)
     if not results:

@@ -14,21 +14,26 @@ from clm_core.config import LifecycleConfig
 from clm_core.filters import SegmentFilter
 from clm_core.i18n import format_currency, format_date, format_number, format_percent
 from clm_core.metrics import clv
-from clm_core.models import insights, rfm
+from clm_core.models import insights, prepare, rfm
 from clm_core.models.rfm import SEGMENT_NAMES
 from clm_ui import data
 from clm_ui.page import context
 from clm_ui.state import param_float, param_number, param_select, set_param, stop, t, update, view
 from clm_ui.widgets import chart, table
 
+# Every registered result is result-sized (counts, summaries, the first rows of long lists): the models
+# and per-customer scores behind them are computed once per dataset version in clm_core and kept there.
+data.register("value_summary", rfm.value_summary)
+data.register("value_rfm", rfm.rfm_overview)
+data.register("value_segment_members", rfm.segment_members)
 data.register("value_histogram", clv.value_histogram)
 data.register("value_models", insights.value_models)
-data.register("value_predictions", insights.predicted_value)
+data.register("value_prediction_overview", insights.prediction_overview)
 data.register("value_margin_in_data", insights.purchase_margin)
 data.register("value_holdout", insights.holdout_check)
-data.register("value_churn_ranking", insights.churn_ranking)
 data.register("value_churn_check", insights.churn_evaluation)
-data.register("value_next_category", insights.category_suggestions)
+data.register("value_risk", insights.risk_overview)
+data.register("value_categories", insights.category_overview)
 data.register("value_category_pairs", insights.category_pairs)
 
 TEXT = {
@@ -92,6 +97,13 @@ TEXT = {
     "Hibernating": ("Hibernating", "Im Winterschlaf"),
     "Lost": ("Lost", "Verloren"),
     "Unscored": ("Unscored", "Ohne Wertung"),
+    # what is being computed, with how many customers
+    "computing_rfm": ("Scoring recency, frequency and value of {n} purchasers…",
+                      "Aktualität, Häufigkeit und Wert von {n} Käufern werden bewertet…"),
+    "computing_members": ("Listing the customers of the segment…", "Die Kunden des Segments werden aufgelistet…"),
+    "first_rows": ("The first {shown} of {n} rows; the download below has all of them.",
+                   "Die ersten {shown} von {n} Zeilen; der Download unten enthält alle."),
+    "download_all": ("Download all {n} rows (CSV)", "Alle {n} Zeilen herunterladen (CSV)"),
 }
 BINS = 30
 SEGMENT_KEY = "w.value.value_segment"
@@ -117,18 +129,33 @@ def money_column(label: str):
 st.title(t("title", TEXT))
 st.caption(t("intro", TEXT))
 
-scores = ctx.metric("rfm_scores")
-if scores.empty:
+totals = ctx.metric("value_summary")
+if not totals["purchasers"]:
     st.info(t("no_purchasers", TEXT))
     stop()
 
-segments = rfm.segment_summary(scores)
-total = float(segments["total_value"].sum())
+# the heavy models of the whole dataset start computing in the background while the page draws the rest
+# (ctx.config carries the churn_days of the link, which the churn widget below starts from)
+prepare.start(data.dataset(ctx.dataset.id), ctx.as_of, ctx.config, tasks=("churn_check", "churn_ranking", "suggestions"))
+
+purchasers = totals["purchasers"]
 c1, c2, c3, c4 = st.columns(4)
-c1.metric(t("purchasers", TEXT), format_number(len(scores), lang))
-c2.metric(t("total_value", TEXT), money(total))
-c3.metric(t("mean_value", TEXT), money(total / len(scores), 2))
-c4.metric(t("median_value", TEXT), money(float(scores["historic_value"].median()), 2))
+c1.metric(t("purchasers", TEXT), format_number(purchasers, lang))
+c2.metric(t("total_value", TEXT), money(totals["total_value"]))
+c3.metric(t("mean_value", TEXT), money(totals["total_value"] / purchasers, 2))
+c4.metric(t("median_value", TEXT), money(totals["median_value"], 2))
+
+
+def download_all(frame_of, count: int, shown: int, filename: str, key: str) -> None:
+    """Under a table that shows the first ``shown`` of ``count`` rows: say so, and offer every row as CSV,
+    computed only when the button is clicked (``frame_of()`` calls clm_core)."""
+    if count <= shown:
+        return
+    st.caption(t("first_rows", TEXT, shown=format_number(shown, lang), n=format_number(count, lang)))
+    st.download_button(t("download_all", TEXT, n=format_number(count, lang)),
+                       lambda: frame_of().to_csv(index=False).encode("utf-8"), file_name=filename, mime="text/csv",
+                       key=f"dl.all.{key}", on_click="ignore")
+
 
 # ----------------------------------------------------------------------------------------- distribution
 st.subheader(t("distribution", TEXT))
@@ -154,13 +181,16 @@ if len(bins):
                            name=t("customers")))
     fig.update_layout(xaxis=xaxis, yaxis_title=t("customers"), bargap=0, height=340)
     chart(fig, key="value_histogram")
-excluded = len(scores) - int(bins["customers"].sum())
+excluded = purchasers - int(bins["customers"].sum())
 if log_on and excluded:
     st.caption(t("excluded", TEXT, n=format_number(excluded, lang)))
 
 # ----------------------------------------------------------------------------------------- RFM
 st.subheader(t("rfm", TEXT), help=t("rfm_help", TEXT))
-grid = rfm.rfm_grid(scores)
+with st.spinner(t("computing_rfm", TEXT, n=format_number(purchasers, lang))):
+    overview = ctx.metric("value_rfm")
+segments = overview.segments
+grid = overview.grid
 rows, cols = [5, 4, 3, 2, 1], [1, 2, 3, 4, 5]
 cell = grid.set_index(["r", "fm"])
 z = [[int(cell.loc[(r, fm), "customers"]) for fm in cols] for r in rows]
@@ -210,17 +240,22 @@ with st.columns([1, 2])[0]:
 if not chosen:
     set_param("value_segment", None)  # no empty p.value_segment= in the link
 if chosen:
-    members = scores[scores["rfm_segment"] == chosen].sort_values(
-        ["historic_value", "customer_id"], ascending=[False, True])
-    st.markdown("**" + t("segment_customers", TEXT, segment=seg(chosen), n=format_number(len(members), lang)) + "**")
-    shown_members = members[["customer_id", "historic_value", "frequency", "days_since_last", "r", "f", "m"]]
-    table(shown_members.round({"historic_value": 2}),
-          f"rfm_segment_{chosen.lower().replace(' ', '_').replace(chr(39), '')}.csv", key="segment_members",
+    with st.spinner(t("computing_members", TEXT)):
+        shown_members = ctx.metric("value_segment_members", rfm_segment=chosen, rows=insights.TABLE_ROWS)
+    n_members = shown_members.attrs["customers"]
+
+    def all_members():
+        return rfm.segment_members(data.dataset(ctx.dataset.id), ctx.as_of, ctx.segment, ctx.config, chosen)
+
+    st.markdown("**" + t("segment_customers", TEXT, segment=seg(chosen), n=format_number(n_members, lang)) + "**")
+    filename = f"rfm_segment_{chosen.lower().replace(' ', '_').replace(chr(39), '')}.csv"
+    table(shown_members.round({"historic_value": 2}), filename, key="segment_members",
           column_config={"customer_id": t("customer", TEXT), "historic_value": money_column(t("value_axis", TEXT)),
                          "frequency": t("frequency", TEXT), "days_since_last": t("days_since_last", TEXT),
                          "r": "R", "f": "F", "m": "M"})
+    download_all(all_members, n_members, len(shown_members), filename, "segment_members")
     if st.button(t("apply", TEXT), help=t("apply_help", TEXT), key="w.value.apply", type="primary"):
-        list_id = store.save_customer_list(data.root(), members["customer_id"].tolist())
+        list_id = store.save_customer_list(data.root(), all_members()["customer_id"].tolist())
         update(segment=view().segment.with_customer_list(list_id))
         st.rerun()
 
@@ -228,7 +263,7 @@ if chosen:
 st.subheader(t("top", TEXT))
 with st.columns([1, 2])[0]:
     n = param_number(t("top_n", TEXT), "value_top", default=20, min_value=1, max_value=1000)
-top = rfm.top_customers(scores, n)
+top = overview.top.head(n)
 top = top.assign(segment=top["rfm_segment"].map(seg), historic_value=top["historic_value"].round(2))
 table(top[["rank", "customer_id", "historic_value", "frequency", "days_since_last", "segment"]],
       "top_customers.csv", key="top_customers",
@@ -268,8 +303,20 @@ TEXT.update({
                         "lifecycle stage 'churned'.",
                         "Ein Kunde wandert ab, wenn er in so vielen Tagen nicht kauft; dieselbe Schwelle wie die "
                         "Lebenszyklusphase „abgewandert“."),
-    "fitting": ("Fitting the models (once per dataset version) …", "Modelle werden geschätzt (einmal je "
-                                                                   "Datensatzversion) …"),
+    "fitting": ("Fitting BG/NBD and Gamma-Gamma on {n} purchasers (once per dataset version)…",
+                "BG/NBD und Gamma-Gamma werden auf {n} Käufern geschätzt (einmal je Datensatzversion)…"),
+    "predicting": ("Predicting the value of {n} purchasers…", "Der Wert von {n} Käufern wird vorhergesagt…"),
+    "checking_holdout": ("Refitting the models on the purchases before the hold-out period, for {n} purchasers…",
+                         "Die Modelle werden auf den Käufen vor dem Hold-out-Zeitraum neu geschätzt, für {n} "
+                         "Käufer…"),
+    "checking_churn": ("Fitting the churn model on {n} purchasers (a sample of at most {cap}) and checking it on a "
+                       "later cutoff…",
+                       "Das Abwanderungsmodell wird auf {n} Käufern geschätzt (eine Stichprobe von höchstens {cap}) "
+                       "und an einem späteren Stichtag geprüft…"),
+    "scoring_churn": ("Scoring the churn risk of {n} purchasers (once per dataset version)…",
+                      "Das Abwanderungsrisiko von {n} Käufern wird berechnet (einmal je Datensatzversion)…"),
+    "finding_categories": ("Finding the next best category of {n} purchasers…",
+                           "Die nächste beste Kategorie von {n} Käufern wird gesucht…"),
     "total_clv": ("Predicted CLV, {months} months", "CLV-Prognose, {months} Monate"),
     "total_clv_help": ("Sum over the customers of this view of their discounted expected margin in the next "
                        "{months} months.",
@@ -494,27 +541,26 @@ with p5:
 churn_config = ctx.config.with_(churn_days=churn_days)
 unit_name = t(unit, TEXT)
 
-with st.spinner(t("fitting", TEXT)):
+everyone = whole_dataset("value_summary")["purchasers"]  # the models are fitted on the whole dataset
+with st.spinner(t("fitting", TEXT, n=format_number(everyone, lang))):
     models = whole_dataset("value_models", time_unit=unit)
-    predictions = None if models.problem else ctx.metric(
-        "value_predictions", models=models, horizon_months=horizon, annual_discount=discount / 100,
-        margin=margin / 100)
-    holdout = whole_dataset("value_holdout", months=horizon, time_unit=unit)
-    ranking = whole_dataset("value_churn_ranking", config=churn_config)
-    churn_check = whole_dataset("value_churn_check", config=churn_config)
+predictions = None
+if not models.problem:
+    with st.spinner(t("predicting", TEXT, n=format_number(purchasers, lang))):
+        predictions = ctx.metric("value_prediction_overview", models=models, horizon_months=horizon,
+                                 annual_discount=discount / 100, margin=margin / 100)
 
 # ----------------------------------------------------------------------------------------- predicted CLV
 if models.problem:
     explain("clv", models.problem, repeat=format_number(models.repeat_customers, lang),
             purchasers=format_number(models.purchasers, lang), min=insights.MIN_REPEAT_CUSTOMERS)
 else:
-    total_clv = float(predictions["predicted_clv"].sum())
+    total_clv = predictions.total_clv
     m1, m2, m3, m4 = st.columns(4)
     m1.metric(t("total_clv", TEXT, months=horizon), money(total_clv), help=t("total_clv_help", TEXT, months=horizon))
-    m2.metric(t("mean_clv", TEXT), money(total_clv / len(predictions), 2))
-    m3.metric(t("expected_purchases", TEXT, months=horizon),
-              format_number(float(predictions["expected_purchases"].sum()), lang))
-    m4.metric(t("alive", TEXT), percent(float(predictions["p_alive"].mean())), help=t("alive_help", TEXT))
+    m2.metric(t("mean_clv", TEXT), money(total_clv / predictions.customers, 2))
+    m3.metric(t("expected_purchases", TEXT, months=horizon), format_number(predictions.expected_purchases, lang))
+    m4.metric(t("alive", TEXT), percent(predictions.mean_p_alive), help=t("alive_help", TEXT))
     bg, gg = dict(models.bg_params), dict(models.gg_params)
     st.caption(t("fit_caption", TEXT, purchasers=format_number(models.purchasers, lang),
                  repeat=format_number(models.repeat_customers, lang), date=format_date(models.as_of, lang),
@@ -526,7 +572,7 @@ else:
 
     left, right = st.columns(2)
     with left:
-        bins = insights.value_bins(predictions["predicted_clv"], bins=BINS)
+        bins = predictions.bins
         lower, upper = bins["lower"].to_numpy(), bins["upper"].to_numpy()
         width = lower[1] - lower[0] if len(lower) > 1 else 1.0
         hover = [f"{money(lo, 2)} – {money(hi, 2)}: {format_number(n, lang)} {t('customers')}"
@@ -539,7 +585,7 @@ else:
         chart(fig, key="clv_histogram")
         st.caption(t("clv_tail", TEXT, max=money(float(upper[-1]))))
     with right:
-        grid = insights.p_alive_grid(models, predictions)
+        grid = predictions.grid
         if grid is not None:
             heat = go.Figure(go.Heatmap(
                 z=grid.to_numpy().tolist(), x=grid.columns.to_numpy().tolist(), y=grid.index.tolist(),
@@ -558,6 +604,8 @@ else:
 st.subheader(t("check", TEXT))
 left, right = st.columns(2)
 with left:
+    with st.spinner(t("checking_holdout", TEXT, n=format_number(everyone, lang))):
+        holdout = whole_dataset("value_holdout", months=horizon, time_unit=unit)
     problem = holdout.attrs.get("problem")
     if problem:
         calibration_end = holdout.attrs.get("calibration_end")
@@ -581,6 +629,9 @@ with left:
                      predicted=format_number(predicted_total, lang), actual=format_number(actual_total, lang),
                      error=percent(abs(predicted_total - actual_total) / actual_total) if actual_total else "–"))
 with right:
+    with st.spinner(t("checking_churn", TEXT, n=format_number(everyone, lang),
+                      cap=format_number(insights.CHURN_SAMPLE, lang))):
+        churn_check = whole_dataset("value_churn_check", config=churn_config)
     evaluation = churn_check.evaluation
     if churn_check.problem:
         explain("check", churn_check.problem, days=churn_days)
@@ -615,7 +666,6 @@ with right:
 
 # ----------------------------------------------------------------------------------------- churn risk
 st.subheader(t("ranking", TEXT))
-shown_customers = predictions if predictions is not None else scores
 risk_columns = {
     "customer_id": t("customer", TEXT),
     "churn_risk": st.column_config.NumberColumn(t("churn_risk", TEXT), format="percent"),
@@ -627,26 +677,48 @@ risk_columns = {
     "predicted_clv": money_column(t("clv_axis", TEXT)),
     "p_alive": st.column_config.NumberColumn(t("p_alive", TEXT), format="percent"),
 }
+risk_kwargs = dict(models=None if models.problem else models, horizon_months=horizon, annual_discount=discount / 100,
+                   margin=margin / 100)
+
+
+def risk_metric(**kwargs) -> insights.RiskOverview:
+    """The view's risk lists with the churn threshold of this page (cached)."""
+    return data.metric("value_risk", ctx.dataset, ctx.segment, churn_config, as_of=ctx.as_of, **risk_kwargs, **kwargs)
+
+
+def full_risk(min_risk: float | None = None) -> insights.RiskOverview:
+    """Every row of the risk lists (clm_core, for a download or a customer list)."""
+    return insights.risk_overview(data.dataset(ctx.dataset.id), as_of=ctx.as_of, segment=ctx.segment,
+                                  config=churn_config, min_risk=min_risk, full=True, **risk_kwargs)
+
+
+with st.spinner(t("scoring_churn", TEXT, n=format_number(everyone, lang))):
+    risk = risk_metric()
+
+
 ranked = None
-if ranking.attrs.get("problem"):
-    explain("ranking", ranking.attrs["problem"], days=churn_days)
+if risk.problem:
+    explain("ranking", risk.problem, days=churn_days)
 else:
-    ranked = insights.risk_ranking(ranking, shown_customers)
-    st.caption(t("ranking_caption", TEXT, days=churn_days, n=format_number(len(ranked), lang),
-                 trained=format_date(ranking.attrs["trained_at"], lang)))
+    ranked = risk.ranking
+    st.caption(t("ranking_caption", TEXT, days=churn_days, n=format_number(risk.ranked, lang),
+                 trained=format_date(risk.trained_at, lang)))
     table(ranked.drop(columns=["expected_purchases"], errors="ignore").assign(
         stage=ranked["stage"].map(lambda s: t(s))).round({"historic_value": 2, "predicted_clv": 2}),
         "churn_risk.csv", key="churn_ranking", column_config=risk_columns)
+    download_all(lambda: full_risk().ranking.drop(columns=["expected_purchases"], errors="ignore"), risk.ranked,
+                 len(ranked), "churn_risk.csv", "churn_ranking")
 
 # ----------------------------------------------------------------------------------------- valuable at risk
 st.subheader(t("valuable_at_risk", TEXT))
-if ranked is None and predictions is None:
+if not risk.has_risk:
     st.info(t("no_risk_model", TEXT), icon=":material/info:")
 else:
     with st.columns([1, 2])[0]:
         min_risk = param_number(t("min_risk", TEXT), "value_min_risk", default=50, min_value=1, max_value=100)
-    valuable = insights.value_at_risk(shown_customers, ranked, min_risk / 100)
-    st.caption(t("at_risk_caption", TEXT, risk=percent(min_risk / 100, 0), n=format_number(len(valuable), lang))
+    at_risk = risk_metric(min_risk=min_risk / 100)
+    valuable = at_risk.valuable
+    st.caption(t("at_risk_caption", TEXT, risk=percent(min_risk / 100, 0), n=format_number(at_risk.at_risk, lang))
                + ("" if ranked is not None else " " + t("at_risk_p_alive", TEXT)))
     columns = ["customer_id", "historic_value", "predicted_clv", "risk", "p_alive", "stage", "days_since_last"]
     shown_valuable = valuable[[c for c in columns if c in valuable.columns]]
@@ -655,16 +727,20 @@ else:
     table(shown_valuable.round({"historic_value": 2, "predicted_clv": 2}),
           "valuable_customers_at_risk.csv", key="value_at_risk",
           column_config=risk_columns)
-    if len(valuable) and st.button(t("apply_risk", TEXT), help=t("apply_help", TEXT), key="w.value.apply_risk"):
-        list_id = store.save_customer_list(data.root(), valuable["customer_id"].tolist())
+    download_all(lambda: full_risk(min_risk / 100).valuable[[c for c in columns if c in valuable.columns]],
+                 at_risk.at_risk, len(valuable), "valuable_customers_at_risk.csv", "value_at_risk")
+    if at_risk.at_risk and st.button(t("apply_risk", TEXT), help=t("apply_help", TEXT), key="w.value.apply_risk"):
+        list_id = store.save_customer_list(data.root(), full_risk(min_risk / 100).valuable["customer_id"].tolist())
         update(segment=view().segment.with_customer_list(list_id))
         st.rerun()
 
 # ----------------------------------------------------------------------------------------- cross-sell
 st.subheader(t("cross_sell", TEXT))
-suggestions = ctx.metric("value_next_category")
-pairs = whole_dataset("value_category_pairs")
-problem = suggestions.attrs.get("problem") or pairs.attrs.get("problem")
+with st.spinner(t("finding_categories", TEXT, n=format_number(purchasers, lang))):
+    categories = ctx.metric("value_categories")
+    pairs = whole_dataset("value_category_pairs")
+suggestions = categories.suggestions
+problem = categories.problem or pairs.attrs.get("problem")
 if problem:
     explain("cross", problem)
 else:
@@ -672,7 +748,7 @@ else:
     if suggestions.empty:
         st.info(t("cross_none", TEXT), icon=":material/info:")
     else:
-        summary = insights.suggestion_summary(suggestions)
+        summary = categories.summary
         fig = go.Figure(go.Bar(
             x=summary["customers"].tolist(), y=summary["category"].tolist(), orientation="h",
             marker_color="#2a9d8f", customdata=summary["mean_lift"].round(2).tolist(),
@@ -693,3 +769,6 @@ else:
               column_config={"customer_id": t("customer", TEXT), "category": t("suggested", TEXT),
                              "because_of": t("because_of", TEXT),
                              "lift": st.column_config.NumberColumn(t("lift", TEXT), format="%.2f")})
+        download_all(lambda: insights.category_overview(data.dataset(ctx.dataset.id), ctx.as_of, ctx.segment,
+                                                        ctx.config, full=True).suggestions,
+                     categories.suggested, len(suggestions), "next_best_category.csv", "next_best_category")

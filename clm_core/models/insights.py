@@ -41,7 +41,7 @@ from clm_core.config import LifecycleConfig
 from clm_core.metrics.common import day_of, resolve_as_of, segment_customers
 from clm_core.models import cache
 from clm_core.models.btyd import BetaGeo, ConvergenceWarning, GammaGamma
-from clm_core.models.churn import RANKING_COLUMNS, ChurnEvaluation, ChurnModel, churn_risk
+from clm_core.models.churn import MAX_CUSTOMERS, RANKING_COLUMNS, ChurnEvaluation, ChurnModel, churn_risk
 from clm_core.models.cross_sell import category_lift, next_best_category, whole_suggestions
 from clm_core.models.predictive import (MIN_REPEAT_CUSTOMERS, ModelError, fitted_models, holdout_comparison,
                                         p_alive_matrix, predictive_clv, segment_summary, whole_summary)
@@ -53,6 +53,8 @@ VALUE_SHARE = 0.2
 MAX_HEATMAP_FREQUENCY = 30
 #: per-customer lists for the page: their first TABLE_ROWS rows (and how many there are)
 TABLE_ROWS = 1000
+#: the churn model learns from at most this many customers (a stratified sample above it)
+CHURN_SAMPLE = MAX_CUSTOMERS
 
 _DOCUMENTS = cache.Memo(32)  # small results (models, checks) of (dataset version, kind, key)
 _PREDICTIONS = cache.Memo(2)  # predicted_value of (dataset version, models, segment, parameters)
@@ -452,3 +454,111 @@ def suggestion_summary(suggestions: pd.DataFrame) -> pd.DataFrame:
     summary = suggestions.groupby("category", as_index=False).agg(
         customers=("customer_id", "size"), mean_lift=("lift", "mean"))
     return summary.sort_values(["customers", "category"], ascending=[False, True], ignore_index=True)
+
+
+# --------------------------------------------------------------------------- result-sized views for the page
+
+def _predictions(dataset: Dataset, models: ValueModels, as_of: dt.date, segment, config, horizon_months: int,
+                 annual_discount: float, margin: float) -> pd.DataFrame:
+    """``predicted_value``, kept in memory for the last parameters asked for (shared: do not modify)."""
+    segment_key = cache.key_text(**(segment.to_query_params() if segment is not None else {}))
+    key = (cache.dataset_key(dataset), models, as_of, segment_key, cache.key_text(config=config and config.to_dict()),
+           horizon_months, annual_discount, margin)
+    return _PREDICTIONS.get(key, lambda: predicted_value(dataset, models, as_of, segment, config, horizon_months,
+                                                        annual_discount, margin))
+
+
+@dataclass(frozen=True)
+class PredictionOverview:
+    """The predictions of a segment's purchasers, summed up: customers, total predicted CLV, expected
+    purchases, mean P(alive), the CLV histogram (``value_bins``) and the P(alive) heatmap (``p_alive_grid``,
+    None when nobody was observed for any time)."""
+
+    customers: int
+    total_clv: float
+    expected_purchases: float
+    mean_p_alive: float
+    bins: pd.DataFrame
+    grid: pd.DataFrame | None
+
+
+def prediction_overview(dataset: Dataset, models: ValueModels, as_of=None, segment=None, config=None,
+                        horizon_months: int = 12, annual_discount: float = 0.10, margin: float = 1.0,
+                        bins: int = 30) -> PredictionOverview:
+    """:class:`PredictionOverview` of ``predicted_value`` (the models fitted once on every purchaser)."""
+    as_of = resolve_as_of(dataset, as_of)
+    frame = _predictions(dataset, models, as_of, segment, config, horizon_months, annual_discount, margin)
+    return PredictionOverview(
+        customers=len(frame), total_clv=float(frame["predicted_clv"].sum()),
+        expected_purchases=float(frame["expected_purchases"].sum()), mean_p_alive=float(frame["p_alive"].mean()),
+        bins=value_bins(frame["predicted_clv"], bins=bins), grid=p_alive_grid(models, frame))
+
+
+@dataclass(frozen=True)
+class RiskOverview:
+    """The churn ranking and the valuable customers at risk of a segment, result-sized: ``ranked`` customers
+    in the ranking (``risk_ranking`` rows: the first ``TABLE_ROWS`` in ``ranking``, None with a ``problem``
+    of the churn model, ``trained_at`` its training cutoff), ``at_risk`` valuable customers at risk
+    (``value_at_risk`` rows: the first ``TABLE_ROWS`` in ``valuable``; None when no ``min_risk`` was given
+    or there is no risk at all: ``has_risk`` False without the churn model and without predictions)."""
+
+    ranked: int
+    ranking: pd.DataFrame | None
+    has_risk: bool
+    at_risk: int = 0
+    valuable: pd.DataFrame | None = None
+    trained_at: dt.date | None = None
+    problem: Problem | None = None
+
+
+def risk_overview(dataset: Dataset, models: ValueModels | None = None, as_of=None, segment=None, config=None,
+                  horizon_months: int = 12, annual_discount: float = 0.10, margin: float = 1.0,
+                  min_risk: float | None = None, rows: int | None = None, full: bool = False) -> RiskOverview:
+    """:class:`RiskOverview`: ``churn_ranking`` joined to the segment's predictions (``models`` without a
+    problem) or purchasers (``risk_ranking``), and, given ``min_risk``, ``value_at_risk``. ``full``: every
+    row instead of the first ``rows`` (for a download)."""
+    as_of = resolve_as_of(dataset, as_of)
+    ranking = churn_ranking(dataset, as_of, segment, config)
+    if models is not None and models.problem is None:
+        customers = _predictions(dataset, models, as_of, segment, config, horizon_months, annual_discount, margin)
+    else:
+        customers = segment_summary(dataset, as_of, segment, config)[["customer_id", "historic_value"]]
+    problem = ranking.attrs.get("problem")
+    ranked = None if problem else risk_ranking(ranking, customers)
+    has_risk = ranked is not None or "p_alive" in customers.columns
+    valuable = value_at_risk(customers, ranked, min_risk) if has_risk and min_risk is not None else None
+
+    rows = TABLE_ROWS if rows is None else rows
+
+    def head(frame):
+        return None if frame is None else frame if full else frame.head(rows).reset_index(drop=True)
+
+    return RiskOverview(ranked=0 if ranked is None else len(ranked), ranking=head(ranked), has_risk=has_risk,
+                        at_risk=0 if valuable is None else len(valuable), valuable=head(valuable),
+                        trained_at=ranking.attrs.get("trained_at"), problem=problem)
+
+
+@dataclass(frozen=True)
+class CategoryOverview:
+    """Next best categories of a segment, result-sized: ``suggested`` customers with a suggestion, the first
+    ``TABLE_ROWS`` of them (by customer_id) in ``suggestions``, ``summary`` (``suggestion_summary``), or the
+    ``problem``."""
+
+    suggested: int
+    suggestions: pd.DataFrame
+    summary: pd.DataFrame
+    problem: Problem | None = None
+
+
+def category_overview(dataset: Dataset, as_of=None, segment=None, config=None, rows: int | None = None,
+                      full: bool = False) -> CategoryOverview:
+    """:class:`CategoryOverview` of the segment's suggestions, selected from the whole dataset's (computed once
+    per dataset version). ``full``: every suggestion instead of the first ``rows``."""
+    as_of = resolve_as_of(dataset, as_of)
+    if not _has_category(dataset):
+        empty = pd.DataFrame(columns=["customer_id", "category", "because_of", "lift"])
+        return CategoryOverview(0, empty, suggestion_summary(empty), Problem("no_category"))
+    suggestions = _segment_rows(whole_suggestions(dataset, as_of), dataset, as_of, segment, config)
+    rows = TABLE_ROWS if rows is None else rows
+    return CategoryOverview(len(suggestions), suggestions if full else suggestions.head(rows).reset_index(drop=True),
+                            suggestion_summary(suggestions))

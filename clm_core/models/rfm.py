@@ -10,11 +10,14 @@ follow the usual grid of R against FM = ceil((F + M) / 2).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import ibis
 import pandas as pd
 
 from clm_core.metrics.clv import rfm_table
 from clm_core.metrics.common import resolve_as_of
+from clm_core.models import cache
 from clm_core.store import Dataset
 
 #: (segment, R range, FM range), first match wins; together they cover the 5 × 5 grid.
@@ -108,3 +111,60 @@ def top_customers(scores: pd.DataFrame, n: int = 20) -> pd.DataFrame:
     top = top.reset_index(drop=True)
     top.insert(0, "rank", range(1, len(top) + 1))
     return top
+
+
+# --------------------------------------------------------------------------- result-sized views for the page
+
+#: the most top customers a page lists
+TOP_MAX = 1000
+
+_SCORES = cache.Memo(2)
+
+
+def cached_scores(dataset: Dataset, as_of=None, segment=None, config=None) -> pd.DataFrame:
+    """``rfm_scores``, kept in memory for the last segments asked for (shared: do not modify)."""
+    as_of = resolve_as_of(dataset, as_of)
+    key = (cache.dataset_key(dataset), as_of,
+           cache.key_text(segment=segment.to_query_params() if segment is not None else {},
+                          config=config.to_dict() if config is not None else None))
+    return _SCORES.get(key, lambda: rfm_scores(dataset, as_of, segment, config))
+
+
+def value_summary(dataset: Dataset, as_of=None, segment=None, config=None) -> dict:
+    """purchasers, total_value, median_value of the segment's purchasers (their historic value), read from
+    the per-customer totals without ranking anyone: what the page shows first."""
+    as_of = resolve_as_of(dataset, as_of)
+    values = rfm_table(dataset, as_of, segment, config).select("historic_value").execute()["historic_value"]
+    return {"purchasers": len(values), "total_value": float(values.sum()),
+            "median_value": float(values.median()) if len(values) else float("nan")}
+
+
+@dataclass(frozen=True)
+class RfmOverview:
+    """The RFM part of the page, result-sized: ``segments`` (``segment_summary``), ``grid`` (``rfm_grid``),
+    ``top`` (``top_customers`` of the ``TOP_MAX`` highest historic values)."""
+
+    purchasers: int
+    segments: pd.DataFrame
+    grid: pd.DataFrame
+    top: pd.DataFrame
+
+
+def rfm_overview(dataset: Dataset, as_of=None, segment=None, config=None, top: int = TOP_MAX) -> RfmOverview:
+    scores = cached_scores(dataset, as_of, segment, config)
+    return RfmOverview(len(scores), segment_summary(scores), rfm_grid(scores), top_customers(scores, top))
+
+
+def segment_members(dataset: Dataset, as_of=None, segment=None, config=None, rfm_segment: str = "",
+                    rows: int | None = None) -> pd.DataFrame:
+    """The customers of the named RFM segment, most valuable first (ties by customer_id): customer_id,
+    historic_value, frequency, days_since_last, r, f, m; the first ``rows`` of them (all: None), with
+    ``attrs["customers"]``, how many there are."""
+    scores = cached_scores(dataset, as_of, segment, config)
+    members = scores[scores["rfm_segment"] == rfm_segment].sort_values(
+        ["historic_value", "customer_id"], ascending=[False, True])
+    members = members[["customer_id", "historic_value", "frequency", "days_since_last", "r", "f", "m"]]
+    shown = members if rows is None else members.head(rows)
+    shown = shown.reset_index(drop=True)
+    shown.attrs["customers"] = len(members)
+    return shown
