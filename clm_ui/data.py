@@ -9,6 +9,8 @@ dataset's results.
 
 from __future__ import annotations
 
+import functools
+
 import ibis
 import pandas as pd
 import streamlit as st
@@ -43,10 +45,27 @@ def _stage_table(ds, as_of=None, config=None, segment=None) -> pd.DataFrame:
     return stages.customer_stages(ds, as_of, config, segment).execute()
 
 
+def _stage_timeline(ds, segment=None, config=None) -> pd.DataFrame:
+    return stages.stage_timeline(ds, config, segment)
+
+
+def _with_timeline(function):
+    """``function`` given the dataset's cached stage timeline (one per thresholds and filter, whatever the
+    as-of date or framework) where the settings allow one."""
+    @functools.wraps(function)
+    def run(ds, *args, segment=None, config=None, **kwargs):
+        if stages.timeline_supported(ds, config, segment):
+            thresholds = LifecycleConfig(**(config or LifecycleConfig()).thresholds())
+            kwargs["timeline"] = metric("stage_timeline", ds, segment or SegmentFilter(), thresholds)
+        return function(ds, *args, segment=segment, config=config, **kwargs)
+    return run
+
+
 FUNCTIONS = {
-    "stage_distribution": stages.stage_distribution,
-    "framework_distribution": stages.framework_distribution,
-    "stage_history": stages.stage_history,
+    "stage_timeline": _stage_timeline,
+    "stage_distribution": _with_timeline(stages.stage_distribution),
+    "framework_distribution": _with_timeline(stages.framework_distribution),
+    "stage_history": _with_timeline(stages.stage_history),
     "stage_migration": stages.stage_migration,
     "customer_stages": _stage_table,
     "funnel": funnel.funnel,
@@ -57,6 +76,7 @@ FUNCTIONS = {
     "nps": nps.nps,
     "rfm_summary": clv.rfm_summary,
     "historic_value": clv.historic_value,
+    "mean_historic_value": clv.mean_historic_value,
     "net_revenue": clv.net_revenue,
     "rfm_scores": rfm.rfm_scores,
 }

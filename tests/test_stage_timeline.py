@@ -28,9 +28,17 @@ from clm_core.metrics.stages import (
 from tests.test_stages import ANSWERS, EXPECTED, PURCHASES, T, _csv, ago
 
 
+def aggregated(ds):
+    """The dataset as if it had none of the stored per-customer facts: stages then aggregate ``customer_days``
+    per customer at each date, the path the timeline and ``customer_purchases`` must agree with."""
+    plain = store.Dataset(ds.con, ds.id, ds.name)
+    object.__setattr__(plain, "_tables", ds.tables() - {"customer_summary", "customer_purchases", "stage_changes"})
+    return plain
+
+
 def reference(ds, as_of, config=None, segment=None) -> dict[str, int]:
     """Customers per stage at ``as_of`` from the per-customer rules (zero stages left out)."""
-    frame = customer_stages(ds, as_of, config, segment)
+    frame = customer_stages(aggregated(ds), as_of, config, segment)
     counts = frame.group_by("stage").aggregate(n=frame.count()).execute()
     return {s: int(n) for s, n in zip(counts["stage"], counts["n"]) if n}
 
@@ -163,3 +171,30 @@ def test_demo_history_equals_month_by_month(demo_ds):
         got = {s: int(n) for s, n in zip(rows["stage"], rows["customers"]) if n}
         assert got == reference(demo_ds, day), month
     assert history.groupby("month")["share"].sum().round(12).eq(1).all()
+
+
+def framework_reference(ds, as_of, segment=None) -> dict[str, int]:
+    """Customers per stage key (prospects split by whether they have an event ≤ as_of) from the rules."""
+    frame = customer_stages(aggregated(ds), as_of, None, segment).execute()
+    keys = [("prospect_interested" if i else "prospect_aware") if s == "prospect" else s
+            for s, i in zip(frame["stage"], frame["interested"])]
+    return {k: n for k, n in pd.Series(keys).value_counts().items()}
+
+
+@pytest.mark.parametrize("segment", [None, SegmentFilter({"channel": ("Email", "Social")})], ids=["all", "channel"])
+def test_demo_prospects_split_by_events(demo_ds, segment):
+    assert demo_ds.has("events")
+    timeline = stage_timeline(demo_ds, None, segment)
+    for day in _dates(demo_ds):
+        counts = counts_from_timeline(timeline, [day], split_prospects=True)
+        got = dict(zip(counts["stage"], counts["customers"].astype(int)))
+        assert got == framework_reference(demo_ds, day, segment), day
+    assert got.get("prospect_interested", 0) > 0  # the demo has prospects with events
+
+
+def test_customer_stages_from_purchases_equal_the_aggregation(demo_ds):
+    """Per customer, at dates other than the data's last day (where customer_purchases is read)."""
+    for day in _dates(demo_ds)[1:]:
+        fast = customer_stages(demo_ds, day).execute().sort_values("customer_id", ignore_index=True)
+        slow = customer_stages(aggregated(demo_ds), day).execute().sort_values("customer_id", ignore_index=True)
+        pd.testing.assert_frame_equal(fast, slow, check_dtype=False)

@@ -44,13 +44,11 @@ previous = ctx.as_of - dt.timedelta(days=days)
 def headline(as_of: dt.date) -> dict:
     dist = ctx.metric("stage_distribution", as_of=as_of).set_index("stage")["customers"]
     buyers = dist.drop("prospect").sum()
-    values = ctx.metric("historic_value", as_of=as_of)
-    bought = values[values["customer_id"].isin(ctx.metric("rfm_summary", as_of=as_of)["customer_id"])]
     cards = {
         "customers": int(dist.sum()),
         "active_share": dist[list(ACTIVE)].sum() / buyers if buyers else float("nan"),
         "revenue": ctx.metric("net_revenue", start=as_of - dt.timedelta(days=days), end=as_of),
-        "avg_value": bought["historic_value"].mean() if len(bought) else float("nan"),
+        "avg_value": ctx.metric("mean_historic_value", as_of=as_of),
         "nps": None,
     }
     if ctx.dataset.has("nps"):

@@ -58,6 +58,14 @@ def historic_value(dataset: Dataset, as_of=None, segment=None, config=None) -> p
     ).execute()
 
 
+def mean_historic_value(dataset: Dataset, as_of=None, segment=None, config=None) -> float:
+    """Mean historic value of the customers with a purchase on or before T (those of ``rfm_summary``;
+    NaN without any)."""
+    as_of = resolve_as_of(dataset, as_of)
+    mean = rfm_table(dataset, as_of, segment, config).historic_value.mean().execute()
+    return float("nan") if mean is None else float(mean)
+
+
 def net_revenue(dataset: Dataset, start, end, segment=None, config=None) -> float:
     """Net revenue (returns included) of the days in (start, end]."""
     start, end = resolve_as_of(dataset, start), resolve_as_of(dataset, end)

@@ -16,15 +16,39 @@ import pandas as pd
 
 from clm_core.config import STAGES, LifecycleConfig
 from clm_core.derived import EPOCH, LOYAL_LAG, day_number
-from clm_core.metrics.common import customer_totals, day_of, resolve_as_of, restrict, segment_customers
+from clm_core.metrics.common import (
+    customer_totals,
+    data_end,
+    day_of,
+    resolve_as_of,
+    restrict,
+    segment_customers,
+)
 from clm_core.store import Dataset
 
 
-def purchase_facts(dataset: Dataset, as_of: dt.date):
-    """Per purchaser: first, last, previous (purchase day before last) and purchase days in the last year."""
+def purchase_facts(dataset: Dataset, as_of: dt.date, config: LifecycleConfig | None = None):
+    """Per purchaser at T: recency (T − last purchase day), age (T − first), gap (last − the purchase day
+    before; null with one) in days, and loyal_by_purchases (≥ loyal_orders purchase days in (T − 365, T]).
+
+    Read from ``customer_summary`` at the data's last day, from the ``customer_purchases`` rows valid at T
+    (no per-customer aggregation) at other dates with the default ``loyal_orders``, else aggregated."""
+    config = config or LifecycleConfig()
+    if (config.loyal_orders == LOYAL_LAG + 1 and dataset.has("customer_purchases")
+            and not (dataset.has("customer_summary") and as_of == data_end(dataset))):
+        rows = dataset.table("customer_purchases")
+        t = (as_of - EPOCH).days
+        rows = rows.filter(rows.day_number <= t, rows.next_day_number.fill_null(_NEVER) > t)
+        return rows.select("customer_id", recency=(t - rows.day_number).cast("int64"),
+                           age=(t - rows.first_day_number).cast("int64"),
+                           gap=(rows.day_number - rows.previous_day_number).cast("int64"),
+                           loyal_by_purchases=rows.day_number_3_back.notnull() & (rows.day_number_3_back > t - 365))
     totals = customer_totals(dataset, as_of)
     totals = totals.filter(totals.n > 0)
-    return totals.select("customer_id", "first", "last", "previous", "recent_days", purchase_days=totals.n)
+    t = ibis.literal(as_of)
+    return totals.select("customer_id", recency=t.delta(totals.last, unit="day"),
+                         age=t.delta(totals.first, unit="day"), gap=totals.last.delta(totals.previous, unit="day"),
+                         loyal_by_purchases=totals.recent_days >= config.loyal_orders)
 
 
 def latest_nps(dataset: Dataset, as_of: dt.date):
@@ -48,9 +72,9 @@ def customer_stages(dataset: Dataset, as_of=None, config: LifecycleConfig | None
     config = config or LifecycleConfig()
     as_of = resolve_as_of(dataset, as_of)
     customers = known_customers(dataset, as_of, segment, config)
-    facts = purchase_facts(dataset, as_of)
+    facts = purchase_facts(dataset, as_of, config)
     base = customers.left_join(facts, customers.customer_id == facts.customer_id).select(
-        customers.customer_id, facts.first, facts.last, facts.previous, facts.recent_days
+        customers.customer_id, facts.recency, facts.age, facts.gap, facts.loyal_by_purchases
     )
     scores = latest_nps(dataset, as_of)
     if scores is not None:
@@ -65,26 +89,24 @@ def customer_stages(dataset: Dataset, as_of=None, config: LifecycleConfig | None
     else:
         base = base.mutate(has_event=ibis.literal(False))
 
-    t = ibis.literal(as_of)
     return base.select(
         "customer_id",
-        stage=stage_rule(t, base.first, base.last, base.previous, base.recent_days >= config.loyal_orders,
-                         base.latest_score, config),
-        interested=base.last.isnull() & base.has_event.fill_null(False),
-        recency=t.delta(base.last, unit="day"),
+        stage=stage_rule(base.recency, base.age, base.gap, base.loyal_by_purchases, base.latest_score, config),
+        interested=base.recency.isnull() & base.has_event.fill_null(False),
+        recency=base.recency,
     )
 
 
-def stage_rule(t, first, last, previous, loyal_by_purchases, latest_score, config: LifecycleConfig):
-    """Ibis: the stage at ``t`` of a customer with these purchase facts (DESIGN §3.1; ``last`` null: prospect).
-    ``loyal_by_purchases``: at least ``loyal_orders`` purchase days in (t − 365 days, t]."""
-    recency = t.delta(last, unit="day")
+def stage_rule(recency, age, gap, loyal_by_purchases, latest_score, config: LifecycleConfig):
+    """Ibis: the stage of a customer (DESIGN §3.1) from recency = T − last purchase day (null: prospect),
+    age = T − first, gap = last − the purchase day before (null: none) in days, and loyal_by_purchases
+    (at least ``loyal_orders`` purchase days in (T − 365 days, T])."""
     return ibis.cases(
-        (last.isnull(), "prospect"),
+        (recency.isnull(), "prospect"),
         (recency > config.churn_days, "churned"),
         (recency > config.at_risk_days, "at_risk"),
-        (t.delta(first, unit="day") < config.new_days, "new"),
-        (previous.notnull() & (last.delta(previous, unit="day") >= config.churn_days), "reactivated"),
+        (age < config.new_days, "new"),
+        (gap.notnull() & (gap >= config.churn_days), "reactivated"),
         (loyal_by_purchases | (latest_score >= 9), "loyal"),
         else_="active",
     )
@@ -152,8 +174,9 @@ def _changes(intervals, start, end, stage: str, sign: int = 1):
 
 def stage_changes(dataset: Dataset, config: LifecycleConfig | None = None, customers=None):
     """Ibis table: day (day number; null: from the start), stage, change — how many customers of ``customers``
-    (default all) enter (+) or leave (−) each stage on each day, with the pseudo-stage ``known`` for customers
-    becoming known (first seen; never dated ones from the start). The customers in a stage on day T are the
+    (default all) enter (+) or leave (−) each stage on each day, with two pseudo-stages: ``known`` for
+    customers becoming known (first seen; never dated ones from the start) and ``interested`` for customers
+    with an event and no purchase yet (from their first event to their first purchase). The customers in a stage on day T are the
     sum of its changes on days ≤ T, so one pass over ``customer_purchases`` gives the distribution at every
     date. Needs the default ``loyal_orders`` (``day_number_3_back``)."""
     config = config or LifecycleConfig()
@@ -171,6 +194,14 @@ def stage_changes(dataset: Dataset, config: LifecycleConfig | None = None, custo
     index = restrict(dataset.require("customer_index"), customers)
     parts.append(index.group_by(day=day_number(index.first_seen).cast("int64")).aggregate(change=index.count()).mutate(
         stage=ibis.literal("known")))
+    events = dataset.table("events")
+    summary = dataset.table("customer_summary")
+    if events is not None and summary is not None:  # prospects with an event are 'interested' (DESIGN §1)
+        dated = restrict(events.filter(events.occurred_at.notnull()), customers)
+        first_event = dated.group_by("customer_id").aggregate(start=day_number(day_of(dated.occurred_at).min()))
+        joined = first_event.left_join(summary, first_event.customer_id == summary.customer_id)
+        evented = joined.select(start=joined.start, end=day_number(joined.first).fill_null(_NEVER))
+        parts.append(_changes(evented, evented.start, evented.end, "interested"))
     changes = ibis.union(*parts).group_by("day", "stage").aggregate(change=lambda t: t.change.sum().cast("int64"))
     return changes.filter(changes.change != 0, changes.day.isnull() | (changes.day < _NEVER))
 
@@ -193,9 +224,10 @@ def stage_timeline(dataset: Dataset, config: LifecycleConfig | None = None, segm
                                                            ignore_index=True)
 
 
-def counts_from_timeline(timeline: pd.DataFrame, dates) -> pd.DataFrame:
+def counts_from_timeline(timeline: pd.DataFrame, dates, split_prospects: bool = False) -> pd.DataFrame:
     """as_of, stage, customers: the stage distribution at each of ``dates`` from a :func:`stage_timeline`
-    (prospects = known customers without a purchase; a date without a known customer has no rows)."""
+    (prospects = known customers without a purchase; a date without a known customer has no rows). With
+    ``split_prospects`` the prospects are ``prospect_aware`` and ``prospect_interested`` (with an event)."""
     rows = []
     for as_of in sorted(set(dates)):
         upto = timeline[timeline["day"].map(lambda d: d is None or d <= as_of)]
@@ -204,7 +236,13 @@ def counts_from_timeline(timeline: pd.DataFrame, dates) -> pd.DataFrame:
         if known <= 0:
             continue
         bought = {stage: int(totals.get(stage, 0)) for stage in STAGES if stage != "prospect"}
-        rows += [(as_of, "prospect", known - sum(bought.values()))] + [(as_of, s, n) for s, n in bought.items()]
+        prospects = known - sum(bought.values())
+        if split_prospects:
+            interested = int(totals.get("interested", 0))
+            rows += [(as_of, "prospect_aware", prospects - interested), (as_of, "prospect_interested", interested)]
+        else:
+            rows.append((as_of, "prospect", prospects))
+        rows += [(as_of, stage, n) for stage, n in bought.items()]
     counts = pd.DataFrame(rows, columns=["as_of", "stage", "customers"]).astype({"customers": "int64"})
     return counts[counts["customers"] > 0].reset_index(drop=True)
 
@@ -217,26 +255,40 @@ def _counts_frame(counts: pd.DataFrame, order, key: str) -> pd.DataFrame:
     return frame
 
 
-def stage_distribution(dataset: Dataset, as_of=None, config=None, segment=None) -> pd.DataFrame:
-    """stage, customers, share over the seven canonical stages (zeros included)."""
+def _timeline(dataset: Dataset, config, segment, timeline):
+    """The given timeline, else :func:`stage_timeline` where the settings allow one, else None."""
+    if timeline is not None or not timeline_supported(dataset, config, segment):
+        return timeline
+    return stage_timeline(dataset, config, segment)
+
+
+def stage_distribution(dataset: Dataset, as_of=None, config=None, segment=None, timeline=None) -> pd.DataFrame:
+    """stage, customers, share over the seven canonical stages (zeros included). ``timeline``: this dataset's
+    :func:`stage_timeline` for the same thresholds and filter, when the caller has it already."""
     as_of = resolve_as_of(dataset, as_of)
-    if timeline_supported(dataset, config, segment):
-        counts = counts_from_timeline(stage_timeline(dataset, config, segment), [as_of])[["stage", "customers"]]
+    timeline = _timeline(dataset, config, segment, timeline)
+    if timeline is not None:
+        counts = counts_from_timeline(timeline, [as_of])[["stage", "customers"]]
     else:
         stages = customer_stages(dataset, as_of, config, segment)
         counts = stages.group_by("stage").aggregate(customers=stages.count()).execute()
     return _counts_frame(counts, STAGES, "stage")
 
 
-def framework_distribution(dataset: Dataset, as_of=None, config=None, segment=None) -> pd.DataFrame:
+def framework_distribution(dataset: Dataset, as_of=None, config=None, segment=None, timeline=None) -> pd.DataFrame:
     """The distribution in the chosen framework's stage names (prospects split aware/interested)."""
     config = config or LifecycleConfig()
-    stages = customer_stages(dataset, as_of, config, segment)
-    key = ibis.cases(
-        (stages.stage == "prospect", ibis.ifelse(stages.interested, "prospect_interested", "prospect_aware")),
-        else_=stages.stage,
-    )
-    counts = stages.group_by(key=key).aggregate(customers=stages.count()).execute()
+    timeline = _timeline(dataset, config, segment, timeline)
+    if timeline is not None:
+        counts = counts_from_timeline(timeline, [resolve_as_of(dataset, as_of)], split_prospects=True)
+        counts = counts.rename(columns={"stage": "key"})
+    else:
+        stages = customer_stages(dataset, as_of, config, segment)
+        key = ibis.cases(
+            (stages.stage == "prospect", ibis.ifelse(stages.interested, "prospect_interested", "prospect_aware")),
+            else_=stages.stage,
+        )
+        counts = stages.group_by(key=key).aggregate(customers=stages.count()).execute()
     labels = config.stage_labels()
     counts["stage"] = counts["key"].map(labels)
     counts = counts.groupby("stage", as_index=False)["customers"].sum()
@@ -256,7 +308,8 @@ def month_ends(start: dt.date, end: dt.date) -> list[dt.date]:
         year, month = nxt.year, nxt.month
 
 
-def stage_history(dataset: Dataset, as_of=None, config=None, segment=None, months: int = 24) -> pd.DataFrame:
+def stage_history(dataset: Dataset, as_of=None, config=None, segment=None, months: int = 24,
+                  timeline=None) -> pd.DataFrame:
     """month (YYYY-MM), stage, customers, share: the distribution at the end of each month.
 
     Covers the last ``months`` months up to T; the last month is evaluated at T itself.
@@ -266,8 +319,9 @@ def stage_history(dataset: Dataset, as_of=None, config=None, segment=None, month
     for _ in range(months - 1):
         first = (first - dt.timedelta(days=1)).replace(day=1)
     ends = month_ends(first, as_of)
-    if timeline_supported(dataset, config, segment):
-        counts = counts_from_timeline(stage_timeline(dataset, config, segment), ends)
+    timeline = _timeline(dataset, config, segment, timeline)
+    if timeline is not None:
+        counts = counts_from_timeline(timeline, ends)
         counts["month"] = [end.strftime("%Y-%m") for end in counts["as_of"]]
     else:
         parts = []
