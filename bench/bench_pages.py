@@ -401,15 +401,17 @@ What it does:
    its second), each page's first and second visit (`/<slug>`), and on Overview, Lifecycle and Customer
    value an as-of date 91 days before the data's last day (`?asof=`) and a segment filter
    (`?f.channel=Email`), each a new session. A measurement over `--timeout` seconds (default 300) is
-   reported as "> N s" and the run goes on.
+   reported as "> N s" and the run goes on; the server may still finish that script run meanwhile,
+   which warms its caches for the next measurement (and takes CPU from it).
 4. Reads the server's peak resident memory (VmHWM from `/proc/<pid>/status`, summed over the server and
    its child processes), prints the tables and writes them below, one subsection per label (`--label`,
    default the commit) and size, replacing that subsection on a re-run (`--no-write`: README untouched).
 
-Runtime: demo ~2 minutes; 100k ~5 minutes plus ~20 s of data and ~30 s of load the first time; 10m
-generates ~650 MiB of CSV in ~75 s and loads in 3–4 minutes the first time, and its pages take minutes
-each before the speed work. The machine is shared with other developers' jobs: the load averages say
-how much."""
+Runtime (baseline, shared machine): demo ~3 minutes; 100k ~4 minutes, plus ~5 s of data and ~15 s of
+load the first time; 10m ~18 minutes with `--timeout 180`, plus ~40–75 s to write ~650 MiB of CSV and
+~2–4 minutes of load the first time. Disk: ~0.5 GiB per 10m DuckDB file (one per version of the
+loading code, plus the copy served). The machine is shared with other developers' jobs: the load
+averages say how much, and wall times vary by ±50 % between runs at load 5–8."""
 
 
 def write_readme(blocks: list[tuple[str, str]]) -> None:
