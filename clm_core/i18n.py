@@ -30,6 +30,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "revenue": ("Revenue", "Umsatz"),
     "share": ("Share", "Anteil"),
     "download_csv": ("Download CSV", "CSV herunterladen"),
+    "rows_shown": ("The first {shown} of {total} rows; the CSV download has all of them.",
+                   "Die ersten {shown} von {total} Zeilen; der CSV-Download enthält alle."),
     "no_dataset": ("No dataset yet: upload your exports on the Data page, or run `make run` for the demo data.",
                    "Noch kein Datensatz: Exporte auf der Seite Daten hochladen oder `make run` für die Demodaten."),
     "nobody": ("The segment filter matches no customer.", "Der Segmentfilter trifft auf keinen Kunden zu."),

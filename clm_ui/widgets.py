@@ -27,6 +27,8 @@ PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png",
 #: Above this many cells a table is sent without display formats (pandas' Styler gets slow and has a limit);
 #: its numbers then show in Streamlit's own format.
 MAX_STYLED_CELLS = 60_000
+#: Rows a table shows in the browser; its CSV download has all of them.
+MAX_SHOWN_ROWS = 10_000
 #: Columns without a configured format whose name says they hold a fraction, shown as a percentage.
 FRACTION_NAME = re.compile(r"^(share|rate|retention|conversion.*|.*_(share|rate|retention))$")
 #: A printf-style format as the pages write them for NumberColumn: "%.1f", "± %.1f", "%.2f €", "%d".
@@ -54,17 +56,20 @@ def table(frame: pd.DataFrame, filename: str, key: str | None = None, column_con
     as percentages, other decimals with two places; missing values as "–".
     """
     config = dict(column_config or {})
-    shown = frame
-    if frame.size <= MAX_STYLED_CELLS and frame.columns.is_unique and frame.index.is_unique:  # what a Styler takes
+    shown = frame.head(MAX_SHOWN_ROWS)  # a browser table of a million rows helps nobody and costs seconds
+    if len(frame) > MAX_SHOWN_ROWS:
+        st.caption(t("rows_shown", shown=format_number(MAX_SHOWN_ROWS, view().lang),
+                     total=format_number(len(frame), view().lang)))
+    if shown.size <= MAX_STYLED_CELLS and shown.columns.is_unique and shown.index.is_unique:  # what a Styler takes
         formats = {}
-        for column in frame.columns:
-            formatter, spec = display_format(frame[column], config.get(column), view().lang)
+        for column in shown.columns:
+            formatter, spec = display_format(shown[column], config.get(column), view().lang)
             if formatter is not None:
                 formats[column] = formatter
                 if column in config:
                     config[column] = spec
         if formats:
-            shown = frame.style.format(formats)
+            shown = shown.style.format(formats)
     kwargs.setdefault("placeholder", "–")  # a missing value (Streamlit would write "None")
     table_element = st.dataframe(shown, hide_index=True, width="stretch", key=key, column_config=config or None,
                                  **kwargs)
@@ -157,5 +162,6 @@ def _without_format(spec):
 
 
 def download(frame: pd.DataFrame, filename: str, key: str | None = None) -> None:
-    st.download_button(t("download_csv"), frame.to_csv(index=False).encode("utf-8"), file_name=filename,
+    """A CSV download of ``frame``, written only when the button is clicked (not on every run)."""
+    st.download_button(t("download_csv"), lambda: frame.to_csv(index=False).encode("utf-8"), file_name=filename,
                        mime="text/csv", key=key or f"dl.{filename}")
