@@ -70,13 +70,14 @@ from clm_core.models.btyd import (
     BetaGeo,
     GammaGamma,
     ModelError,
-    bg_log_likelihood,
+    bg_log_likelihood_function,
     customer_lifetime_value,
-    gg_log_likelihood,
+    gg_log_likelihood_function,
 )
 from clm_core.metrics.common import segment_customers
 from clm_core.models import cache
 from clm_core.models.churn import churn_risk
+from clm_core.models.insights import value_models
 from clm_core.models.predictive import fitted_models, predictive_clv, whole_summary
 from clm_core.store import Dataset
 
@@ -104,7 +105,7 @@ QUANTILES = (5, 95)
 EAGER_DRAW_CUSTOMERS = 50_000
 DRAW_SAMPLE = 500
 
-_BASELINES = cache.Memo(2)  # whole_baseline of (dataset version, as-of, configuration, parameters)
+_BASELINES = cache.Memo(1)  # whole_baseline of (dataset version, as-of, configuration, parameters)
 
 
 # --------------------------------------------------------------------------- scenario
@@ -325,8 +326,10 @@ def parameter_draws(bg: BetaGeo, gg: GammaGamma, summary: pd.DataFrame, count: i
     bg_names, gg_names = ("r", "alpha", "a", "b"), ("p", "q", "v")
     bg_theta = np.log([bg.params_[k] for k in bg_names])
     gg_theta = np.log([gg.params_[k] for k in gg_names])
-    bg_draws = _normal_draws(bg_theta, lambda th: bg_log_likelihood(th, x, tx, t)[1], count, rng)
-    gg_draws = _normal_draws(gg_theta, lambda th: gg_log_likelihood(th, x, m)[1], count, rng)
+    bg_likelihood = bg_log_likelihood_function(x, tx, t)  # the data compressed once for the 8 gradients
+    gg_likelihood = gg_log_likelihood_function(x, m)
+    bg_draws = _normal_draws(bg_theta, lambda th: bg_likelihood(th)[1], count, rng)
+    gg_draws = _normal_draws(gg_theta, lambda th: gg_likelihood(th)[1], count, rng)
     if bg_draws is None or gg_draws is None:
         return []
     pairs = []
@@ -357,7 +360,7 @@ def customer_baseline(dataset: Dataset, as_of=None, segment=None, config: Lifecy
 
 def _segment_rows(dataset: Dataset, whole: Baseline, segment, config) -> np.ndarray | None:
     ids = segment_customers(dataset, segment, whole.as_of, config)
-    return None if ids is None else whole.customers["customer_id"].isin(ids.execute()["customer_id"]).to_numpy()
+    return None if ids is None else cache.is_in(whole.customers["customer_id"], ids.execute()["customer_id"])
 
 
 def _select_rows(whole: Baseline, keep: np.ndarray | None, copy: bool = False) -> Baseline:
@@ -397,10 +400,14 @@ def _whole_baseline(dataset: Dataset, as_of: dt.date, config: LifecycleConfig, h
                     annual_discount: float, time_unit: str, draws: int, seed: int, churn: bool) -> Baseline:
     days_per_unit = TIME_UNITS[time_unit]
     stages = customer_stages(dataset, as_of, config).select("customer_id", "stage").execute()
-    try:
-        models, model_error = fitted_models(dataset, as_of, time_unit), None
-    except ModelError as exc:
-        models, model_error = None, str(exc)
+    fitted = value_models(dataset, as_of, time_unit)  # the Value page's, fitted once per dataset version
+    if fitted.problem is None:
+        models, model_error = fitted.models(), None
+    else:
+        try:
+            models, model_error = fitted_models(dataset, as_of, time_unit), None
+        except ModelError as exc:
+            models, model_error = None, str(exc)
     predicted = predictive_clv(dataset, as_of, None, config, horizon_months, annual_discount, 1.0, time_unit,
                                models=models)
     risk, churn_error = pd.DataFrame({"customer_id": pd.Series(dtype=str), "churn_risk": pd.Series(dtype=float)}), None

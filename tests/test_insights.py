@@ -285,3 +285,25 @@ def test_stored_results_read_back_equal(ds, single_purchases):
         else:
             assert stored[name] == value
     assert fresh["holdout"] is not insights.holdout_check(ds, AS_OF, months=3, time_unit="days")  # copies
+
+
+def test_background_preparation_computes_what_the_page_asks_for(ds, monkeypatch):
+    from clm_core.models import prepare
+    from clm_core.models.churn import ChurnModel
+
+    config = LifecycleConfig(churn_days=120)
+    with pytest.raises(ValueError, match="unknown task"):
+        prepare.start(ds, AS_OF, config, tasks=("everything",))
+    prepare.start(ds, AS_OF, config, tasks=("churn_check", "churn_ranking", "suggestions"))
+    assert prepare.wait(300)
+
+    def refit(*args, **kwargs):
+        raise AssertionError("the churn model was fitted again")
+
+    monkeypatch.setattr(ChurnModel, "fit", refit)
+    check = insights.churn_evaluation(ds, AS_OF, config=config)
+    ranking = insights.churn_ranking(ds, AS_OF, config=config)
+    assert check.evaluation is not None or check.problem is not None
+    assert ranking.attrs["problem"] is not None or len(ranking)
+    prepare.start(ds, AS_OF, config, tasks=("churn_check",))  # done already: nothing runs again
+    assert prepare.wait(30)

@@ -230,8 +230,14 @@ def _bg_log_likelihood(log_params: np.ndarray, d: _BGData) -> tuple[float, np.nd
 
 def bg_log_likelihood(log_params, frequency, recency, T, weights=None) -> tuple[float, np.ndarray]:
     """BG/NBD log-likelihood Σ w · log L at log(r, alpha, a, b) and its gradient in the log-parameters."""
-    x, tx, t, w = _rfm_inputs(frequency, recency, T, weights, fit=True)
-    return _bg_log_likelihood(np.asarray(log_params, dtype=float), _BGData.build(x, tx, t, w))
+    return bg_log_likelihood_function(frequency, recency, T, weights)(log_params)
+
+
+def bg_log_likelihood_function(frequency, recency, T, weights=None):
+    """``bg_log_likelihood`` of these customers as a function of the log-parameters alone (the data are
+    validated and compressed once, for many evaluations)."""
+    data = _BGData.build(*_rfm_inputs(frequency, recency, T, weights, fit=True))
+    return lambda log_params: _bg_log_likelihood(np.asarray(log_params, dtype=float), data)
 
 
 class BetaGeo:
@@ -393,8 +399,13 @@ def _gg_inputs(frequency, monetary, weights=None):
 
 def gg_log_likelihood(log_params, frequency, monetary, weights=None) -> tuple[float, np.ndarray]:
     """Gamma-Gamma log-likelihood at log(p, q, v) over the repeat customers, and its gradient."""
-    x, m, w = _gg_inputs(frequency, monetary, weights)
-    return _gg_log_likelihood(np.asarray(log_params, dtype=float), _GGData.build(x, m, w))
+    return gg_log_likelihood_function(frequency, monetary, weights)(log_params)
+
+
+def gg_log_likelihood_function(frequency, monetary, weights=None):
+    """``gg_log_likelihood`` of these customers as a function of the log-parameters alone."""
+    data = _GGData.build(*_gg_inputs(frequency, monetary, weights))
+    return lambda log_params: _gg_log_likelihood(np.asarray(log_params, dtype=float), data)
 
 
 def _weighted_correlation(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:

@@ -29,6 +29,8 @@ from collections.abc import Callable, Hashable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from clm_core.store import Dataset, quote_ident, raw
 
@@ -85,9 +87,29 @@ class Memo:
                 with self._lock:
                     self._pending.pop(key, None)
 
+    def discard(self, key: Hashable) -> None:
+        """Forget ``key`` (a value nobody will ask for again, to free its memory)."""
+        with self._lock:
+            self._values.pop(key, None)
+
     def clear(self) -> None:
         with self._lock:
             self._values.clear()
+
+
+def is_in(values, candidates) -> np.ndarray:
+    """``pd.Series(values).isin(candidates)`` as a boolean array, for the text columns of customer ids through
+    Arrow (pandas' own converts each candidate to a Python object: seconds for a million ids)."""
+    values, candidates = pd.Series(values), pd.Series(candidates)
+    try:
+        left = pa.array(values, from_pandas=True)
+        right = pa.array(candidates, from_pandas=True)
+        if pa.types.is_string(left.type) or pa.types.is_large_string(left.type):
+            right = right.cast(left.type)
+            return pc.fill_null(pc.is_in(left, value_set=right), False).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        pass
+    return values.isin(candidates).to_numpy()
 
 
 def key_text(**parts) -> str:

@@ -71,7 +71,7 @@ MAX_CUSTOMERS = 100_000
 #: rows scored at a time (bounds the memory of the one-hot encoded copies)
 SCORE_CHUNK = 200_000
 
-_FEATURES = cache.Memo(3)  # features of (dataset version, cutoff, configuration, categories)
+_FEATURES = cache.Memo(2)  # features of (dataset version, cutoff, configuration, categories)
 _CATEGORIES = cache.Memo(8)  # top categories of (dataset version, cutoff)
 _RANKINGS = cache.Memo(2)  # churn_risk's ranking of the whole dataset
 
@@ -112,14 +112,26 @@ def cached_top_categories(dataset: Dataset, cutoff: dt.date) -> list[str]:
     return list(_CATEGORIES.get(key, lambda: tuple(top_categories(dataset, cutoff))))
 
 
+def _features_key(dataset: Dataset, cutoff: dt.date, config: LifecycleConfig, categories: list[str]) -> tuple:
+    # one frame per set of categories: a model trained at another cutoff may list them in another order
+    return cache.dataset_key(dataset), cutoff, _config_key(config), frozenset(categories)
+
+
+def release_features(dataset: Dataset, cutoff: dt.date, config: LifecycleConfig,
+                     categories: list[str] | None = None) -> None:
+    """Free the cached features of ``cutoff`` (their results are computed and stored)."""
+    if categories is None:
+        categories = cached_top_categories(dataset, cutoff)
+    _FEATURES.discard(_features_key(dataset, cutoff, config, categories))
+
+
 def cached_features(dataset: Dataset, cutoff: dt.date, config: LifecycleConfig,
                     categories: list[str] | None = None) -> pd.DataFrame:
     """``churn_features`` of every purchaser at ``cutoff`` (categories: the most common ones at the cutoff
     unless given), computed once per dataset version and shared: do not modify the frame."""
     if categories is None:
         categories = cached_top_categories(dataset, cutoff)
-    # one frame per set of categories: a model trained at another cutoff may list them in another order
-    key = (cache.dataset_key(dataset), cutoff, _config_key(config), frozenset(categories))
+    key = _features_key(dataset, cutoff, config, categories)
     frame = _FEATURES.get(key, lambda: churn_features(dataset, cutoff, config, categories=list(categories)))
     shares = [c for c in frame.columns if c.startswith(CATEGORY_PREFIX)]
     wanted = [CATEGORY_PREFIX + c for c in categories]
@@ -416,7 +428,7 @@ def churn_risk(dataset: Dataset, as_of=None, churn_days: int = 180, segment=None
     if ids is None:
         return ranking.copy()
     chosen = ids.execute()["customer_id"]
-    return ranking[ranking["customer_id"].isin(chosen)].reset_index(drop=True)
+    return ranking[cache.is_in(ranking["customer_id"], chosen)].reset_index(drop=True)
 
 
 def ranking_key(as_of: dt.date, churn_days: int, config: LifecycleConfig, random_state: int,
@@ -442,6 +454,8 @@ def whole_ranking(dataset: Dataset, as_of=None, churn_days: int = 180, config: L
         features = features[features["stage"] != "churned"]
         ranking = features.assign(churn_risk=model.predict_proba(features))[RANKING_COLUMNS]
         ranking = ranking.sort_values(["churn_risk", "customer_id"], ascending=[False, True], ignore_index=True)
+        del features
+        release_features(dataset, as_of, config, model.categories_)  # only the scoring needed them
         return {"trained_at": model.cutoff_.isoformat(), "n_customers": model.n_customers_,
                 "n_trained": model.n_trained_}, ranking
 

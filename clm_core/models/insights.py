@@ -41,7 +41,8 @@ from clm_core.config import LifecycleConfig
 from clm_core.metrics.common import day_of, resolve_as_of, segment_customers
 from clm_core.models import cache
 from clm_core.models.btyd import BetaGeo, ConvergenceWarning, GammaGamma
-from clm_core.models.churn import MAX_CUSTOMERS, RANKING_COLUMNS, ChurnEvaluation, ChurnModel, churn_risk
+from clm_core.models.churn import (MAX_CUSTOMERS, RANKING_COLUMNS, ChurnEvaluation, ChurnModel, churn_risk,
+                                   release_features)
 from clm_core.models.cross_sell import category_lift, next_best_category, whole_suggestions
 from clm_core.models.predictive import (MIN_REPEAT_CUSTOMERS, ModelError, fitted_models, holdout_comparison,
                                         p_alive_matrix, predictive_clv, segment_summary, whole_summary)
@@ -57,7 +58,7 @@ TABLE_ROWS = 1000
 CHURN_SAMPLE = MAX_CUSTOMERS
 
 _DOCUMENTS = cache.Memo(32)  # small results (models, checks) of (dataset version, kind, key)
-_PREDICTIONS = cache.Memo(2)  # predicted_value of (dataset version, models, segment, parameters)
+_PREDICTIONS = cache.Memo(1)  # predicted_value of (dataset version, models, segment, parameters)
 
 
 @dataclass(frozen=True)
@@ -372,6 +373,7 @@ def _churn_check(dataset: Dataset, as_of: dt.date, config: LifecycleConfig) -> C
         return ChurnCheck(problem=problem)
     try:
         model = ChurnModel(churn_days).fit(dataset, training, config)
+        release_features(dataset, training, config)  # only the fit needed them
         return ChurnCheck(model.evaluate(dataset, evaluation, exclude_churned=True))
     except ValueError as exc:
         return ChurnCheck(problem=Problem("model", str(exc)))
@@ -400,7 +402,7 @@ def value_at_risk(customers: pd.DataFrame, ranking: pd.DataFrame | None = None, 
         top |= customers[column] >= customers[column].quantile(1 - value_share)
     valuable = customers[top]
     if ranking is not None:
-        rows = ranking[ranking["customer_id"].isin(valuable["customer_id"])]
+        rows = ranking[cache.is_in(ranking["customer_id"], valuable["customer_id"])]
         rows = rows.assign(risk=rows["churn_risk"])
     else:
         rows = valuable.assign(risk=1 - valuable["p_alive"])
@@ -430,7 +432,7 @@ def _segment_rows(frame: pd.DataFrame, dataset: Dataset, as_of: dt.date, segment
     ids = segment_customers(dataset, segment, as_of, config)
     if ids is None:
         return frame
-    return frame[frame["customer_id"].isin(ids.execute()["customer_id"])].reset_index(drop=True)
+    return frame[cache.is_in(frame["customer_id"], ids.execute()["customer_id"])].reset_index(drop=True)
 
 
 def category_pairs(dataset: Dataset, as_of=None, segment=None, config=None) -> pd.DataFrame:

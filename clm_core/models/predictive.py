@@ -51,7 +51,7 @@ def segment_summary(dataset: Dataset, as_of, segment=None, config=None, time_uni
     ids = segment_customers(dataset, segment, as_of, config)
     if ids is None:
         return summary.copy()
-    return summary[summary["customer_id"].isin(ids.execute()["customer_id"])].reset_index(drop=True)
+    return summary[cache.is_in(summary["customer_id"], ids.execute()["customer_id"])].reset_index(drop=True)
 
 
 def _observed(summary: pd.DataFrame) -> pd.DataFrame:

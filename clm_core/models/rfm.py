@@ -118,7 +118,7 @@ def top_customers(scores: pd.DataFrame, n: int = 20) -> pd.DataFrame:
 #: the most top customers a page lists
 TOP_MAX = 1000
 
-_SCORES = cache.Memo(2)
+_SCORES = cache.Memo(1)
 
 
 def cached_scores(dataset: Dataset, as_of=None, segment=None, config=None) -> pd.DataFrame:
