@@ -97,8 +97,9 @@ class Dataset:
         return cached
 
     def refresh(self) -> None:
-        """Forget the cached table names (after tables were created or dropped)."""
+        """Forget what was looked up once per object: table names, the data's last day (after a change)."""
         self.__dict__.pop("_tables", None)
+        self.__dict__.pop("_data_end", None)
 
     def has(self, table: str) -> bool:
         return table in self.tables()

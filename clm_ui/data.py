@@ -18,8 +18,10 @@ import streamlit as st
 from clm_core import store
 from clm_core.config import LifecycleConfig
 from clm_core.filters import SegmentFilter
+from clm_core.i18n import format_number
 from clm_core.metrics import clv, cohorts, funnel, growth, nps, stages
 from clm_core.models import rfm
+from clm_ui.state import view
 
 
 @st.cache_resource
@@ -41,6 +43,20 @@ def dataset(dataset_id: str) -> store.Dataset:
     return store.get_dataset(connection(), dataset_id)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _day_span(dataset_id: str, version: int) -> tuple:
+    days = dataset(dataset_id).table("customer_days")
+    if days is None:
+        return None, None
+    span = days.aggregate(first=days.day.min(), last=days.day.max()).execute()
+    return tuple(None if pd.isna(v) else pd.Timestamp(v).date() for v in span.iloc[0])
+
+
+def day_span(ds: store.Dataset) -> tuple:
+    """(first, last) day with a transaction (None, None without any), looked up once per dataset version."""
+    return _day_span(ds.id, ds.version)
+
+
 def _stage_table(ds, as_of=None, config=None, segment=None) -> pd.DataFrame:
     return stages.customer_stages(ds, as_of, config, segment).execute()
 
@@ -56,7 +72,7 @@ def _with_timeline(function):
     def run(ds, *args, segment=None, config=None, **kwargs):
         if stages.timeline_supported(ds, config, segment):
             thresholds = LifecycleConfig(**(config or LifecycleConfig()).thresholds())
-            kwargs["timeline"] = metric("stage_timeline", ds, segment or SegmentFilter(), thresholds)
+            kwargs["timeline"] = _value("stage_timeline", ds, segment or SegmentFilter(), thresholds)
         return function(ds, *args, segment=segment, config=config, **kwargs)
     return run
 
@@ -82,9 +98,49 @@ FUNCTIONS = {
 }
 
 
-def register(name: str, function) -> None:
-    """Make ``function(dataset, *, segment, config, **kwargs)`` available to :func:`metric` as ``name``."""
+_FOLLOW = ("Following {n} customers through the funnel…", "Verfolge {n} Kunden durch den Trichter…")
+_STAGES = ("Assigning {n} customers to their lifecycle stage…", "Ordne {n} Kunden ihrer Lebenszyklusphase zu…")
+_TIMELINE = ("Tracing the stages of {n} customers day by day…", "Verfolge die Phasen von {n} Kunden Tag für Tag…")
+_VALUE = ("Summarising the purchases of {n} customers…", "Fasse die Käufe von {n} Kunden zusammen…")
+_GROWTH = ("Counting new, returning and dormant customers among {n}…",
+           "Zähle neue, wiederkehrende und ruhende Kunden unter {n}…")
+#: What a spinner says while a metric is computed (it shows after half a second, so not for cached results).
+SPINNERS = {
+    "stage_timeline": _TIMELINE, "stage_history": _TIMELINE,
+    "stage_distribution": _STAGES, "framework_distribution": _STAGES, "customer_stages": _STAGES,
+    "stage_migration": ("Comparing the stages of {n} customers on two dates…",
+                        "Vergleiche die Phasen von {n} Kunden an zwei Stichtagen…"),
+    "funnel": _FOLLOW, "dropped_customers": _FOLLOW,
+    "cohort_retention": ("Computing the retention of {n} customers by cohort…",
+                         "Berechne die Bindung von {n} Kunden nach Kohorte…"),
+    "growth_accounting": _GROWTH, "stickiness": _GROWTH,
+    "nps": ("Computing the NPS from the answers…", "Berechne den NPS aus den Antworten…"),
+    "rfm_summary": _VALUE, "historic_value": _VALUE, "mean_historic_value": _VALUE, "net_revenue": _VALUE,
+    "rfm_scores": ("Scoring recency, frequency and value of {n} customers…",
+                   "Bewerte Aktualität, Häufigkeit und Wert von {n} Kunden…"),
+}
+_COMPUTING = ("Computing for {n} customers…", "Berechne für {n} Kunden…")
+
+
+def register(name: str, function, spinner: tuple[str, str] | None = None) -> None:
+    """Make ``function(dataset, *, segment, config, **kwargs)`` available to :func:`metric` as ``name``;
+    ``spinner`` (English, German; ``{n}`` = the dataset's customers) says what it computes."""
     FUNCTIONS[name] = function
+    if spinner is not None:
+        SPINNERS[name] = spinner
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _customer_count(dataset_id: str, version: int) -> int:
+    index = dataset(dataset_id).table("customer_index")
+    return 0 if index is None else int(index.count().execute())
+
+
+def spinner_text(name: str, ds: store.Dataset) -> str:
+    """What :func:`metric` shows while ``name`` is computed, in the view's language."""
+    lang = view().lang
+    template = SPINNERS.get(name, _COMPUTING)[1 if lang == "de" else 0]
+    return template.format(n=format_number(_customer_count(ds.id, ds.version), lang))
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -103,8 +159,14 @@ def _freeze(value):
     return value
 
 
-def metric(name: str, ds: store.Dataset, segment: SegmentFilter, config: LifecycleConfig, **kwargs):
-    """``FUNCTIONS[name](ds, segment=…, config=…, **kwargs)``, cached per dataset version."""
+def _value(name: str, ds: store.Dataset, segment: SegmentFilter, config: LifecycleConfig, **kwargs):
     segment_key = tuple(sorted((k, tuple(v)) for k, v in segment.to_query_params().items()))
     config_key = _freeze(config.to_dict())
     return _cached(name, ds.id, ds.version, segment_key, config_key, _freeze(kwargs))
+
+
+def metric(name: str, ds: store.Dataset, segment: SegmentFilter, config: LifecycleConfig, **kwargs):
+    """``FUNCTIONS[name](ds, segment=…, config=…, **kwargs)``, cached per dataset version; a spinner says
+    what is computed when it takes longer than half a second."""
+    with st.spinner(spinner_text(name, ds), show_time=True):
+        return _value(name, ds, segment, config, **kwargs)

@@ -66,7 +66,8 @@ _CURRENT: set[tuple[str, int]] = set()  # (dataset id, version) whose derived ta
 
 
 def default_as_of(dataset: store.Dataset) -> dt.date:
-    return resolve_as_of(dataset, None)
+    """The data's last day (``resolve_as_of``'s default), looked up once per dataset version."""
+    return data.day_span(dataset)[1] or resolve_as_of(dataset, None)
 
 
 def context(require: tuple[str, ...] = ()) -> Context:

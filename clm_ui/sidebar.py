@@ -27,10 +27,7 @@ def _attribute_values(dataset: store.Dataset, column: str) -> list[str]:
 
 
 def _months(dataset: store.Dataset) -> list[str]:
-    days = dataset.table("customer_days")
-    if days is None:
-        return []
-    lo, hi = days.day.min().execute(), days.day.max().execute()
+    lo, hi = data.day_span(dataset)
     if lo is None or hi is None:
         return []
     months, year, month = [], lo.year, lo.month

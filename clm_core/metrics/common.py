@@ -39,12 +39,13 @@ def purchase_days(dataset: Dataset, as_of: dt.date):
 
 
 def data_end(dataset: Dataset) -> dt.date | None:
-    """The last day with a transaction (None without any)."""
-    days = dataset.table("customer_days")
-    latest = days.day.max().execute() if days is not None else None
-    if latest is None or str(latest) in ("NaT", "None", "nan"):
-        return None
-    return _parse_date(latest)
+    """The last day with a transaction (None without any); looked up once per Dataset object, like its tables."""
+    if "_data_end" not in dataset.__dict__:
+        days = dataset.table("customer_days")
+        latest = days.day.max().execute() if days is not None else None
+        missing = latest is None or str(latest) in ("NaT", "None", "nan")
+        object.__setattr__(dataset, "_data_end", None if missing else _parse_date(latest))
+    return dataset.__dict__["_data_end"]
 
 
 def customer_totals(dataset: Dataset, as_of: dt.date):
