@@ -63,6 +63,10 @@ def table(frame: pd.DataFrame, filename: str, key: str | None = None, column_con
     if shown.size <= MAX_STYLED_CELLS and shown.columns.is_unique and shown.index.is_unique:  # what a Styler takes
         formats = {}
         for column in shown.columns:
+            date_column = _date_column(shown[column], config.get(column, column), view().lang)
+            if date_column is not None:  # drawn by the browser: a Styler takes seconds for long tables
+                config[column] = date_column
+                continue
             formatter, spec = display_format(shown[column], config.get(column), view().lang)
             if formatter is not None:
                 formats[column] = formatter
@@ -148,6 +152,18 @@ def _date_formatter(values: pd.Series, lang: str) -> Callable | None:
             return lambda v: v.strftime(pattern)
         return lambda v: format_date(v, lang)
     return (lambda v: format_date(v, lang)) if _is_date(values) else None
+
+
+def _date_column(values: pd.Series, spec, lang: str):
+    """A Date(time)Column in the language's format for a column of dates labelled ``spec`` (a string), else
+    None (not dates, hidden, or configured otherwise)."""
+    if not isinstance(spec, str) or not _is_date(values):
+        return None
+    timed = pd.api.types.is_datetime64_any_dtype(values) and (values.dropna() != values.dropna().dt.normalize()).any()
+    day = "DD.MM.YYYY" if lang == "de" else "YYYY-MM-DD"
+    if timed:
+        return st.column_config.DatetimeColumn(spec, format=f"{day} HH:mm")
+    return st.column_config.DateColumn(spec, format=day)
 
 
 def _missing_as_dash(formatter: Callable) -> Callable:
