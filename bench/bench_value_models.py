@@ -127,10 +127,31 @@ def phase_functions(path: str, cold: bool) -> dict:
     return out
 
 
-def phase_pages(path: str, keep_stored: bool) -> dict:
+def limit_duckdb(memory_limit: str | None) -> None:
+    """Run ``SET memory_limit`` on every connection ``store.connect`` opens in this process (an experiment
+    for clm_core/store.py, which sets no limit: DuckDB's default is 80 % of the RAM)."""
+    if not memory_limit:
+        return
+    from clm_core import store
+
+    connect = store.connect
+
+    def limited(path=None):
+        con = connect(path)
+        store.raw(con).execute(f"SET memory_limit = '{memory_limit}'")
+        return con
+
+    store.connect = limited
+
+
+def phase_pages(path: str, keep_stored: bool, background: bool = True) -> dict:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
+    if not background:
+        from clm_core.models import prepare
+
+        prepare.start = lambda *args, **kwargs: None
     if not keep_stored:
         drop_stored(path)
     os.environ["CLM_DATABASE"] = path
@@ -161,12 +182,15 @@ def main() -> int:
     parser.add_argument("--phases", nargs="+", default=["cold", "stored", "pages"],
                         choices=["cold", "stored", "pages"])
     parser.add_argument("--keep-stored", action="store_true", help="pages: keep the stored model results")
+    parser.add_argument("--no-background", action="store_true", help="pages: without the background thread")
+    parser.add_argument("--duckdb-memory-limit", help="SET memory_limit on every connection (e.g. 1GB)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--out", help="write the results as JSON")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     if args.child:
-        result = (phase_pages(args.database, args.keep_stored) if args.child == "pages"
+        limit_duckdb(args.duckdb_memory_limit)
+        result = (phase_pages(args.database, args.keep_stored, not args.no_background) if args.child == "pages"
                   else phase_functions(args.database, cold=args.child == "cold"))
         print("RESULT " + json.dumps(result))
         return 0
@@ -175,6 +199,10 @@ def main() -> int:
         command = [sys.executable, __file__, "--database", args.database, "--child", phase]
         if args.keep_stored:
             command.append("--keep-stored")
+        if args.no_background:
+            command.append("--no-background")
+        if args.duckdb_memory_limit:
+            command += ["--duckdb-memory-limit", args.duckdb_memory_limit]
         done = subprocess.run(command, capture_output=True, text=True)
         sys.stdout.write("".join(line + "\n" for line in done.stdout.splitlines() if not line.startswith("RESULT ")))
         if done.returncode:

@@ -337,18 +337,20 @@ class ChurnModel:
             return cached_features(dataset, resolve_as_of(dataset, as_of), self.config_, self.categories_)
         return churn_features(dataset, as_of, self.config_, segment, categories=self.categories_)
 
-    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        """P(churn) for each row of a ``features`` frame (scored in chunks of ``SCORE_CHUNK`` rows)."""
+    def predict_proba(self, features: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndarray:
+        """P(churn) for each row of a ``features`` frame, or for its rows at the positions ``rows`` (scored in
+        chunks of ``SCORE_CHUNK`` rows: only a chunk is copied)."""
         self._check_fitted()
         missing = [c for c in self.feature_names_ if c not in features.columns]
         if missing:
             raise ValueError(f"features lack the column(s) the model was trained on: {', '.join(missing)}")
-        if features.empty:
+        rows = np.arange(len(features)) if rows is None else np.asarray(rows)
+        if not len(rows):
             return np.empty(0)
-        X = features[self.feature_names_]
         with _one_thread():
-            return np.concatenate([self.estimator_.predict_proba(X.iloc[start:start + SCORE_CHUNK])[:, 1]
-                                   for start in range(0, len(X), SCORE_CHUNK)])
+            return np.concatenate([
+                self.estimator_.predict_proba(features.iloc[rows[start:start + SCORE_CHUNK]][self.feature_names_])[:, 1]
+                for start in range(0, len(rows), SCORE_CHUNK)])
 
     def predict_proba_frame(self, dataset: Dataset, as_of=None, segment=None) -> pd.DataFrame:
         """customer_id, churn_risk for every purchaser (of the segment) at ``as_of``."""
@@ -370,16 +372,16 @@ class ChurnModel:
         features = self.features(dataset, cutoff)
         p_alive = _bgnbd_p_alive(features)
         keep = (features["stage"] != "churned").to_numpy() if exclude_churned else np.ones(len(features), bool)
-        features, p_alive = features[keep], None if p_alive is None else p_alive[keep]
-        y = labels.set_index("customer_id")["churned"].reindex(features["customer_id"]).to_numpy()
+        positions = np.flatnonzero(keep)  # of the (shared) features: rows are copied once, below
+        y = labels.set_index("customer_id")["churned"].reindex(features["customer_id"].iloc[positions]).to_numpy()
         if len(np.unique(y)) < 2:
             raise ValueError(f"evaluation at {cutoff} needs both churned and retained customers")
         population = len(y)
         rows = stratified_sample(y, self.max_customers, self.random_state)
         if len(rows) < population:
-            features, y = features.iloc[rows], y[rows]
-            p_alive = None if p_alive is None else p_alive[rows]
-        risk = self.predict_proba(features)
+            positions, y = positions[rows], y[rows]
+        p_alive = None if p_alive is None else p_alive[positions]
+        risk = self.predict_proba(features, positions)
         return ChurnEvaluation(
             trained_at=self.cutoff_, cutoff=cutoff, churn_days=self.churn_days, n=len(y),
             base_rate=float(y.mean()), mean_predicted=float(risk.mean()),
@@ -451,8 +453,9 @@ def whole_ranking(dataset: Dataset, as_of=None, churn_days: int = 180, config: L
         model = ChurnModel(churn_days, random_state, max_customers).fit(
             dataset, as_of - dt.timedelta(days=churn_days), config)
         features = model.features(dataset, as_of)
-        features = features[features["stage"] != "churned"]
-        ranking = features.assign(churn_risk=model.predict_proba(features))[RANKING_COLUMNS]
+        scored = np.flatnonzero((features["stage"] != "churned").to_numpy())
+        ranking = features[[c for c in RANKING_COLUMNS if c != "churn_risk"]].iloc[scored].assign(
+            churn_risk=model.predict_proba(features, scored))[RANKING_COLUMNS]
         ranking = ranking.sort_values(["churn_risk", "customer_id"], ascending=[False, True], ignore_index=True)
         del features
         release_features(dataset, as_of, config, model.categories_)  # only the scoring needed them
