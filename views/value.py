@@ -136,7 +136,8 @@ if not totals["purchasers"]:
 
 # the heavy models of the whole dataset start computing in the background while the page draws the rest
 # (ctx.config carries the churn_days of the link, which the churn widget below starts from)
-prepare.start(data.dataset(ctx.dataset.id), ctx.as_of, ctx.config, tasks=("churn_check", "churn_ranking", "suggestions"))
+prepare.start(data.dataset(ctx.dataset.id), ctx.as_of, ctx.config,
+              tasks=("churn_check", "churn_ranking", "suggestions"))
 
 purchasers = totals["purchasers"]
 c1, c2, c3, c4 = st.columns(4)

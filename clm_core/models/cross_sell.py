@@ -12,8 +12,9 @@ more customers_both, then the category name, then the antecedent's name); only r
 with a lift above ``min_lift`` (default 1) are suggested. Rules are learnt from all
 purchasers; a segment only chooses whose suggestions are returned.
 
-Both are computed over the distinct *sets* of categories bought (a bit mask of the categories, or their sorted list): the
-counts n(A), n(A, B) and N are sums of the customers of the sets that hold A (and B), and a
+Both are computed over the distinct *sets* of categories bought (a bit mask of the categories,
+or their sorted list): the counts n(A), n(A, B) and N are sums of the customers of the sets that
+hold A (and B), and a
 customer's suggestion depends only on their set, so the rules are ranked once per set, not once
 per customer — a few hundred sets instead of a million customers. The suggestions of the whole
 dataset (:func:`whole_suggestions`) are computed once per dataset version and kept in memory and in
