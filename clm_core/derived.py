@@ -67,13 +67,25 @@ def customer_days(dataset: Dataset):
     t = dataset.table("transactions")
     if t is None:
         return None
+    # Money is summed exactly, as DECIMAL(38, 10), and converted to a double after the sum: an exact sum
+    # does not depend on the order in which DuckDB's threads add the rows, so the same data give the same
+    # doubles with any number of threads (a double sum differs in the last digits from run to run).
+    # |values| of 1e15 or more (no real amount) are added as doubles beside it, so that they cannot
+    # overflow the decimal; they add 0.0 to every sum of real amounts.
+    exact, limit = ibis.expr.datatypes.Decimal(38, 10), 1e15
+
+    def exact_sum(x, where=None):
+        huge = x.abs() >= limit
+        within = ibis.ifelse(huge, 0.0, x).cast(exact).sum(where=where).cast("float64")
+        return within + ibis.ifelse(huge, x, 0.0).sum(where=where)
+
     purchase = t.amount > 0
     margin = t.margin.fill_null(1.0) if "margin" in t.columns else ibis.literal(1.0)
     days = t.group_by(customer_id=t.customer_id, day=t.ordered_at.cast("date")).aggregate(
-        revenue=t.amount.sum(),
-        purchase_amount=t.amount.sum(where=purchase).fill_null(0.0),
+        revenue=exact_sum(t.amount),
+        purchase_amount=exact_sum(t.amount, where=purchase).fill_null(0.0),
         purchases=t.count(where=purchase),
-        value=(t.amount * margin).sum(),
+        value=exact_sum(t.amount * margin),
     )
     bought = days.purchases > 0
     purchase_day = ibis.ifelse(bought, days.day, ibis.null("date"))
