@@ -11,8 +11,9 @@ with ``ingest.load``; see bench/README.md, "Models at scale"). Each phase runs i
   cache).
 - ``stored``: a new process with the results of ``cold`` in the database (a restarted server).
 - ``pages``: the pages themselves (Streamlit's AppTest, in this process): a first visit of the Value page after
-  the stored results are dropped (its background thread included), a repeat visit (a new session), then the
-  Campaigns page's first and repeat visit. ``--keep-stored`` keeps the stored results for this phase.
+  the stored results are dropped (its background thread included), a repeat visit (a new session), a visit
+  with a segment filter (``f.channel=Email``), then the same three for the Campaigns page. ``--keep-stored``
+  keeps the stored results for this phase.
 
 Prints wall and CPU seconds per call, the process's peak resident memory after each phase and the load
 average (the 2 cores are shared; CPU seconds are the steadier figure).
@@ -158,10 +159,12 @@ def phase_pages(path: str, keep_stored: bool, background: bool = True) -> dict:
     out = {"load_start": os.getloadavg()}
     rows = []
     for page in ("value", "campaigns"):
-        for visit in ("first visit", "repeat visit (new session)"):
+        for visit in ("first visit", "repeat visit (new session)", "segment filter f.channel=Email"):
             def run():
                 at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=1800)
                 at.query_params["page"] = page
+                if visit.startswith("segment"):
+                    at.query_params["f.channel"] = "Email"
                 at.run()
                 if at.exception:
                     raise RuntimeError(at.exception)
