@@ -20,10 +20,16 @@ NOT_FILTERABLE = {"customer_id", "implicit", "latitude", "longitude", "created_a
 MAX_VALUES = 500
 
 
-def _attribute_values(dataset: store.Dataset, column: str) -> list[str]:
-    index = dataset.table("customer_index")
+@st.cache_data(show_spinner=False, max_entries=256)
+def _attribute_values_of(dataset_id: str, version: int, column: str) -> list[str]:
+    index = data.dataset(dataset_id).table("customer_index")
     values = index.select(v=index[column].cast("string")).filter(lambda r: r.v.notnull()).distinct()
     return sorted(values.order_by("v").limit(MAX_VALUES).execute()["v"].tolist())
+
+
+def _attribute_values(dataset: store.Dataset, column: str) -> list[str]:
+    """The first MAX_VALUES values of a customer attribute, looked up once per dataset version."""
+    return _attribute_values_of(dataset.id, dataset.version, column)
 
 
 def _months(dataset: store.Dataset) -> list[str]:
