@@ -204,3 +204,15 @@ def test_german(demo_db, expected):
     assert table.loc["Kosten", "Szenario A"] == format_currency(target.size * 1.0, "de", 0)
     assert table.loc["Kontaktierte Kunden", "Szenario A"] == format_number(target.size, "de")
     assert "Lückenanalyse" in at.radio(key="w.campaigns.campaigns_section").options
+
+
+def test_the_plan_is_result_sized_and_says_what_it_computes(demo_db, expected):
+    from clm_ui import data
+
+    at = open_page()
+    assert not at.exception
+    english, german = data.SPINNERS["campaign_plan"]
+    assert "{n} customers" in english and "{n} Kunden" in german
+    target, _ = expected["plan"](Scenario())
+    who = next(d.value for d in at.dataframe if "customer_id" in d.value.columns)
+    assert len(who) == min(target.size, simulate.TABLE_ROWS)

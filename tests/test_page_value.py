@@ -334,3 +334,18 @@ def test_model_results_do_not_depend_on_a_new_session(demo_db, expected):
     for label in ("Predicted CLV, 12 months", "ROC AUC, churn model", "Purchasers"):
         assert metric(second, label) == metric(first, label)
     assert frame_with(second, "churn_risk")["customer_id"].tolist() == expected["ranked"]["customer_id"].tolist()
+
+
+def test_every_computation_says_what_it_computes_in_both_languages(demo_db):
+    """The page's results register a spinner text (English, German) naming the work and {n} customers."""
+    at = open_page()
+    assert not at.exception
+    from clm_ui import data
+
+    names = [n for n in data.FUNCTIONS if n.startswith("value_")]
+    assert len(names) >= 12
+    for name in names:
+        english, german = data.SPINNERS[name]
+        assert english.endswith("…") and german.endswith("…") and english != german
+    assert "{n}" in data.SPINNERS["value_churn_check"][0] and "100,000" in data.SPINNERS["value_churn_check"][0]
+    assert "100.000" in data.SPINNERS["value_churn_check"][1]

@@ -22,7 +22,11 @@ from clm_ui.state import param_number, param_select, set_param, t, view
 from clm_ui.widgets import chart, download, table
 
 # simulate.plan returns a result-sized plan; the baseline behind it is computed once per dataset version
-data.register("campaign_plan", simulate.plan)
+data.register("campaign_plan", simulate.plan,
+              ("Valuing {n} customers with the fitted models and the churn model (once per dataset version), then "
+               "simulating the scenario…",
+               "Bewerte {n} Kunden mit den geschätzten Modellen und dem Abwanderungsmodell (einmal je "
+               "Datensatzversion), dann wird das Szenario simuliert…"))
 data.register("campaign_effects", campaigns.campaign_effects)
 data.register("campaign_effects_by", campaigns.campaign_effects_by)
 data.register("campaign_gaps", campaigns.campaign_gaps)
@@ -104,10 +108,6 @@ TEXT = {
     "first_purchase": ("First purchase", "Erstkauf"),
     "repeat_purchase": ("Repeat purchase", "Wiederkauf"),
     "promoter": ("Promoter", "Promotor"),
-    "fitting": ("Fitting the models and valuing {n} customers (once per dataset version), then simulating "
-                "scenario {name}…",
-                "Modelle werden geschätzt und {n} Kunden bewertet (einmal je Datensatzversion), dann wird Szenario "
-                "{name} simuliert…"),
     "model_error": ("The predictive models cannot be fitted on this data: {reason}",
                     "Die Prognosemodelle lassen sich auf diesen Daten nicht schätzen: {reason}"),
     "churn_error": ("No churn risk (the churn model needs more history): {reason}",
@@ -409,7 +409,6 @@ def plan() -> None:
         count = int(param_select(t("scenarios", TEXT), "campaigns_count", [1, 2, 3], default=1))
     available = data.metric("step_availability", ctx.dataset, EVERYONE, ctx.config)
     steps_available = list(available.steps)
-    customers = int(ctx.metric("stage_distribution")["customers"].sum())
 
     def step_label(step: str) -> str:
         return t(step, TEXT) if step in available.milestones else step
@@ -422,9 +421,8 @@ def plan() -> None:
             if scenario is None:
                 continue
             store_scenario(name, scenario)
-            with st.spinner(t("fitting", TEXT, n=format_number(customers, lang), name=name)):
-                planned = ctx.metric("campaign_plan", scenario=tuple(sorted(scenario.to_params().items())),
-                                     n_sims=N_SIMS)
+            planned = ctx.metric("campaign_plan", scenario=tuple(sorted(scenario.to_params().items())),
+                                 n_sims=N_SIMS)
             notes.update(note for note in (
                 planned.model_error and t("model_error", TEXT, reason=planned.model_error),
                 planned.churn_error and t("churn_error", TEXT, reason=planned.churn_error)) if note)

@@ -23,18 +23,44 @@ from clm_ui.widgets import chart, table
 
 # Every registered result is result-sized (counts, summaries, the first rows of long lists): the models
 # and per-customer scores behind them are computed once per dataset version in clm_core and kept there.
-data.register("value_summary", rfm.value_summary)
-data.register("value_rfm", rfm.rfm_overview)
-data.register("value_segment_members", rfm.segment_members)
-data.register("value_histogram", clv.value_histogram)
-data.register("value_models", insights.value_models)
-data.register("value_prediction_overview", insights.prediction_overview)
-data.register("value_margin_in_data", insights.purchase_margin)
-data.register("value_holdout", insights.holdout_check)
-data.register("value_churn_check", insights.churn_evaluation)
-data.register("value_risk", insights.risk_overview)
-data.register("value_categories", insights.category_overview)
-data.register("value_category_pairs", insights.category_pairs)
+# The spinner of each says what is computed ({n}: the dataset's customers); it shows only while computing.
+CAP = {lang: format_number(insights.CHURN_SAMPLE, lang) for lang in ("en", "de")}
+ONCE = (" (once per dataset version)", " (einmal je Datensatzversion)")
+data.register("value_summary", rfm.value_summary,
+              ("Summing up the historic value of {n} customers…",
+               "Fasse den historischen Wert von {n} Kunden zusammen…"))
+data.register("value_rfm", rfm.rfm_overview,
+              ("Scoring recency, frequency and value of {n} customers…",
+               "Bewerte Aktualität, Häufigkeit und Wert von {n} Kunden…"))
+data.register("value_segment_members", rfm.segment_members,
+              ("Listing the segment's customers among {n}…", "Liste die Kunden des Segments unter {n} auf…"))
+data.register("value_histogram", clv.value_histogram,
+              ("Binning the historic value of {n} customers…",
+               "Teile den historischen Wert von {n} Kunden in Klassen…"))
+data.register("value_models", insights.value_models,
+              ("Fitting BG/NBD and Gamma-Gamma on the purchases of {n} customers" + ONCE[0] + "…",
+               "Schätze BG/NBD und Gamma-Gamma auf den Käufen von {n} Kunden" + ONCE[1] + "…"))
+data.register("value_prediction_overview", insights.prediction_overview,
+              ("Predicting the value of {n} customers…", "Sage den Wert von {n} Kunden voraus…"))
+data.register("value_margin_in_data", insights.purchase_margin,
+              ("Reading the margin of the purchases…", "Lese die Marge der Käufe…"))
+data.register("value_holdout", insights.holdout_check,
+              ("Refitting the models on the purchases before the hold-out period, {n} customers" + ONCE[0] + "…",
+               "Schätze die Modelle auf den Käufen vor dem Hold-out-Zeitraum neu, {n} Kunden" + ONCE[1] + "…"))
+data.register("value_churn_check", insights.churn_evaluation,
+              ("Fitting the churn model on the purchasers among {n} customers (a sample of at most " + CAP["en"]
+               + ") and checking it on a later cutoff" + ONCE[0] + "…",
+               "Schätze das Abwanderungsmodell auf den Käufern unter {n} Kunden (eine Stichprobe von höchstens "
+               + CAP["de"] + ") und prüfe es an einem späteren Stichtag" + ONCE[1] + "…"))
+data.register("value_risk", insights.risk_overview,
+              ("Scoring the churn risk of the purchasers among {n} customers" + ONCE[0] + "…",
+               "Berechne das Abwanderungsrisiko der Käufer unter {n} Kunden" + ONCE[1] + "…"))
+data.register("value_categories", insights.category_overview,
+              ("Finding the next best category for {n} customers" + ONCE[0] + "…",
+               "Suche die nächste beste Kategorie für {n} Kunden" + ONCE[1] + "…"))
+data.register("value_category_pairs", insights.category_pairs,
+              ("Counting the category pairs bought by {n} customers…", "Zähle die von {n} Kunden gekauften "
+                                                                        "Kategorienpaare…"))
 
 TEXT = {
     "title": ("Customer value", "Kundenwert"),
@@ -97,10 +123,6 @@ TEXT = {
     "Hibernating": ("Hibernating", "Im Winterschlaf"),
     "Lost": ("Lost", "Verloren"),
     "Unscored": ("Unscored", "Ohne Wertung"),
-    # what is being computed, with how many customers
-    "computing_rfm": ("Scoring recency, frequency and value of {n} purchasers…",
-                      "Aktualität, Häufigkeit und Wert von {n} Käufern werden bewertet…"),
-    "computing_members": ("Listing the customers of the segment…", "Die Kunden des Segments werden aufgelistet…"),
     "first_rows": ("The first {shown} of {n} rows; the download below has all of them.",
                    "Die ersten {shown} von {n} Zeilen; der Download unten enthält alle."),
     "download_all": ("Download all {n} rows (CSV)", "Alle {n} Zeilen herunterladen (CSV)"),
@@ -188,8 +210,7 @@ if log_on and excluded:
 
 # ----------------------------------------------------------------------------------------- RFM
 st.subheader(t("rfm", TEXT), help=t("rfm_help", TEXT))
-with st.spinner(t("computing_rfm", TEXT, n=format_number(purchasers, lang))):
-    overview = ctx.metric("value_rfm")
+overview = ctx.metric("value_rfm")
 segments = overview.segments
 grid = overview.grid
 rows, cols = [5, 4, 3, 2, 1], [1, 2, 3, 4, 5]
@@ -241,8 +262,7 @@ with st.columns([1, 2])[0]:
 if not chosen:
     set_param("value_segment", None)  # no empty p.value_segment= in the link
 if chosen:
-    with st.spinner(t("computing_members", TEXT)):
-        shown_members = ctx.metric("value_segment_members", rfm_segment=chosen, rows=insights.TABLE_ROWS)
+    shown_members = ctx.metric("value_segment_members", rfm_segment=chosen, rows=insights.TABLE_ROWS)
     n_members = shown_members.attrs["customers"]
 
     def all_members():
@@ -304,20 +324,6 @@ TEXT.update({
                         "lifecycle stage 'churned'.",
                         "Ein Kunde wandert ab, wenn er in so vielen Tagen nicht kauft; dieselbe Schwelle wie die "
                         "Lebenszyklusphase „abgewandert“."),
-    "fitting": ("Fitting BG/NBD and Gamma-Gamma on {n} purchasers (once per dataset version)…",
-                "BG/NBD und Gamma-Gamma werden auf {n} Käufern geschätzt (einmal je Datensatzversion)…"),
-    "predicting": ("Predicting the value of {n} purchasers…", "Der Wert von {n} Käufern wird vorhergesagt…"),
-    "checking_holdout": ("Refitting the models on the purchases before the hold-out period, for {n} purchasers…",
-                         "Die Modelle werden auf den Käufen vor dem Hold-out-Zeitraum neu geschätzt, für {n} "
-                         "Käufer…"),
-    "checking_churn": ("Fitting the churn model on {n} purchasers (a sample of at most {cap}) and checking it on a "
-                       "later cutoff…",
-                       "Das Abwanderungsmodell wird auf {n} Käufern geschätzt (eine Stichprobe von höchstens {cap}) "
-                       "und an einem späteren Stichtag geprüft…"),
-    "scoring_churn": ("Scoring the churn risk of {n} purchasers (once per dataset version)…",
-                      "Das Abwanderungsrisiko von {n} Käufern wird berechnet (einmal je Datensatzversion)…"),
-    "finding_categories": ("Finding the next best category of {n} purchasers…",
-                           "Die nächste beste Kategorie von {n} Käufern wird gesucht…"),
     "total_clv": ("Predicted CLV, {months} months", "CLV-Prognose, {months} Monate"),
     "total_clv_help": ("Sum over the customers of this view of their discounted expected margin in the next "
                        "{months} months.",
@@ -542,14 +548,11 @@ with p5:
 churn_config = ctx.config.with_(churn_days=churn_days)
 unit_name = t(unit, TEXT)
 
-everyone = whole_dataset("value_summary")["purchasers"]  # the models are fitted on the whole dataset
-with st.spinner(t("fitting", TEXT, n=format_number(everyone, lang))):
-    models = whole_dataset("value_models", time_unit=unit)
+models = whole_dataset("value_models", time_unit=unit)
 predictions = None
 if not models.problem:
-    with st.spinner(t("predicting", TEXT, n=format_number(purchasers, lang))):
-        predictions = ctx.metric("value_prediction_overview", models=models, horizon_months=horizon,
-                                 annual_discount=discount / 100, margin=margin / 100)
+    predictions = ctx.metric("value_prediction_overview", models=models, horizon_months=horizon,
+                             annual_discount=discount / 100, margin=margin / 100)
 
 # ----------------------------------------------------------------------------------------- predicted CLV
 if models.problem:
@@ -605,8 +608,7 @@ else:
 st.subheader(t("check", TEXT))
 left, right = st.columns(2)
 with left:
-    with st.spinner(t("checking_holdout", TEXT, n=format_number(everyone, lang))):
-        holdout = whole_dataset("value_holdout", months=horizon, time_unit=unit)
+    holdout = whole_dataset("value_holdout", months=horizon, time_unit=unit)
     problem = holdout.attrs.get("problem")
     if problem:
         calibration_end = holdout.attrs.get("calibration_end")
@@ -630,9 +632,7 @@ with left:
                      predicted=format_number(predicted_total, lang), actual=format_number(actual_total, lang),
                      error=percent(abs(predicted_total - actual_total) / actual_total) if actual_total else "–"))
 with right:
-    with st.spinner(t("checking_churn", TEXT, n=format_number(everyone, lang),
-                      cap=format_number(insights.CHURN_SAMPLE, lang))):
-        churn_check = whole_dataset("value_churn_check", config=churn_config)
+    churn_check = whole_dataset("value_churn_check", config=churn_config)
     evaluation = churn_check.evaluation
     if churn_check.problem:
         explain("check", churn_check.problem, days=churn_days)
@@ -693,8 +693,7 @@ def full_risk(min_risk: float | None = None) -> insights.RiskOverview:
                                   config=churn_config, min_risk=min_risk, full=True, **risk_kwargs)
 
 
-with st.spinner(t("scoring_churn", TEXT, n=format_number(everyone, lang))):
-    risk = risk_metric()
+risk = risk_metric()
 
 
 ranked = None
@@ -737,9 +736,8 @@ else:
 
 # ----------------------------------------------------------------------------------------- cross-sell
 st.subheader(t("cross_sell", TEXT))
-with st.spinner(t("finding_categories", TEXT, n=format_number(purchasers, lang))):
-    categories = ctx.metric("value_categories")
-    pairs = whole_dataset("value_category_pairs")
+categories = ctx.metric("value_categories")
+pairs = whole_dataset("value_category_pairs")
 suggestions = categories.suggestions
 problem = categories.problem or pairs.attrs.get("problem")
 if problem:
