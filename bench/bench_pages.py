@@ -9,8 +9,9 @@ Run with ``make bench-pages`` (``.venv/bin/python bench/bench_pages.py``); see b
    ``store.create_dataset``, ``ingest.load``, run from the checkout measured),
    cached per data and per version of the loading code; ``--reload`` loads again.
 3. Per size: ``streamlit run app.py`` on a copy of that file (a fresh server),
-   then Chromium times the app's opening, each page's first and second visit (each
-   in a new browser context) and, on three pages, an as-of date and a segment
+   then Chromium times the app's opening (a fresh browser profile), each page's first and
+   second visit (each in a new tab of that profile: a new Streamlit session with the app's
+   files in the browser cache) and, on three pages, an as-of date and a segment
    filter set in the URL. "Drawn" is defined at :data:`STATE_JS` / :func:`drawn`.
 4. Prints the table and writes it into bench/README.md (``--no-write``: not).
 """
@@ -249,12 +250,12 @@ class Timing:
         return f"{self.seconds:.1f} ({self.script_seconds:.1f})" + (" †" if self.error else "")
 
 
-def time_view(browser, url: str, timeout: float) -> Timing:
-    """Seconds from navigation in a new browser context until the page is drawn and stays so for
-    STABLE seconds (the time is that of the first look of the stable stretch)."""
+def time_view(context, url: str, timeout: float) -> Timing:
+    """Seconds from navigation in a new tab of ``context`` (a new Streamlit session; the browser's HTTP cache
+    is the context's) until the page is drawn and stays so for STABLE seconds (the time is that of the first
+    look of the stable stretch)."""
     from playwright.sync_api import Error
 
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
     page = context.new_page()
     try:
         started = time.perf_counter()
@@ -280,7 +281,7 @@ def time_view(browser, url: str, timeout: float) -> Timing:
     except Error:  # the navigation itself timed out
         return Timing(None)
     finally:
-        context.close()
+        page.close()
 
 
 def page_url(base: str, slug: str, params: dict | None = None) -> str:
@@ -301,19 +302,23 @@ def measure_size(e2e, app_dir: Path, database: Path, meta: dict, pages: list[str
     results: dict = {"pages": {}}
     with serving(e2e, app_dir, database, log) as server, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=e2e.CHROMIUM, headless=True, args=e2e.CHROMIUM_ARGS)
+        # One browser profile: opening the app is its first, cold visit; every later measurement is a new tab
+        # (a new Streamlit session, as a manager opening a shared link) with the app's files in the HTTP cache.
+        context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
         try:
-            results["open"] = time_view(browser, server.url + "/", timeout)
+            results["open"] = time_view(context, server.url + "/", timeout)
             print(f"    opening the app: {results['open'].cell(timeout)}", flush=True)
             for slug in pages:
                 row = results["pages"][slug] = {}
-                row["first"] = time_view(browser, page_url(server.url, slug), timeout)
-                row["second"] = time_view(browser, page_url(server.url, slug), timeout)
+                row["first"] = time_view(context, page_url(server.url, slug), timeout)
+                row["second"] = time_view(context, page_url(server.url, slug), timeout)
                 if slug in CHANGE_PAGES:
                     for kind, params in changes.items():
-                        row[kind] = time_view(browser, page_url(server.url, slug, params), timeout)
+                        row[kind] = time_view(context, page_url(server.url, slug, params), timeout)
                 server.peak_mib()
                 print(f"    {slug}: " + ", ".join(f"{k} {v.cell(timeout)}" for k, v in row.items()), flush=True)
         finally:
+            context.close()
             browser.close()
             results["peak_mib"] = server.peak_mib()
     results["as_of"] = changes["asof"]["asof"]
@@ -388,14 +393,16 @@ What it does:
    unchanged (`--reload` loads again). Each size's run serves a fresh copy of it.
 3. Per size, starts a fresh `streamlit run app.py` (`CLM_DATABASE=` that copy, free port, from
    `--app-dir`, default this checkout) and drives Debian's Chromium headless through Playwright. Every
-   measurement opens a new browser context (a new session, as a manager opening a shared link; the server
-   keeps its caches) and counts from the navigation until the page is **drawn**: Streamlit's run state on
+   measurement after the opening is a new tab of the browser profile that opened the app (a new Streamlit
+   session, as a manager opening a shared link in a new tab; the server keeps its caches, the browser its
+   HTTP cache) and counts from the navigation until the page is **drawn**: Streamlit's run state on
    the app's root element (`data-test-script-state`) is `notRunning` — not `initial`, the blank page
    before the first run — the connection is `CONNECTED`, and no `stAppSkeleton`, `stSkeleton`,
    `stSkeletonElement`, `stSpinner` or running indicator (`stStatusWidgetRunningIcon`) is on the page;
    polled every 50 ms and held for 300 ms (the time is the start of that stretch). In parentheses: when
    the script run before it ended (`notRunning` first seen); the rest is the browser loading chart code
-   and drawing. A new context has an empty browser cache, so every figure includes ~1 s of loading
+   and drawing. Only the opening starts with an empty browser cache; the baseline runs at 364d5a7 used a
+   new browser profile for every measurement, so each of their figures includes ~1 s of loading
    Streamlit's frontend before the session connects. Measured: opening the
    app (`/`, the server's first request; Overview is its default page, so Overview's "first visit" is
    its second), each page's first and second visit (`/<slug>`), and on Overview, Lifecycle and Customer
