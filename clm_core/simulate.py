@@ -399,7 +399,7 @@ def whole_baseline(dataset: Dataset, as_of=None, config: LifecycleConfig | None 
 def _whole_baseline(dataset: Dataset, as_of: dt.date, config: LifecycleConfig, horizon_months: int,
                     annual_discount: float, time_unit: str, draws: int, seed: int, churn: bool) -> Baseline:
     days_per_unit = TIME_UNITS[time_unit]
-    stages = customer_stages(dataset, as_of, config).select("customer_id", "stage").execute()
+    stages = customer_stages(dataset, as_of, config).select("customer_id", "stage").order_by("customer_id").execute()
     fitted = value_models(dataset, as_of, time_unit)  # the Value page's, fitted once per dataset version
     if fitted.problem is None:
         models, model_error = fitted.models(), None
@@ -416,9 +416,11 @@ def _whole_baseline(dataset: Dataset, as_of: dt.date, config: LifecycleConfig, h
             risk = churn_risk(dataset, as_of, config.churn_days, None, config)
         except ValueError as exc:
             churn_error = str(exc)
-    frame = stages.merge(predicted, on="customer_id", how="left")
-    frame = frame.merge(risk[["customer_id", "churn_risk"]], on="customer_id", how="left")
-    frame = frame.reindex(columns=list(BASELINE_COLUMNS + VALUE_COLUMNS)).sort_values("customer_id", ignore_index=True)
+    frame = cache.left_join(stages, predicted, "customer_id")
+    frame = cache.left_join(frame, risk[["customer_id", "churn_risk"]], "customer_id")
+    frame = frame.reindex(columns=list(BASELINE_COLUMNS + VALUE_COLUMNS))
+    if not frame["customer_id"].is_monotonic_increasing:  # the database sorted it already, as a rule
+        frame = frame.sort_values("customer_id", ignore_index=True)
     draw_values: dict[str, np.ndarray] = {}
     pairs = []
     if models is not None:

@@ -457,3 +457,17 @@ def test_draws_evaluated_for_the_target_only(dataset, scenario, monkeypatch):
     for measure in ("incremental_revenue", "incremental_clv"):
         assert np.allclose(sampled.interval(measure), want.interval(measure), rtol=0.1)
     simulate_module._BASELINES.clear()
+
+
+def test_left_join_is_pandas_left_merge():
+    from clm_core.models.cache import left_join
+
+    rng = np.random.default_rng(1)
+    ids = np.array([f"c{i:05d}" for i in range(1200)])
+    left = pd.DataFrame({"customer_id": pd.array(ids[rng.permutation(1000)], dtype="str"), "stage": "x"})
+    right = pd.DataFrame({"customer_id": pd.array(ids[rng.choice(1200, 700, replace=False)], dtype="str"),
+                          "frequency": rng.integers(0, 5, 700), "T": rng.random(700), "s": "a"})
+    inside = left[left["customer_id"].isin(right["customer_id"])]
+    for a, b in ((left, right), (inside, right.sample(frac=1, random_state=2)), (left, right.iloc[:0]),
+                 (left, pd.DataFrame({"customer_id": pd.Series(dtype=str), "churn_risk": pd.Series(dtype=float)}))):
+        pd.testing.assert_frame_equal(left_join(a, b, "customer_id"), a.merge(b, on="customer_id", how="left"))

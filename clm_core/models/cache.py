@@ -112,6 +112,22 @@ def is_in(values, candidates) -> np.ndarray:
     return values.isin(candidates).to_numpy()
 
 
+def left_join(left: pd.DataFrame, right: pd.DataFrame, on: str) -> pd.DataFrame:
+    """``left.merge(right, on=on, how="left")`` for a ``right`` whose ``on`` values are unique, matched through
+    Arrow: the same rows, order, columns and dtypes (a column of ``right`` with a missing match becomes NaN,
+    integers float), without pandas' hashing of a million text keys."""
+    if right[on].duplicated().any():
+        return left.merge(right, on=on, how="left")
+    try:
+        positions = pc.index_in(pa.array(left[on], from_pandas=True), value_set=pa.array(right[on], from_pandas=True))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return left.merge(right, on=on, how="left")
+    positions = pc.fill_null(positions, -1).to_numpy(zero_copy_only=False)
+    rest = right.drop(columns=on).reset_index(drop=True)
+    taken = rest.reindex(positions) if (positions < 0).any() else rest.take(positions)
+    return pd.concat([left.reset_index(drop=True), taken.reset_index(drop=True)], axis=1)
+
+
 def key_text(**parts) -> str:
     """A result's key as stable text (JSON with sorted keys; dates as ISO strings)."""
     return json.dumps(parts, sort_keys=True, default=str)
