@@ -198,3 +198,17 @@ def test_customer_stages_from_purchases_equal_the_aggregation(demo_ds):
         fast = customer_stages(demo_ds, day).execute().sort_values("customer_id", ignore_index=True)
         slow = customer_stages(aggregated(demo_ds), day).execute().sort_values("customer_id", ignore_index=True)
         pd.testing.assert_frame_equal(fast, slow, check_dtype=False)
+
+
+@pytest.mark.parametrize("segment", [None, SegmentFilter({"channel": ("Email",)}), SegmentFilter(stages=("new",))],
+                         ids=["all", "channel", "stage"])
+def test_demo_migration_equals_pairs_of_stages(demo_ds, segment):
+    """Customers by (stage at start, stage at end) equal the pairs of the two dates' per-customer stages."""
+    end = stages.resolve_as_of(demo_ds)
+    for start, stop in [(end - dt.timedelta(days=91), end), (dt.date(end.year - 1, 3, 15), dt.date(end.year, 1, 31))]:
+        a = customer_stages(demo_ds, start, None, segment).execute()
+        b = customer_stages(demo_ds, stop, None, segment).execute()
+        pairs = a.merge(b, on="customer_id").groupby(["stage_x", "stage_y"]).size()
+        got = stages.stage_migration(demo_ds, start, stop, segment=segment)
+        got = got[got["customers"] > 0].set_index(["from_stage", "to_stage"])["customers"]
+        assert got.to_dict() == pairs.to_dict(), (start, stop)

@@ -71,16 +71,8 @@ def customer_stages(dataset: Dataset, as_of=None, config: LifecycleConfig | None
     """Ibis table: customer_id, stage, interested (prospects with an event ≤ T), recency."""
     config = config or LifecycleConfig()
     as_of = resolve_as_of(dataset, as_of)
-    customers = known_customers(dataset, as_of, segment, config)
-    facts = purchase_facts(dataset, as_of, config)
-    base = customers.left_join(facts, customers.customer_id == facts.customer_id).select(
-        customers.customer_id, facts.recency, facts.age, facts.gap, facts.loyal_by_purchases
-    )
-    scores = latest_nps(dataset, as_of)
-    if scores is not None:
-        base = base.left_join(scores, base.customer_id == scores.customer_id).select(base, scores.latest_score)
-    else:
-        base = base.mutate(latest_score=ibis.null("int32"))
+    base = _with_stage(dataset, known_customers(dataset, as_of, segment, config).select("customer_id"), as_of,
+                       config, "stage", "recency")
     events = dataset.table("events")
     if events is not None:
         active = events.filter(day_of(events.occurred_at) <= ibis.literal(as_of)).select("customer_id").distinct()
@@ -88,13 +80,24 @@ def customer_stages(dataset: Dataset, as_of=None, config: LifecycleConfig | None
         base = base.left_join(active, base.customer_id == active.customer_id).select(base, active.has_event)
     else:
         base = base.mutate(has_event=ibis.literal(False))
+    return base.select("customer_id", "stage", interested=base.recency.isnull() & base.has_event.fill_null(False),
+                       recency=base.recency)
 
-    return base.select(
-        "customer_id",
-        stage=stage_rule(base.recency, base.age, base.gap, base.loyal_by_purchases, base.latest_score, config),
-        interested=base.recency.isnull() & base.has_event.fill_null(False),
-        recency=base.recency,
-    )
+
+def _with_stage(dataset: Dataset, customers, as_of: dt.date, config: LifecycleConfig, name: str,
+                recency: str | None = None):
+    """``customers`` (a table with customer_id) with their stage at ``as_of`` as column ``name`` (and their
+    recency as ``recency`` when given)."""
+    facts = purchase_facts(dataset, as_of, config)
+    joined = customers.left_join(facts, customers.customer_id == facts.customer_id).select(
+        customers, facts.recency, facts.age, facts.gap, facts.loyal_by_purchases)
+    scores = latest_nps(dataset, as_of)
+    score = ibis.null("int32")
+    if scores is not None:
+        joined = joined.left_join(scores, joined.customer_id == scores.customer_id).select(joined, scores.latest_score)
+        score = joined.latest_score
+    stage = stage_rule(joined.recency, joined.age, joined.gap, joined.loyal_by_purchases, score, config)
+    return joined.select(*customers.columns, **{name: stage}, **({recency: joined.recency} if recency else {}))
 
 
 def stage_rule(recency, age, gap, loyal_by_purchases, latest_score, config: LifecycleConfig):
@@ -339,9 +342,13 @@ def stage_history(dataset: Dataset, as_of=None, config=None, segment=None, month
 
 def stage_migration(dataset: Dataset, start, end, config=None, segment=None) -> pd.DataFrame:
     """from_stage, to_stage, customers: customers by (stage at ``start``, stage at ``end``)."""
-    a = customer_stages(dataset, start, config, segment)
-    b = customer_stages(dataset, end, config, segment)
-    pairs = a.join(b, a.customer_id == b.customer_id).select(from_stage=a.stage, to_stage=b.stage)
+    config = config or LifecycleConfig()
+    start, end = resolve_as_of(dataset, start), resolve_as_of(dataset, end)
+    # customers known (and in the segment) on both dates, each stage joined onto them: no join of two stage tables
+    both = known_customers(dataset, min(start, end), segment, config).select("customer_id")
+    if segment is not None and (segment.stages or segment.cohort_from or segment.cohort_to):  # date-dependent
+        both = restrict(both.view(), segment_customers(dataset, segment, max(start, end), config))
+    pairs = _with_stage(dataset, _with_stage(dataset, both, start, config, "from_stage"), end, config, "to_stage")
     counts = pairs.group_by(["from_stage", "to_stage"]).aggregate(customers=pairs.count()).execute()
     grid = pd.MultiIndex.from_product([STAGES, STAGES], names=["from_stage", "to_stage"])
     frame = counts.set_index(["from_stage", "to_stage"])["customers"].reindex(grid, fill_value=0).reset_index()
