@@ -212,3 +212,17 @@ def test_demo_migration_equals_pairs_of_stages(demo_ds, segment):
         got = stages.stage_migration(demo_ds, start, stop, segment=segment)
         got = got[got["customers"] > 0].set_index(["from_stage", "to_stage"])["customers"]
         assert got.to_dict() == pairs.to_dict(), (start, stop)
+
+
+@pytest.mark.parametrize("segment", [None, SegmentFilter({"channel": ("Email",)})], ids=["all", "channel"])
+def test_mean_historic_value_of_purchasers(demo_ds, segment):
+    """The Overview card: the mean of historic_value over the customers of rfm_summary, at several dates."""
+    from clm_core.metrics import clv
+
+    for day in _dates(demo_ds):
+        summary = clv.rfm_summary(demo_ds, day, segment)
+        got = clv.mean_historic_value(demo_ds, day, segment)
+        if summary.empty:
+            assert got != got  # NaN
+        else:
+            assert got == pytest.approx(summary["historic_value"].mean(), rel=1e-12)

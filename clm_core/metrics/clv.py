@@ -62,8 +62,14 @@ def mean_historic_value(dataset: Dataset, as_of=None, segment=None, config=None)
     """Mean historic value of the customers with a purchase on or before T (those of ``rfm_summary``;
     NaN without any)."""
     as_of = resolve_as_of(dataset, as_of)
-    mean = rfm_table(dataset, as_of, segment, config).historic_value.mean().execute()
-    return float("nan") if mean is None else float(mean)
+    days = dataset.require("customer_days")
+    t = ibis.literal(as_of)
+    # every day up to T of the customers whose first purchase is on or before T: one pass, no per-customer groups
+    days = restrict(days.filter(days.day <= t, days.first_purchase_day <= t),
+                    segment_customers(dataset, segment, as_of, config))
+    totals = days.aggregate(value=days.value.sum(), buyers=days.count(where=days.purchase_number == 1)).execute()
+    buyers = int(totals["buyers"].iloc[0])
+    return float(totals["value"].iloc[0]) / buyers if buyers else float("nan")
 
 
 def net_revenue(dataset: Dataset, start, end, segment=None, config=None) -> float:
