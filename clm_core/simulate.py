@@ -377,7 +377,8 @@ def _select_rows(whole: Baseline, keep: np.ndarray | None, copy: bool = False) -
             valid &= np.isfinite(chosen[name][:, finite]).all(axis=1)
         if valid.any():
             draws = {name: chosen[name][valid] for name in VALUE_COLUMNS}
-    return Baseline(frame.copy() if copy else frame, draws, whole.as_of, whole.horizon_months,
+    # pandas' copy-on-write: a shallow copy is the caller's own, the shared frame stays as it is
+    return Baseline(frame.copy(deep=False) if copy else frame, draws, whole.as_of, whole.horizon_months,
                     whole.annual_discount, whole.model_error, whole.churn_error, whole.draw_models,
                     whole.days_per_unit)
 

@@ -116,10 +116,11 @@ def left_join(left: pd.DataFrame, right: pd.DataFrame, on: str) -> pd.DataFrame:
     """``left.merge(right, on=on, how="left")`` for a ``right`` whose ``on`` values are unique, matched through
     Arrow: the same rows, order, columns and dtypes (a column of ``right`` with a missing match becomes NaN,
     integers float), without pandas' hashing of a million text keys."""
-    if right[on].duplicated().any():
-        return left.merge(right, on=on, how="left")
     try:
-        positions = pc.index_in(pa.array(left[on], from_pandas=True), value_set=pa.array(right[on], from_pandas=True))
+        keys = pa.array(right[on], from_pandas=True)
+        if len(pc.unique(keys)) < len(keys):
+            return left.merge(right, on=on, how="left")
+        positions = pc.index_in(pa.array(left[on], from_pandas=True), value_set=keys)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return left.merge(right, on=on, how="left")
     positions = pc.fill_null(positions, -1).to_numpy(zero_copy_only=False)
