@@ -386,19 +386,58 @@ def _select_rows(whole: Baseline, keep: np.ndarray | None, copy: bool = False) -
 def whole_baseline(dataset: Dataset, as_of=None, config: LifecycleConfig | None = None, horizon_months: int = 12,
                    annual_discount: float = 0.10, time_unit: str = "weeks", draws: int = PARAMETER_DRAWS,
                    seed: int = 0, churn: bool = True) -> Baseline:
-    """The baseline of every customer of the dataset, computed once per dataset version and kept in memory
-    (shared: do not modify it). Its ``draws`` are not yet filtered for finiteness (:func:`customer_baseline`
-    does that on the rows it selects)."""
+    """The baseline of every customer of the dataset, computed once per dataset version and kept in memory and
+    in the database (``clm_model_campaign_baseline``; shared: do not modify it). Its ``draws`` are not yet
+    filtered for finiteness (:func:`customer_baseline` does that on the rows it selects)."""
     config = config or LifecycleConfig()
     as_of = resolve_as_of(dataset, as_of)
-    key = (cache.dataset_key(dataset), as_of, cache.key_text(**config.to_dict()), int(horizon_months),
-           float(annual_discount), time_unit, draws, seed, churn)
-    return _BASELINES.get(key, lambda: _whole_baseline(dataset, as_of, config, horizon_months, annual_discount,
-                                                       time_unit, draws, seed, churn))
+    text = cache.key_text(as_of=as_of, config=config.to_dict(), horizon_months=int(horizon_months),
+                          annual_discount=float(annual_discount), time_unit=time_unit, draws=draws, seed=seed,
+                          churn=churn)
+
+    def compute() -> tuple[dict, pd.DataFrame]:
+        baseline, pairs = _whole_baseline(dataset, as_of, config, horizon_months, annual_discount, time_unit, draws,
+                                          seed, churn)
+        return _baseline_document(baseline, pairs), baseline.customers
+
+    def load() -> Baseline:
+        document, frame = cache.stored(dataset, "campaign_baseline", text, compute, frame=True)
+        return _baseline_from(document, frame)
+
+    return _BASELINES.get((cache.dataset_key(dataset), text), load)
+
+
+_BG, _GG = ("r", "alpha", "a", "b"), ("p", "q", "v")
+
+
+def _baseline_document(baseline: Baseline, drawn) -> dict:
+    """What the database keeps of a whole baseline besides its rows: the parameters of the drawn models (the
+    values under them are computed again from these on reading, when the baseline holds them)."""
+    return {"as_of": baseline.as_of.isoformat(), "horizon_months": baseline.horizon_months,
+            "annual_discount": baseline.annual_discount, "model_error": baseline.model_error,
+            "churn_error": baseline.churn_error, "days_per_unit": baseline.days_per_unit,
+            "draw_models": [[[b.params_[k] for k in _BG], [g.params_[k] for k in _GG]] for b, g in drawn]}
+
+
+def _baseline_from(document: dict, frame: pd.DataFrame) -> Baseline:
+    pairs = []
+    for bg_values, gg_values in document["draw_models"]:
+        bg, gg = BetaGeo(), GammaGamma()
+        bg.params_, gg.params_ = dict(zip(_BG, bg_values)), dict(zip(_GG, gg_values))
+        pairs.append((bg, gg))
+    months, discount, unit = document["horizon_months"], document["annual_discount"], document["days_per_unit"]
+    draw_values = {}
+    if pairs and len(frame) <= EAGER_DRAW_CUSTOMERS:
+        per_draw = [_values(b, g, frame, months, discount, unit) for b, g in pairs]
+        draw_values = {name: np.stack([v[name] for v in per_draw]) for name in VALUE_COLUMNS}
+    baseline = Baseline(frame, draw_values, dt.date.fromisoformat(document["as_of"]), months, discount,
+                        document["model_error"], document["churn_error"], () if draw_values else tuple(pairs), unit)
+    return baseline
 
 
 def _whole_baseline(dataset: Dataset, as_of: dt.date, config: LifecycleConfig, horizon_months: int,
-                    annual_discount: float, time_unit: str, draws: int, seed: int, churn: bool) -> Baseline:
+                    annual_discount: float, time_unit: str, draws: int, seed: int, churn: bool
+                    ) -> tuple[Baseline, tuple]:
     days_per_unit = TIME_UNITS[time_unit]
     stages = customer_stages(dataset, as_of, config).select("customer_id", "stage").order_by("customer_id").execute()
     fitted = value_models(dataset, as_of, time_unit)  # the Value page's, fitted once per dataset version
@@ -436,8 +475,9 @@ def _whole_baseline(dataset: Dataset, as_of: dt.date, config: LifecycleConfig, h
         if pairs and len(frame) <= EAGER_DRAW_CUSTOMERS:
             per_draw = [_values(b, g, frame, horizon_months, annual_discount, days_per_unit) for b, g in pairs]
             draw_values = {name: np.stack([v[name] for v in per_draw]) for name in VALUE_COLUMNS}
-    return Baseline(frame, draw_values, as_of, int(horizon_months), float(annual_discount), model_error, churn_error,
-                    () if draw_values else tuple(pairs), days_per_unit)
+    baseline = Baseline(frame, draw_values, as_of, int(horizon_months), float(annual_discount), model_error,
+                        churn_error, () if draw_values else tuple(pairs), days_per_unit)
+    return baseline, tuple(pairs)
 
 
 # --------------------------------------------------------------------------- funnel

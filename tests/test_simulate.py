@@ -471,3 +471,23 @@ def test_left_join_is_pandas_left_merge():
     for a, b in ((left, right), (inside, right.sample(frac=1, random_state=2)), (left, right.iloc[:0]),
                  (left, pd.DataFrame({"customer_id": pd.Series(dtype=str), "churn_risk": pd.Series(dtype=float)}))):
         pd.testing.assert_frame_equal(left_join(a, b, "customer_id"), a.merge(b, on="customer_id", how="left"))
+
+
+def test_the_whole_baseline_is_stored_and_read_back_equal(dataset):
+    fresh = simulate_module.whole_baseline(dataset, draws=10)
+    simulate_module._BASELINES.clear()  # a new server process: read from the database
+    stored = simulate_module.whole_baseline(dataset, draws=10)
+    assert stored is not fresh
+    pd.testing.assert_frame_equal(stored.customers, fresh.customers)
+    assert stored.draws.keys() == fresh.draws.keys() and len(stored.draws["purchase_value"]) == 10
+    for name in fresh.draws:
+        assert np.array_equal(stored.draws[name], fresh.draws[name], equal_nan=True)
+    assert (stored.as_of, stored.horizon_months, stored.annual_discount, stored.model_error, stored.churn_error) == \
+        (fresh.as_of, fresh.horizon_months, fresh.annual_discount, fresh.model_error, fresh.churn_error)
+    scenario = Scenario(action="churn_reduction")
+    pd.testing.assert_frame_equal(simulate(select_target(_select(stored), scenario), scenario, 500).samples,
+                                  simulate(select_target(_select(fresh), scenario), scenario, 500).samples)
+
+
+def _select(whole):
+    return simulate_module._select_rows(whole, None)
