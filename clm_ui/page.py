@@ -85,7 +85,7 @@ def context(require: tuple[str, ...] = ()) -> Context:
     ctx = Context(state, dataset, as_of, state.segment, config_from_view(state))
     if not state.segment.is_empty():
         try:
-            matched = ctx.metric("stage_distribution")["customers"].sum()
+            matched = ctx.metric("known_count")
         except ValueError as exc:
             st.warning(str(exc))
             stop()

@@ -226,3 +226,11 @@ def test_mean_historic_value_of_purchasers(demo_ds, segment):
             assert got != got  # NaN
         else:
             assert got == pytest.approx(summary["historic_value"].mean(), rel=1e-12)
+
+
+def test_known_count_is_the_distribution_total(demo_ds):
+    """The page's 'does the filter keep anybody' check counts what the distribution counts."""
+    for segment in (None, SegmentFilter({"channel": ("Email",)}), SegmentFilter(stages=("loyal",))):
+        for day in _dates(demo_ds)[:4]:
+            total = int(stage_distribution(demo_ds, day, segment=segment)["customers"].sum())
+            assert stages.known_count(demo_ds, day, segment) == total

@@ -67,6 +67,11 @@ def known_customers(dataset: Dataset, as_of: dt.date, segment=None, config=None)
     return restrict(index, segment_customers(dataset, segment, as_of, config))
 
 
+def known_count(dataset: Dataset, as_of=None, segment=None, config=None) -> int:
+    """How many customers of the segment are known at T (those a stage distribution counts)."""
+    return int(known_customers(dataset, resolve_as_of(dataset, as_of), segment, config).count().execute())
+
+
 def customer_stages(dataset: Dataset, as_of=None, config: LifecycleConfig | None = None, segment=None):
     """Ibis table: customer_id, stage, interested (prospects with an event ≤ T), recency."""
     config = config or LifecycleConfig()
