@@ -285,7 +285,9 @@ def time_view(context, url: str, timeout: float) -> Timing:
 
 
 def page_url(base: str, slug: str, params: dict | None = None) -> str:
-    return f"{base}/{slug}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
+    """The page's address; Overview, the default page, is served at ``/`` (``/overview`` is "page not found")."""
+    path = "" if slug == "overview" else slug
+    return f"{base}/{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
 
 
 def as_of_change(last_day: str) -> str:
