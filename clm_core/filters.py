@@ -43,6 +43,11 @@ class SegmentFilter:
     def is_empty(self) -> bool:
         return not (self.attributes or self.stages or self.cohort_from or self.cohort_to or self.customer_list)
 
+    @property
+    def date_dependent(self) -> bool:
+        """Whether the customers kept depend on the as-of date (stage and cohort filters do)."""
+        return bool(self.stages or self.cohort_from or self.cohort_to)
+
     def with_customer_list(self, list_id: str | None) -> "SegmentFilter":
         """This filter narrowed to a stored customer list (a drill-down applied as a filter)."""
         return SegmentFilter(self.attributes, self.stages, self.cohort_from, self.cohort_to, list_id)

@@ -5,6 +5,10 @@ no purchase -> prospect; T − last > churn_days -> churned; T − last > at_ris
 -> at_risk; T − first < new_days -> new; purchase day before last ≥ churn_days
 before last -> reactivated; ≥ loyal_orders purchase days in (T − 365, T] or latest
 NPS answer ≤ T of 9–10 -> loyal; otherwise active.
+
+Per customer (``customer_stages``) the rules read the stored per-customer facts valid at T. Counts at
+any dates (distribution, history, framework) come from a stage timeline: per day, how many customers
+enter and leave each stage (``stage_changes``, stored for the default thresholds), summed up to T.
 """
 
 from __future__ import annotations
@@ -124,7 +128,7 @@ def timeline_supported(dataset: Dataset, config: LifecycleConfig | None = None, 
     """Whether :func:`stage_timeline` serves these settings: a segment that keeps the same customers at every
     date (attributes, stored lists), the default ``loyal_orders`` and the stored ``customer_purchases``."""
     config = config or LifecycleConfig()
-    fixed = segment is None or not (segment.stages or segment.cohort_from or segment.cohort_to)
+    fixed = segment is None or not segment.date_dependent
     return fixed and config.loyal_orders == LOYAL_LAG + 1 and dataset.has("customer_purchases")
 
 
@@ -184,9 +188,9 @@ def stage_changes(dataset: Dataset, config: LifecycleConfig | None = None, custo
     """Ibis table: day (day number; null: from the start), stage, change — how many customers of ``customers``
     (default all) enter (+) or leave (−) each stage on each day, with two pseudo-stages: ``known`` for
     customers becoming known (first seen; never dated ones from the start) and ``interested`` for customers
-    with an event and no purchase yet (from their first event to their first purchase). The customers in a stage on day T are the
-    sum of its changes on days ≤ T, so one pass over ``customer_purchases`` gives the distribution at every
-    date. Needs the default ``loyal_orders`` (``day_number_3_back``)."""
+    with an event and no purchase yet (from their first event to their first purchase). The customers in a
+    stage on day T are the sum of its changes on days ≤ T, so one pass over ``customer_purchases`` gives the
+    distribution at every date. Needs the default ``loyal_orders`` (``day_number_3_back``)."""
     config = config or LifecycleConfig()
     intervals = _stage_intervals(restrict(dataset.require("customer_purchases"), customers), config)
     parts = [_changes(intervals, intervals[f"start_{stage}"], intervals[f"end_{stage}"], stage)
@@ -351,7 +355,7 @@ def stage_migration(dataset: Dataset, start, end, config=None, segment=None) -> 
     start, end = resolve_as_of(dataset, start), resolve_as_of(dataset, end)
     # customers known (and in the segment) on both dates, each stage joined onto them: no join of two stage tables
     both = known_customers(dataset, min(start, end), segment, config).select("customer_id")
-    if segment is not None and (segment.stages or segment.cohort_from or segment.cohort_to):  # date-dependent
+    if segment is not None and segment.date_dependent:
         both = restrict(both.view(), segment_customers(dataset, segment, max(start, end), config))
     pairs = _with_stage(dataset, _with_stage(dataset, both, start, config, "from_stage"), end, config, "to_stage")
     counts = pairs.group_by(["from_stage", "to_stage"]).aggregate(customers=pairs.count()).execute()
