@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -30,10 +29,8 @@ from clm_core.config import LifecycleConfig  # noqa: E402
 from clm_core.metrics.common import resolve_as_of  # noqa: E402
 from clm_core.models.churn import ChurnModel, churn_labels  # noqa: E402
 
-
-def cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_value_models import cpu  # noqa: E402
 
 
 def main() -> int:
