@@ -226,41 +226,50 @@ def _check_required(sniffed: Sniffed) -> None:
 
 # --------------------------------------------------------------------------- parsing in SQL
 
-def _line_sql(db, stage: str) -> str:
-    """SQL for a staged row's line number: rowid + 2 (header, 0-based) plus the skipped lines before it."""
+def _line_sql(db, stage: str, row: str) -> str:
+    """SQL for the line number of the parsed row ``row`` (an SQL expression of its rowid): rowid + 2
+    (header, 0-based) plus the lines DuckDB skipped before it (``<stage>_skips``)."""
     if not db.execute(f"SELECT count(*) FROM {stage}_skips").fetchone()[0]:
-        return "s.rowid + 2"
-    return f"s.rowid + 2 + (SELECT count(*) FROM {stage}_skips k WHERE k.pos <= s.rowid)"
+        return f"({row}) + 2"
+    return f"({row}) + 2 + (SELECT count(*) FROM {stage}_skips k WHERE k.pos <= ({row}))"
 
 
-def _stage(db, f: _LocalFile, sniffed: Sniffed, stage: str) -> tuple[int, list[tuple[int, str, str]]]:
-    """Read the file as text into temp table ``stage`` (columns c0..cn, __line).
-
-    Returns the rows read and the malformed rows DuckDB refused (line, reason, text).
-    """
-    names = [f"c{i}" for i in range(len(sniffed.headers))]
+def _reader(sniffed: Sniffed, stage: str) -> tuple[str, list]:
+    """DuckDB's CSV reader of the file as text (columns c0..cn), malformed rows kept aside in
+    ``<stage>_errors``; returns (SQL, parameters after the path)."""
+    columns = {f"c{i}": "VARCHAR" for i in range(len(sniffed.headers))}
     reader = (
         "read_csv(?, delim=?, header=true, all_varchar=true, quote='\"', escape='\"', "
         f"store_rejects=true, rejects_table='{stage}_errors', rejects_scan='{stage}_scans', "
         "auto_detect=false, columns=?)"
     )
-    columns = {n: "VARCHAR" for n in names}
+    return reader, [sniffed.delimiter, columns]
+
+
+def _read(db, f: _LocalFile, sniffed: Sniffed, stage: str, sql: str) -> bool:
+    """Run ``sql`` (a statement with one ``{reader}`` placeholder) over the file; refuses an
+    unreadable file. Returns False when the file turned out not to be UTF-8 (it is then
+    transcoded, and the statement must be run again)."""
+    reader, params = _reader(sniffed, stage)
     for suffix in ("errors", "scans"):
         db.execute(f"DROP TABLE IF EXISTS {stage}_{suffix}")
-    if f.encoding == "cp1252" and not f.transcoded:
-        f.to_utf8()
-    params = [f.path, sniffed.delimiter, columns]
-    create = f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM {reader}"
     try:
-        db.execute(create, params)
+        head, _, tail = sql.rpartition("{reader}")
+        db.execute(head + reader + tail, [f.path] + params)
         if f.encoding != "cp1252" and db.execute(
             f"SELECT count(*) FROM {stage}_errors WHERE error_type = 'INVALID ENCODING'"
         ).fetchone()[0]:
             # Not UTF-8 after all (the sample was plain ASCII): read it as Windows-1252.
             f.to_utf8()
-            db.execute(create, [f.path] + params[1:])
+            return False
     except duckdb.Error as exc:
         raise IngestError(f"{sniffed.name}: not readable as CSV ({str(exc).splitlines()[0]})") from exc
+    return True
+
+
+def _skipped(db, f: _LocalFile, stage: str) -> list[tuple[int, str, str]]:
+    """The malformed rows DuckDB refused (line, reason, text); writes ``<stage>_skips`` (the
+    positions of the lines DuckDB skipped, see :func:`_line_sql`)."""
     structural = db.execute(
         f"SELECT line, error_type, csv_line FROM {stage}_errors ORDER BY line"
     ).fetchall()
@@ -270,8 +279,7 @@ def _stage(db, f: _LocalFile, sniffed: Sniffed, stage: str) -> tuple[int, list[t
     db.execute(f"CREATE OR REPLACE TEMP TABLE {stage}_skips (pos BIGINT)")
     if skipped:
         db.executemany(f"INSERT INTO {stage}_skips VALUES (?)", [[s - 2 - i] for i, s in enumerate(skipped)])
-    malformed = [(line, f"malformed row ({error_type.lower()})", text) for line, error_type, text in structural]
-    return db.execute(f"SELECT count(*) FROM {stage}").fetchone()[0] + len(malformed), malformed
+    return [(line, f"malformed row ({error_type.lower()})", text) for line, error_type, text in structural]
 
 
 def detect_formats(db, stage: str, sniffed: Sniffed, date_formats: dict[str, str]) -> None:
@@ -336,12 +344,13 @@ def _sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _parse_number(col: str, decimal: str) -> tuple[str, str]:
-    """SQL (value, is_valid) for a numeric text column.
+def _parse_number(col: str, decimal: str, plain_ref: str) -> tuple[str, str, str]:
+    """SQL (plain, value, is_valid) for a numeric text column.
 
-    Plain numbers take a fast cast; the others are cleaned of spaces and currency marks, and
-    the pattern check (thousands separators in the right places) runs only on values that
-    contain a thousands separator. Every value must be a finite number.
+    ``plain`` is the fast cast of a plain number (computed once, in the step below, as column
+    ``plain_ref``); ``value`` and ``is_valid`` read it and clean only the values it does not
+    read of spaces and currency marks, and check their thousands separators (the pattern check
+    runs only on values that contain one). Every value must be a finite number.
     """
     clean = _clean(col)
     thousands = "." if decimal == "," else ","
@@ -351,11 +360,12 @@ def _parse_number(col: str, decimal: str) -> tuple[str, str]:
     else:
         plain = f"TRY_CAST({col} AS DOUBLE)"
         cleaned = f"TRY_CAST(replace({clean}, ',', '') AS DOUBLE)"
-    value = f"coalesce({plain}, {cleaned})"
     pattern = _sql_literal(_NUMBER_PATTERNS[decimal])
-    valid = (f"(isfinite({value}) AND ({plain} IS NOT NULL OR NOT contains({clean}, '{thousands}') "
-             f"OR regexp_full_match({clean}, {pattern})))")
-    return value, valid
+    value = f"CASE WHEN {plain_ref} IS NOT NULL THEN {plain_ref} ELSE {cleaned} END"
+    valid = (f"CASE WHEN {plain_ref} IS NOT NULL THEN isfinite({plain_ref}) ELSE "
+             f"coalesce(isfinite({cleaned}) AND (NOT contains({clean}, '{thousands}') "
+             f"OR regexp_full_match({clean}, {pattern})) AND {cleaned} IS NOT NULL, false) END")
+    return plain, value, valid
 
 
 def _date_formats(sniffed: Sniffed, column: str) -> list[str]:
@@ -366,20 +376,22 @@ def _date_formats(sniffed: Sniffed, column: str) -> list[str]:
     return [first] + [f for f in family if f != first] if first in family else family
 
 
-def _parsed_select(sniffed: Sniffed) -> tuple[list[str], list[str], list[str], list[tuple[str, str]]]:
-    """SQL for parsing a staged file in two steps, so that every value is parsed once.
+def _parsed_select(sniffed: Sniffed) -> tuple[list[str], list[str], list[str], list[str], list[tuple[str, str]]]:
+    """SQL for parsing a file's text columns (c0..cn) in three steps, so that every value is parsed once.
 
-    Returns (inner select expressions over the staged row ``s``, output expressions over the
-    inner columns, output column names, reason CASE branches over the inner columns).
+    Returns (first select expressions over the text columns: trimmed texts and fast number casts,
+    inner select expressions over those and the text columns, output expressions over the inner
+    columns, output column names, reason CASE branches over the inner columns).
     """
     col_of = {canonical: f"c{sniffed.headers.index(h)}" for h, canonical in sniffed.mapping.items()}
-    inner, outputs, names, checks = [], [], [], []
+    first, inner, outputs, names, checks = [], [], [], [], []
     for column in schema.columns(sniffed.table):
         if column.name not in col_of:
             continue
         c, label = col_of[column.name], column.name
         text, value = quote_ident(f"__text_{label}"), quote_ident(label)
-        trimmed = f"nullif(trim({c}), '')"
+        trimmed = quote_ident(f"__trimmed_{label}")
+        first.append(f"nullif(trim({c}), '') AS {trimmed}")
         inner.append(f"{trimmed} AS {text}")
         shown = f"left({text}, 40)"
         if column.required:
@@ -394,9 +406,11 @@ def _parsed_select(sniffed: Sniffed) -> tuple[list[str], list[str], list[str], l
             checks.append((f"{text} IS NOT NULL AND {value} IS NULL",
                            f"{_sql_literal(f'unparseable {label}: ')} || {shown}"))
         elif column.kind in ("number", "integer", "score"):
-            number, valid = _parse_number(c, sniffed.decimal or ".")
+            plain_ref = quote_ident(f"__plain_{label}")
+            plain, number, valid = _parse_number(c, sniffed.decimal or ".", plain_ref)
+            first.append(f"{plain} AS {plain_ref}")
             ok = quote_ident(f"__valid_{label}")
-            inner += [f"{number} AS {value}", f"coalesce({valid} AND {number} IS NOT NULL, false) AS {ok}"]
+            inner += [f"{number} AS {value}", f"{valid} AS {ok}"]
             outputs.append(value if column.kind == "number" else f"CAST({value} AS INTEGER)")
             checks.append((f"{text} IS NOT NULL AND NOT {ok}", f"{_sql_literal(f'non-numeric {label}: ')} || {shown}"))
             if column.kind in ("integer", "score"):
@@ -417,29 +431,54 @@ def _parsed_select(sniffed: Sniffed) -> tuple[list[str], list[str], list[str], l
         inner.append(f"nullif(trim(c{sniffed.headers.index(header)}), '') AS {name}")
         outputs.append(name)
         names.append(header)
-    return inner, outputs, names, checks
+    return first, inner, outputs, names, checks
 
 
 def _prepare(db, f: _LocalFile, sniffed: Sniffed, date_formats: dict[str, str], n: int):
-    """Stage and parse one file in one pass into temp table ``clm_parsed_<n>`` (__row, __line,
-    the typed columns, __reason); returns (parsed table, rows read, rows rejected, listed rejected rows)."""
+    """Read, parse and check one file in one pass into temp table ``clm_parsed_<n>`` (in the file's
+    row order, so that its rowid gives the line: the typed columns, __reason, and the raw text of
+    rejected rows); returns (parsed table, rows read, rows rejected, listed rejected rows).
+
+    The formats are detected first on the first SAMPLE_ROWS rows (temp table ``clm_stage_<n>``)."""
     stage, parsed = f"clm_stage_{n}", f"clm_parsed_{n}"
-    rows_read, malformed = _stage(db, f, sniffed, stage)
+    if f.encoding == "cp1252" and not f.transcoded:
+        f.to_utf8()
+    width = len(sniffed.headers)
+    while True:
+        if not _read(db, f, sniffed, stage,
+                     f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM {{reader}} LIMIT {SAMPLE_ROWS}"):
+            continue
+        detect_formats(db, stage, sniffed, date_formats)
+        first, inner, outputs, names, checks = _parsed_select(sniffed)
+        reason = "CASE " + " ".join(f"WHEN {cond} THEN {msg}" for cond, msg in checks) + " END" if checks else "NULL"
+        select = ", ".join(f"{e} AS {quote_ident(name)}" for e, name in zip(outputs, names))
+        raw_text = ", ".join(f"CASE WHEN __reason IS NOT NULL THEN __c{i} END AS __raw_{i}" for i in range(width))
+        passed = ", ".join(f"c{i} AS __c{i}" for i in range(width))
+        sql = (
+            f"CREATE OR REPLACE TEMP TABLE {parsed} AS SELECT {select}, __reason, {raw_text} "
+            f"FROM (SELECT *, {reason} AS __reason FROM (SELECT {passed}, {', '.join(inner)} "
+            f"FROM (SELECT *, {', '.join(first)} FROM {{reader}})))"
+        )
+        if _read(db, f, sniffed, stage, sql):
+            break
+    malformed = _skipped(db, f, stage)
+    rows_read = db.execute(f"SELECT count(*) FROM {parsed}").fetchone()[0] + len(malformed)
     if rows_read == 0:
         raise IngestError(f"{sniffed.name}: the file has a header but no data rows")
-    detect_formats(db, stage, sniffed, date_formats)
-    inner, outputs, names, checks = _parsed_select(sniffed)
-    reason = "CASE " + " ".join(f"WHEN {cond} THEN {msg}" for cond, msg in checks) + " END" if checks else "NULL"
-    select = ", ".join(f"{e} AS {quote_ident(name)}" for e, name in zip(outputs, names))
-    db.execute(
-        f"CREATE OR REPLACE TEMP TABLE {parsed} AS SELECT __row, __line, {select}, {reason} AS __reason "
-        f"FROM (SELECT s.rowid AS __row, {_line_sql(db, stage)} AS __line, {', '.join(inner)} FROM {stage} s)"
-    )
-    _mark_duplicates(db, sniffed, parsed)
-    raw_cols = ", ".join(f"s.c{i} AS {quote_ident(h)}" for i, h in enumerate(sniffed.headers))
+    duplicates = _mark_duplicates(db, sniffed, parsed, stage)
+    line = _line_sql(db, stage, "p.rowid")
+    if duplicates:
+        # Rows refused as duplicates passed every check, so their text was not kept: read it again.
+        reader, params = _reader(sniffed, stage)
+        db.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM {reader}", [f.path] + params)
+        raw_cols = ", ".join(f"s.c{i} AS {quote_ident(h)}" for i, h in enumerate(sniffed.headers))
+        source = f"{parsed} p JOIN {stage} s ON s.rowid = p.rowid"
+    else:
+        raw_cols = ", ".join(f"p.__raw_{i} AS {quote_ident(h)}" for i, h in enumerate(sniffed.headers))
+        source = f"{parsed} p"
     rejected = db.execute(
-        f"SELECT p.__line AS line, p.__reason AS reason, {raw_cols} FROM {parsed} p JOIN {stage} s "
-        f"ON s.rowid = p.__row WHERE p.__reason IS NOT NULL ORDER BY p.__line LIMIT {MAX_LISTED_REJECTS}"
+        f"SELECT {line} AS line, p.__reason AS reason, {raw_cols} FROM {source} "
+        f"WHERE p.__reason IS NOT NULL ORDER BY p.rowid LIMIT {MAX_LISTED_REJECTS}"
     ).df()
     if malformed:
         extra = pd.DataFrame(malformed, columns=["line", "reason", "row"])
@@ -448,21 +487,24 @@ def _prepare(db, f: _LocalFile, sniffed: Sniffed, date_formats: dict[str, str], 
     return parsed, rows_read, int(rows_rejected) + len(malformed), rejected
 
 
-def _mark_duplicates(db, sniffed: Sniffed, parsed: str) -> None:
-    """Reject repeated transaction ids (and repeated customers), keeping the first line."""
+def _mark_duplicates(db, sniffed: Sniffed, parsed: str, stage: str) -> int:
+    """Reject repeated transaction ids (and repeated customers), keeping the first line; returns
+    how many rows were refused as duplicates."""
     key = {"transactions": "transaction_id", "customers": "customer_id"}.get(sniffed.table)
     if key is None or key not in sniffed.mapping.values():
-        return
+        return 0
     k = quote_ident(key)
     dupes = db.execute(f"SELECT count({k}) - count(DISTINCT {k}) FROM {parsed} WHERE __reason IS NULL").fetchone()[0]
     if not dupes:
-        return
+        return 0
+    first_line = _line_sql(db, stage, "d.__first")
     db.execute(
-        f"UPDATE {parsed} SET __reason = 'duplicate {key} (first on line ' || d.__first || ')' "
-        f"FROM (SELECT __row AS r, __line, min(__line) OVER (PARTITION BY {k}) AS __first "
+        f"UPDATE {parsed} SET __reason = 'duplicate {key} (first on line ' || ({first_line}) || ')' "
+        f"FROM (SELECT rowid AS r, min(rowid) OVER (PARTITION BY {k}) AS __first "
         f"FROM {parsed} WHERE __reason IS NULL AND {k} IS NOT NULL) d "
-        f"WHERE {parsed}.__row = d.r AND d.__first <> d.__line"
+        f"WHERE {parsed}.rowid = d.r AND d.__first <> d.r"
     )
+    return dupes
 
 
 # --------------------------------------------------------------------------- loading
@@ -518,7 +560,7 @@ def _commit(dataset: Dataset, prepared: dict[str, tuple[str, Sniffed]]) -> None:
     target = quote_ident(dataset.schema)
     with changing(dataset) as db:
         for table, (parsed, sniffed) in prepared.items():
-            names = _parsed_select(sniffed)[2]
+            names = _parsed_select(sniffed)[3]
             cols = ", ".join(quote_ident(n) for n in names)
             db.execute(
                 f"CREATE OR REPLACE TABLE {target}.{quote_ident(table)} AS "

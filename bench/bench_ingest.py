@@ -1,0 +1,88 @@
+"""Ingest at scale against a bare DuckDB CTAS of the same files (issue [5]).
+
+    .venv/bin/python bench/bench_ingest.py ingest|ctas [--data DIR] [--db PATH] [--profile]
+
+Run under ``/usr/bin/time -f "maxrss %M KiB"`` for the peak memory. ``--profile`` prints the
+wall time of every SQL statement ingest runs that takes over 0.2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from clm_core import ingest, store  # noqa: E402
+
+TABLES = ("customers", "transactions", "nps")
+
+
+class _Timed:
+    """A DuckDB connection that prints the statements taking over 0.2 s."""
+
+    def __init__(self, db):
+        self._db = db
+
+    def __getattr__(self, name):
+        return getattr(self._db, name)
+
+    def execute(self, sql, *args):
+        t0 = time.time()
+        out = self._db.execute(sql, *args)
+        dt = time.time() - t0
+        if dt > 0.2:
+            print(f"{dt:7.2f} s  {' '.join(sql.split())[:150]}", flush=True)
+        return self
+
+    def fetchone(self):
+        return self._db.fetchone()
+
+    def fetchall(self):
+        return self._db.fetchall()
+
+    def df(self):
+        return self._db.df()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("mode", choices=("ingest", "ctas"))
+    p.add_argument("--data", default="/tmp/my/m10")
+    p.add_argument("--db", default="/tmp/clm_bench_ingest.duckdb")
+    p.add_argument("--profile", action="store_true")
+    a = p.parse_args()
+    for suffix in ("", ".wal"):
+        if os.path.exists(a.db + suffix):
+            os.remove(a.db + suffix)
+    load = os.getloadavg()[0]
+    if a.mode == "ctas":
+        import duckdb
+
+        con = duckdb.connect(a.db)
+        t0, c0 = time.time(), time.process_time()
+        for t in TABLES:
+            con.execute(f"CREATE TABLE {t} AS SELECT * FROM read_csv('{a.data}/{t}.csv')")
+    else:
+        con = store.connect(a.db)
+        ds = store.create_dataset(con, "x")
+        if a.profile:
+            plain = store.raw
+            wrapped = {}
+
+            def timed_raw(c):
+                db = plain(c)
+                return wrapped.setdefault(id(db), _Timed(db))
+
+            store.raw = ingest.raw = timed_raw
+        t0, c0 = time.time(), time.process_time()
+        report = ingest.load(ds, {t: f"{a.data}/{t}.csv" for t in TABLES})
+        print(report.summary().to_string(index=False))
+    print(f"{a.mode} wall {time.time() - t0:.1f} s cpu {time.process_time() - c0:.1f} s "
+          f"load average {load:.1f} -> {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
