@@ -14,7 +14,10 @@ import pandas as pd
 import streamlit as st
 
 from clm_core import ingest, schema, store, upload
+from clm_core.config import LifecycleConfig
 from clm_core.i18n import format_number, reason_label
+from clm_core.metrics.common import resolve_as_of
+from clm_core.models import prepare
 from clm_ui import data
 from clm_ui.page import current_dataset
 from clm_ui.sidebar import select_dataset
@@ -380,6 +383,10 @@ def load_files(uploader: str) -> None:
                                     "time": dt.datetime.now().strftime("%H:%M")}
     st.session_state[ROUND_KEY] = st.session_state.get(ROUND_KEY, 0) + 1  # empties the uploader
     select_dataset(dataset.id)
+    # the models of the new version are fitted and stored in the background, before a page asks for them
+    loaded = data.dataset(dataset.id)
+    if loaded.has("transactions"):
+        prepare.start(loaded, resolve_as_of(loaded), LifecycleConfig())
 
 
 def show_report(last: dict) -> None:
