@@ -16,6 +16,7 @@ import codecs
 import mmap
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Union
@@ -32,6 +33,10 @@ Source = Union[str, os.PathLike, BinaryIO, bytes]
 DELIMITERS = (";", ",", "\t", "|")
 SAMPLE_ROWS = 10_000
 MAX_LISTED_REJECTS = 10_000
+#: DuckDB's memory limit while loading (unless it is lower already): the staged files, hash tables and
+#: sorts beyond it spill to its temporary directory (by default ``<database file>.tmp``) instead of
+#: growing the process (10M orders: ~4.7 GB without a limit).
+LOAD_MEMORY_LIMIT = 1536 * 2**20
 
 #: Date formats by family; a column's family is the one that parses most of its values.
 DATE_FAMILIES: dict[str, tuple[str, ...]] = {
@@ -509,6 +514,39 @@ def _mark_duplicates(db, sniffed: Sniffed, parsed: str, stage: str) -> int:
 
 # --------------------------------------------------------------------------- loading
 
+_UNITS = {"bytes": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def _bytes(setting: str) -> float | None:
+    """A DuckDB size setting ('18.8 GiB', '1.5 GB', '512 bytes') in bytes; None when not a size."""
+    parts = setting.strip().lower().split()
+    try:
+        return float(parts[0]) * _UNITS[parts[1]] if len(parts) == 2 else None
+    except (ValueError, KeyError):
+        return None
+
+
+@contextmanager
+def _memory_limited(db):
+    """DuckDB's memory limit at most LOAD_MEMORY_LIMIT while loading; the previous one afterwards."""
+    previous = db.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    current = _bytes(previous)
+    if current is not None and current <= LOAD_MEMORY_LIMIT:
+        yield
+        return
+    db.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT // 2**20}MiB'")
+    try:
+        yield
+    finally:
+        db.execute("RESET memory_limit")  # exactly the default again, when it was the default
+        if db.execute("SELECT current_setting('memory_limit')").fetchone()[0] != previous:
+            # The setting reads truncated to one decimal: half a step more reads the same again.
+            number, unit = (previous.split() + [""])[:2]
+            again = f"{float(number) + 0.05} {unit}" if current is not None else previous
+            db.execute(f"SET memory_limit = {_sql_literal(again)}")
+
+
 def load(
     dataset: Dataset,
     sources: dict[str, Source],
@@ -530,22 +568,8 @@ def load(
     files: list[_LocalFile] = []
     prepared: dict[str, tuple[str, Sniffed]] = {}
     try:
-        for n, (table, source) in enumerate(sources.items()):
-            schema.columns(table)
-            f = _LocalFile(source, (names or {}).get(table))
-            files.append(f)
-            sniffed = _sniff_open(f, table, mapping.get(table))
-            _check_required(sniffed)
-            parsed, rows_read, rows_rejected, rejected = _prepare(db, f, sniffed, date_formats.get(table, {}), n)
-            sniffed.encoding = f.encoding
-            if rows_rejected == rows_read:
-                first = rejected["reason"].iloc[0] if len(rejected) else "no valid rows"
-                raise IngestError(f"{sniffed.name}: no valid rows (line {rejected['line'].iloc[0]}: {first})")
-            report.tables[table] = TableReport(
-                table, f.name, rows_read, rows_read - rows_rejected, rows_rejected, rejected, sniffed
-            )
-            prepared[table] = (parsed, sniffed)
-        _commit(dataset, prepared)
+        with _memory_limited(db):
+            _load(dataset, db, sources, mapping, date_formats, names, files, prepared, report)
     finally:
         for f in files:
             f.close()
@@ -554,6 +578,26 @@ def load(
             for suffix in ("", "_errors", "_scans", "_skips"):
                 db.execute(f"DROP TABLE IF EXISTS clm_stage_{n}{suffix}")
     return report
+
+
+def _load(dataset, db, sources, mapping, date_formats, names, files, prepared, report) -> None:
+    """Prepare every file (into ``prepared``, ``report``), then write them all in one transaction."""
+    for n, (table, source) in enumerate(sources.items()):
+        schema.columns(table)
+        f = _LocalFile(source, (names or {}).get(table))
+        files.append(f)
+        sniffed = _sniff_open(f, table, mapping.get(table))
+        _check_required(sniffed)
+        parsed, rows_read, rows_rejected, rejected = _prepare(db, f, sniffed, date_formats.get(table, {}), n)
+        sniffed.encoding = f.encoding
+        if rows_rejected == rows_read:
+            first = rejected["reason"].iloc[0] if len(rejected) else "no valid rows"
+            raise IngestError(f"{sniffed.name}: no valid rows (line {rejected['line'].iloc[0]}: {first})")
+        report.tables[table] = TableReport(
+            table, f.name, rows_read, rows_read - rows_rejected, rows_rejected, rejected, sniffed
+        )
+        prepared[table] = (parsed, sniffed)
+    _commit(dataset, prepared)
 
 
 def _commit(dataset: Dataset, prepared: dict[str, tuple[str, Sniffed]]) -> None:
