@@ -439,13 +439,13 @@ def _parsed_select(sniffed: Sniffed) -> tuple[list[str], list[str], list[str], l
     return first, inner, outputs, names, checks
 
 
-def _prepare(db, f: _LocalFile, sniffed: Sniffed, date_formats: dict[str, str], n: int):
-    """Read, parse and check one file in one pass into temp table ``clm_parsed_<n>`` (in the file's
-    row order, so that its rowid gives the line: the typed columns, __reason, and the raw text of
-    rejected rows); returns (parsed table, rows read, rows rejected, listed rejected rows).
+def _prepare(db, f: _LocalFile, sniffed: Sniffed, date_formats: dict[str, str], n: int, parsed: str):
+    """Read, parse and check one file in one pass into table ``parsed`` (in the file's row order, so
+    that its rowid gives the line: the typed columns, __reason, and the raw text of rejected rows);
+    returns (rows read, rows rejected, listed rejected rows).
 
     The formats are detected first on the first SAMPLE_ROWS rows (temp table ``clm_stage_<n>``)."""
-    stage, parsed = f"clm_stage_{n}", f"clm_parsed_{n}"
+    stage = f"clm_stage_{n}"
     if f.encoding == "cp1252" and not f.transcoded:
         f.to_utf8()
     width = len(sniffed.headers)
@@ -460,7 +460,7 @@ def _prepare(db, f: _LocalFile, sniffed: Sniffed, date_formats: dict[str, str], 
         raw_text = ", ".join(f"CASE WHEN __reason IS NOT NULL THEN __c{i} END AS __raw_{i}" for i in range(width))
         passed = ", ".join(f"c{i} AS __c{i}" for i in range(width))
         sql = (
-            f"CREATE OR REPLACE TEMP TABLE {parsed} AS SELECT {select}, __reason, {raw_text} "
+            f"CREATE OR REPLACE TABLE {parsed} AS SELECT {select}, __reason, {raw_text} "
             f"FROM (SELECT *, {reason} AS __reason FROM (SELECT {passed}, {', '.join(inner)} "
             f"FROM (SELECT *, {', '.join(first)} FROM {{reader}})))"
         )
@@ -470,14 +470,17 @@ def _prepare(db, f: _LocalFile, sniffed: Sniffed, date_formats: dict[str, str], 
     rows_read = db.execute(f"SELECT count(*) FROM {parsed}").fetchone()[0] + len(malformed)
     if rows_read == 0:
         raise IngestError(f"{sniffed.name}: the file has a header but no data rows")
-    duplicates = _mark_duplicates(db, sniffed, parsed, stage)
-    line = _line_sql(db, stage, "p.rowid")
+    # The parsed rows' rowids follow the file's order from a base (not 0 in a transaction's own tables).
+    base = db.execute(f"SELECT min(rowid) FROM {parsed}").fetchone()[0] or 0
+    duplicates = _mark_duplicates(db, sniffed, parsed, stage, base)
+    line = _line_sql(db, stage, f"p.rowid - {base}")
     if duplicates:
         # Rows refused as duplicates passed every check, so their text was not kept: read it again.
         reader, params = _reader(sniffed, stage)
         db.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM {reader}", [f.path] + params)
         raw_cols = ", ".join(f"s.c{i} AS {quote_ident(h)}" for i, h in enumerate(sniffed.headers))
-        source = f"{parsed} p JOIN {stage} s ON s.rowid = p.rowid"
+        stage_base = db.execute(f"SELECT min(rowid) FROM {stage}").fetchone()[0] or 0
+        source = f"{parsed} p JOIN {stage} s ON s.rowid - {stage_base} = p.rowid - {base}"
     else:
         raw_cols = ", ".join(f"p.__raw_{i} AS {quote_ident(h)}" for i, h in enumerate(sniffed.headers))
         source = f"{parsed} p"
@@ -489,10 +492,18 @@ def _prepare(db, f: _LocalFile, sniffed: Sniffed, date_formats: dict[str, str], 
         extra = pd.DataFrame(malformed, columns=["line", "reason", "row"])
         rejected = pd.concat([rejected, extra], ignore_index=True).sort_values("line", ignore_index=True)
     rows_rejected = db.execute(f"SELECT count(*) FROM {parsed} WHERE __reason IS NOT NULL").fetchone()[0]
-    return parsed, rows_read, int(rows_rejected) + len(malformed), rejected
+    return rows_read, int(rows_rejected) + len(malformed), rejected
 
 
-def _mark_duplicates(db, sniffed: Sniffed, parsed: str, stage: str) -> int:
+def _finish(db, parsed: str, sniffed: Sniffed, rows_rejected: int) -> None:
+    """Keep only the valid rows and the table's own columns of the parsed table."""
+    if rows_rejected:
+        db.execute(f"DELETE FROM {parsed} WHERE __reason IS NOT NULL")
+    for column in ["__reason"] + [f"__raw_{i}" for i in range(len(sniffed.headers))]:
+        db.execute(f"ALTER TABLE {parsed} DROP COLUMN {column}")
+
+
+def _mark_duplicates(db, sniffed: Sniffed, parsed: str, stage: str, base: int) -> int:
     """Reject repeated transaction ids (and repeated customers), keeping the first line; returns
     how many rows were refused as duplicates."""
     key = {"transactions": "transaction_id", "customers": "customer_id"}.get(sniffed.table)
@@ -502,7 +513,7 @@ def _mark_duplicates(db, sniffed: Sniffed, parsed: str, stage: str) -> int:
     dupes = db.execute(f"SELECT count({k}) - count(DISTINCT {k}) FROM {parsed} WHERE __reason IS NULL").fetchone()[0]
     if not dupes:
         return 0
-    first_line = _line_sql(db, stage, "d.__first")
+    first_line = _line_sql(db, stage, f"d.__first - {base}")
     db.execute(
         f"UPDATE {parsed} SET __reason = 'duplicate {key} (first on line ' || ({first_line}) || ')' "
         f"FROM (SELECT rowid AS r, min(rowid) OVER (PARTITION BY {k}) AS __first "
@@ -566,50 +577,38 @@ def load(
     db = raw(dataset.con)
     report = IngestReport()
     files: list[_LocalFile] = []
-    prepared: dict[str, tuple[str, Sniffed]] = {}
     try:
         with _memory_limited(db):
-            _load(dataset, db, sources, mapping, date_formats, names, files, prepared, report)
+            _load(dataset, db, sources, mapping, date_formats, names, files, report)
     finally:
         for f in files:
             f.close()
         for n in range(len(sources)):
-            db.execute(f"DROP TABLE IF EXISTS clm_parsed_{n}")
             for suffix in ("", "_errors", "_scans", "_skips"):
                 db.execute(f"DROP TABLE IF EXISTS clm_stage_{n}{suffix}")
     return report
 
 
-def _load(dataset, db, sources, mapping, date_formats, names, files, prepared, report) -> None:
-    """Prepare every file (into ``prepared``, ``report``), then write them all in one transaction."""
-    for n, (table, source) in enumerate(sources.items()):
-        schema.columns(table)
-        f = _LocalFile(source, (names or {}).get(table))
-        files.append(f)
-        sniffed = _sniff_open(f, table, mapping.get(table))
-        _check_required(sniffed)
-        parsed, rows_read, rows_rejected, rejected = _prepare(db, f, sniffed, date_formats.get(table, {}), n)
-        sniffed.encoding = f.encoding
-        if rows_rejected == rows_read:
-            first = rejected["reason"].iloc[0] if len(rejected) else "no valid rows"
-            raise IngestError(f"{sniffed.name}: no valid rows (line {rejected['line'].iloc[0]}: {first})")
-        report.tables[table] = TableReport(
-            table, f.name, rows_read, rows_read - rows_rejected, rows_rejected, rejected, sniffed
-        )
-        prepared[table] = (parsed, sniffed)
-    _commit(dataset, prepared)
-
-
-def _commit(dataset: Dataset, prepared: dict[str, tuple[str, Sniffed]]) -> None:
-    target = quote_ident(dataset.schema)
+def _load(dataset, db, sources, mapping, date_formats, names, files, report) -> None:
+    """Parse every file straight into the dataset's table and derive the tables, in one transaction
+    (a refused file rolls everything back)."""
     with changing(dataset) as db:
-        for table, (parsed, sniffed) in prepared.items():
-            names = _parsed_select(sniffed)[3]
-            cols = ", ".join(quote_ident(n) for n in names)
-            db.execute(
-                f"CREATE OR REPLACE TABLE {target}.{quote_ident(table)} AS "
-                f"SELECT {cols} FROM {parsed} WHERE __reason IS NULL"
+        for n, (table, source) in enumerate(sources.items()):
+            schema.columns(table)
+            f = _LocalFile(source, (names or {}).get(table))
+            files.append(f)
+            sniffed = _sniff_open(f, table, mapping.get(table))
+            _check_required(sniffed)
+            target = f"{quote_ident(dataset.schema)}.{quote_ident(table)}"
+            rows_read, rows_rejected, rejected = _prepare(db, f, sniffed, date_formats.get(table, {}), n, target)
+            sniffed.encoding = f.encoding
+            if rows_rejected == rows_read:
+                first = rejected["reason"].iloc[0] if len(rejected) else "no valid rows"
+                raise IngestError(f"{sniffed.name}: no valid rows (line {rejected['line'].iloc[0]}: {first})")
+            report.tables[table] = TableReport(
+                table, f.name, rows_read, rows_read - rows_rejected, rows_rejected, rejected, sniffed
             )
+            _finish(db, target, sniffed, rows_rejected)
         dataset.refresh()
         rebuild_derived(dataset)
 
