@@ -441,7 +441,8 @@ def _parsed_select(sniffed: Sniffed) -> tuple[list[str], list[str], list[str], l
 
 def _prepare(db, f: _LocalFile, sniffed: Sniffed, date_formats: dict[str, str], n: int, parsed: str):
     """Read, parse and check one file in one pass into table ``parsed`` (in the file's row order, so
-    that its rowid gives the line: the typed columns, __reason, and the raw text of rejected rows);
+    that its rowid gives the line: the typed columns, __reason, and __raw, the list of the texts of a
+    rejected row);
     returns (rows read, rows rejected, listed rejected rows).
 
     The formats are detected first on the first SAMPLE_ROWS rows (temp table ``clm_stage_<n>``)."""
@@ -457,7 +458,7 @@ def _prepare(db, f: _LocalFile, sniffed: Sniffed, date_formats: dict[str, str], 
         first, inner, outputs, names, checks = _parsed_select(sniffed)
         reason = "CASE " + " ".join(f"WHEN {cond} THEN {msg}" for cond, msg in checks) + " END" if checks else "NULL"
         select = ", ".join(f"{e} AS {quote_ident(name)}" for e, name in zip(outputs, names))
-        raw_text = ", ".join(f"CASE WHEN __reason IS NOT NULL THEN __c{i} END AS __raw_{i}" for i in range(width))
+        raw_text = f"CASE WHEN __reason IS NOT NULL THEN [{', '.join(f'__c{i}' for i in range(width))}] END AS __raw"
         passed = ", ".join(f"c{i} AS __c{i}" for i in range(width))
         sql = (
             f"CREATE OR REPLACE TABLE {parsed} AS SELECT {select}, __reason, {raw_text} "
@@ -482,7 +483,7 @@ def _prepare(db, f: _LocalFile, sniffed: Sniffed, date_formats: dict[str, str], 
         stage_base = db.execute(f"SELECT min(rowid) FROM {stage}").fetchone()[0] or 0
         source = f"{parsed} p JOIN {stage} s ON s.rowid - {stage_base} = p.rowid - {base}"
     else:
-        raw_cols = ", ".join(f"p.__raw_{i} AS {quote_ident(h)}" for i, h in enumerate(sniffed.headers))
+        raw_cols = ", ".join(f"p.__raw[{i + 1}] AS {quote_ident(h)}" for i, h in enumerate(sniffed.headers))
         source = f"{parsed} p"
     rejected = db.execute(
         f"SELECT {line} AS line, p.__reason AS reason, {raw_cols} FROM {source} "
@@ -499,7 +500,7 @@ def _finish(db, parsed: str, sniffed: Sniffed, rows_rejected: int) -> None:
     """Keep only the valid rows and the table's own columns of the parsed table."""
     if rows_rejected:
         db.execute(f"DELETE FROM {parsed} WHERE __reason IS NOT NULL")
-    for column in ["__reason"] + [f"__raw_{i}" for i in range(len(sniffed.headers))]:
+    for column in ("__reason", "__raw"):
         db.execute(f"ALTER TABLE {parsed} DROP COLUMN {column}")
 
 
