@@ -540,6 +540,21 @@ def _bytes(setting: str) -> float | None:
 
 
 @contextmanager
+def _load_settings(db):
+    """Rows kept in the file's order (the line numbers rely on it) while loading, whatever the
+    connection's setting, and DuckDB's memory limit at most LOAD_MEMORY_LIMIT."""
+    ordered = db.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
+    if not ordered:
+        db.execute("SET preserve_insertion_order = true")
+    try:
+        with _memory_limited(db):
+            yield
+    finally:
+        if not ordered:
+            db.execute("SET preserve_insertion_order = false")
+
+
+@contextmanager
 def _memory_limited(db):
     """DuckDB's memory limit at most LOAD_MEMORY_LIMIT while loading; the previous one afterwards."""
     previous = db.execute("SELECT current_setting('memory_limit')").fetchone()[0]
@@ -579,7 +594,7 @@ def load(
     report = IngestReport()
     files: list[_LocalFile] = []
     try:
-        with _memory_limited(db):
+        with _load_settings(db):
             _load(dataset, db, sources, mapping, date_formats, names, files, report)
     finally:
         for f in files:
