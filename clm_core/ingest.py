@@ -6,6 +6,9 @@ all valid rows are written. One call to :func:`load` replaces the given tables
 of a dataset in one transaction: if any file is refused, nothing changes.
 Loading a file again replaces that table, so data is never doubled.
 
+Each file is read once, parsed and checked straight into its table inside the load's
+transaction; the rejected rows are then deleted from it.
+
 This module is the DuckDB-specific escape hatch of the query layer (the CSV
 reader, DDL and the transaction); the tables it derives are Ibis expressions.
 """
@@ -441,9 +444,8 @@ def _parsed_select(sniffed: Sniffed) -> tuple[list[str], list[str], list[str], l
 
 def _prepare(db, f: _LocalFile, sniffed: Sniffed, date_formats: dict[str, str], n: int, parsed: str):
     """Read, parse and check one file in one pass into table ``parsed`` (in the file's row order, so
-    that its rowid gives the line: the typed columns, __reason, and __raw, the list of the texts of a
-    rejected row);
-    returns (rows read, rows rejected, listed rejected rows).
+    that its rowid gives the line): the typed columns, __reason, and __raw, the list of the texts of a
+    rejected row. Returns (rows read, rows rejected, listed rejected rows).
 
     The formats are detected first on the first SAMPLE_ROWS rows (temp table ``clm_stage_<n>``)."""
     stage = f"clm_stage_{n}"
