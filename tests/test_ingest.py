@@ -238,3 +238,29 @@ def test_thousands_separators_are_checked_and_non_finite_numbers_refused(con, tm
     assert report.tables["transactions"].sniffed.decimal == decimal
     assert rows(dataset, "transactions")["amount"].tolist() == ok
     assert report.tables["transactions"].rejected["reason"].tolist() == [f"non-numeric amount: {v}" for v in bad]
+
+
+def test_line_numbers_and_texts_of_rejected_rows_in_a_file_of_several_row_groups(con, tmp_path):
+    # 300k rows: DuckDB reads and writes them in parallel, over several row groups; the rows are parsed
+    # straight into the dataset's table inside the load's transaction (rowids not starting at 0).
+    n = 300_000
+    lines = ["transaction_id,customer_id,ordered_at,amount"] + [f"T{i},C{i % 1000},2024-01-01,{i % 50}" for i in range(n)]
+    lines[5] = "T4,C4,2024-13-01,1"             # line 6: unparseable date
+    lines[150_000] = "T149999,C1,2024-01-01,1,x"  # line 150001: malformed
+    lines[200_000] = ""                           # line 200001: blank, skipped
+    lines[250_000] = "T2,C9,2024-01-02,3"         # line 250001: duplicate of line 4
+    lines[299_999] = "T299998, C8 ,2024-01-03,zehn"  # line 300000: non-numeric amount
+    dataset, report = load(con, tmp_path, transactions="\n".join(lines) + "\n")
+    table = report.tables["transactions"]
+    assert list(zip(table.rejected["line"], table.rejected["reason"])) == [
+        (6, "unparseable ordered_at: 2024-13-01"),
+        (150_001, "malformed row (too many columns)"),
+        (250_001, "duplicate transaction_id (first on line 4)"),
+        (300_000, "non-numeric amount: zehn"),
+    ]
+    listed = table.rejected.set_index("line")
+    assert listed.loc[250_001, ["transaction_id", "customer_id"]].tolist() == ["T2", "C9"]
+    assert listed.loc[300_000, ["customer_id", "amount"]].tolist() == [" C8 ", "zehn"]
+    assert (table.rows_read, table.rows_rejected) == (n - 1, 4)
+    assert dataset.table("transactions").count().execute() == n - 5
+    assert sorted(dataset.tables() & {"transactions", "customer_days"}) == ["customer_days", "transactions"]
