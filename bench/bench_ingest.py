@@ -4,6 +4,11 @@
 
 Run under ``/usr/bin/time -f "maxrss %M KiB"`` for the peak memory. ``--profile`` prints the
 wall time of every SQL statement ingest runs that takes over 0.2 s.
+
+Measured on 2 cores with other work running (1M customers, 10M orders, 500k answers; load average ~3):
+bare CTAS 21 s wall / 21 s CPU, max RSS 0.45 GB; ingest before issue [5] 92 s / 95 s CPU, 4.6 GB;
+after it 88 s / 90 s CPU, 1.8 GB (50 s / 86 s CPU at load average 1.5). Of that, the derived tables
+take ~26 s wall at load 1.5 (customer_days ~13 s), parsing the orders ~13 s, the commit ~4 s.
 """
 
 from __future__ import annotations
