@@ -54,12 +54,24 @@ def database_path() -> str:
     return os.environ.get("CLM_DATABASE") or str(DEFAULT_DATABASE)
 
 
+#: DuckDB's memory for a database file (``CLM_DUCKDB_MEMORY`` overrides it); beyond it, joins, sorts and
+#: aggregations spill to ``<file>.tmp`` instead of growing the process (DuckDB's own default is 80 % of RAM).
+MEMORY_LIMIT = "1GB"
+_MEMORY = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$", re.IGNORECASE)
+
+
 def connect(path: str | os.PathLike | None = None):
     """An Ibis DuckDB backend on ``path`` (``":memory:"`` for a throw-away one)."""
     path = str(path) if path is not None else database_path()
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     con = ibis.duckdb.connect(path)
+    if path != ":memory:":
+        limit = os.environ.get("CLM_DUCKDB_MEMORY") or MEMORY_LIMIT
+        if not _MEMORY.match(limit):
+            raise ValueError(f"CLM_DUCKDB_MEMORY must be a size such as 1GB or 512MiB, got {limit!r}")
+        raw(con).execute(f"SET memory_limit = '{limit}'")
+        raw(con).execute(f"SET temp_directory = '{(path + '.tmp').replace(chr(39), chr(39) * 2)}'")
     con.raw_sql(_META)
     return con
 
