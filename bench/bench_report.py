@@ -4,7 +4,7 @@ Run with ``.venv/bin/python bench/bench_report.py`` (see bench/README.md, "bench
 
 1. Generates (once; cached in ``--work``, default /tmp/bench_report) the synthetic data of
    ``bench_core.generate``: 200,000 customers, 2,000,000 transactions, 100,000 NPS answers.
-2. In the same run, alternating, ``--repeat`` times each (every run a fresh process):
+2. In the same run, alternating, ``--repeat`` times each (default 3; every run a fresh process):
    a. ``python -m clm_core report --customers … --transactions … --nps … --out DIR``;
    b. bare DuckDB in a fresh ``python`` process: ``CREATE TABLE … AS SELECT * FROM read_csv(…)`` of the
       three files into an in-memory database, then hand-written SQL of the report's aggregations (customer
@@ -18,8 +18,9 @@ Run with ``.venv/bin/python bench/bench_report.py`` (see bench/README.md, "bench
 4. ``--check`` compares the bare SQL's stage counts, cohort sizes and NPS with the report's files (the SQL
    computes the same thing).
 
-``--root DIR`` runs the report of another checkout (e.g. ``git worktree add /tmp/before <commit>``), so a
-before/after pair is measured with the same script on the same data.
+``--root [LABEL=]DIR`` runs the report of another checkout (e.g. ``git worktree add /tmp/before <commit>``);
+given several times, the checkouts' reports alternate with bare DuckDB in the same run, so a before/after pair
+is measured with the same script, on the same data, under the same machine load.
 """
 
 from __future__ import annotations
@@ -126,12 +127,14 @@ BARE_QUERIES = {
 }
 
 
-def bare_duckdb(paths: dict, result_path: str | None = None) -> dict:
+def bare_duckdb(paths: dict, result_path: str | None = None, threads: int | None = None) -> dict:
     """The bare DuckDB run (in this process): seconds per step and the fetched results' sizes."""
     import duckdb
 
     start = time.perf_counter()
     con = duckdb.connect()
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
     steps = {}
     t0 = time.perf_counter()
     for statement in BARE_SQL.format(**paths).split(";\n"):
@@ -181,9 +184,9 @@ def report_cmd(paths: dict, out: Path) -> list[str]:
             "--transactions", paths["transactions"], "--nps", paths["nps"], "--out", str(out)]
 
 
-def bare_cmd(paths: dict, result: Path | None = None) -> list[str]:
+def bare_cmd(paths: dict, result: Path | None = None, threads: int | None = None) -> list[str]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--bare-child", json.dumps(paths)]
-    return cmd + (["--bare-result", str(result)] if result else [])
+    return cmd + (["--bare-result", str(result)] if result else []) + (["--bare-threads", str(threads)] if threads else [])
 
 
 # --------------------------------------------------------------------------- where the report's time goes
@@ -192,8 +195,7 @@ STAGE_FUNCTIONS = {  # key: (file suffix, function name) looked up in the cProfi
     "module": ("__main__.py", "<module>"),
     "main": ("__main__.py", "main"),
     "load_inputs": ("__main__.py", "load_inputs"),
-    "prepare": ("ingest.py", "_prepare"),
-    "commit": ("ingest.py", "_commit"),
+    "load": ("ingest.py", "load"),
     "rebuild_derived": ("ingest.py", "rebuild_derived"),
     "report": ("__main__.py", "report"),
     "stage_distribution": ("stages.py", "stage_distribution"),
@@ -209,7 +211,7 @@ STAGE_FUNCTIONS = {  # key: (file suffix, function name) looked up in the cProfi
 
 
 def profile_stages(paths: dict, work: Path, root: Path) -> None:
-    prof = work / "report.prof"
+    prof = work / f"report_{root.name}.prof"
     cmd = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "clm_core", "report", "--customers",
            paths["customers"], "--transactions", paths["transactions"], "--nps", paths["nps"],
            "--out", str(work / "out_profiled")]
@@ -226,10 +228,9 @@ def profile_stages(paths: dict, work: Path, root: Path) -> None:
                             if cfunc == "report" and cfile.endswith("__main__.py"))
     rows = [
         ("interpreter start and imports (clm_core, Ibis, pandas, DuckDB …)", s["module"] - s["main"]),
-        ("load_inputs: sniff + ingest.load", s["load_inputs"]),
-        ("  stage, parse and validate the CSV files (ingest._prepare)", s["prepare"]),
-        ("  commit the tables (ingest._commit)", s["commit"] - s["rebuild_derived"]),
-        ("  derived tables (customer_index … stage_changes)", s["rebuild_derived"]),
+        ("load_inputs: sniff, --map, ingest.load", s["load_inputs"]),
+        ("  ingest.load: read, parse and validate the files", s["load"] - s["rebuild_derived"]),
+        ("  ingest.load: derived tables (customer_index … stage_changes)", s["rebuild_derived"]),
         ("metrics and files (report() after the load)", s["report"] - s["load_inputs"]),
         ("  stage_distribution", s["stage_distribution"]),
         ("  customer_stages (query and fetch)", s["customer_stages"] + fetched_by_report),
@@ -297,66 +298,79 @@ def main() -> int:
     parser.add_argument("--work", default="/tmp/bench_report", help="data and output directory (default /tmp/bench_report)")
     parser.add_argument("--regenerate", action="store_true")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each side, alternating (default 3)")
-    parser.add_argument("--root", default=str(ROOT), help="checkout whose clm_core runs the report (default this one)")
-    parser.add_argument("--stages", action="store_true", help="also profile one report run and print its stages")
+    parser.add_argument("--root", action="append", metavar="[LABEL=]DIR",
+                        help="checkout whose clm_core runs the report (default this one); repeat to compare checkouts "
+                             "in the same run, e.g. --root before=/tmp/before --root after=.")
+    parser.add_argument("--stages", action="store_true", help="also profile one report run per checkout")
     parser.add_argument("--check", action="store_true", help="compare the bare SQL's results with the report's files")
+    parser.add_argument("--bare-threads", type=int, help="DuckDB threads of the bare side (default: DuckDB's, all cores)")
     parser.add_argument("--bare-child", help=argparse.SUPPRESS)
     parser.add_argument("--bare-result", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.bare_child:  # child process: the bare DuckDB side
-        result = bare_duckdb(json.loads(args.bare_child), args.bare_result)
+        result = bare_duckdb(json.loads(args.bare_child), args.bare_result, args.bare_threads)
         print(json.dumps({"seconds": result["seconds"], "steps": result["steps"]}))
         return 0
 
-    work, root = Path(args.work), Path(args.root).resolve()
+    work = Path(args.work)
+    roots = {}
+    for spec in args.root or [str(ROOT)]:
+        label, _, folder = spec.rpartition("=")
+        roots[label or f"report{len(roots) + 1}"] = Path(folder).resolve()
     work.mkdir(parents=True, exist_ok=True)
     paths = ensure_data(work, args.customers, args.transactions, args.nps_answers, args.regenerate)
     info = machine()
-    commit = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%h"], capture_output=True, text=True)
     print(f"machine: {info['cpu']}, {info['cores']} cores, {info['ram_gib']} GiB RAM, {info['os']}")
     print(f"Python {info['python']}, DuckDB {info['duckdb']}, Ibis {info['ibis']}, pandas {info['pandas']}")
-    print(f"report from {root} (commit {commit.stdout.strip() or '?'}); data: {args.customers:,} customers, "
-          f"{args.transactions:,} transactions, {args.nps_answers:,} NPS answers")
+    print(f"data: {args.customers:,} customers, {args.transactions:,} transactions, {args.nps_answers:,} NPS answers")
+    for label, root in roots.items():
+        commit = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%h"], capture_output=True, text=True)
+        print(f"{label}: python -m clm_core report from {root} (commit {commit.stdout.strip() or 'not a git checkout'})")
+    print(f"bare DuckDB: {args.bare_threads or 'all'} thread(s)")
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
 
-    runs = {"report": [], "bare": []}
+    sides = [*roots, "bare"]
+    runs = {side: [] for side in sides}
     for i in range(args.repeat):
-        for side in ("report", "bare"):
-            if side == "report":
-                run = timed(report_cmd(paths, work / "out"), root)
-            else:
-                run = timed(bare_cmd(paths, work / "bare.json" if args.check and i == 0 else None), ROOT)
+        for side in sides:
+            if side == "bare":
+                run = timed(bare_cmd(paths, work / "bare.json" if args.check and i == 0 else None, args.bare_threads), ROOT)
                 run["inner"] = json.loads(run["stdout"].strip().splitlines()[-1])
+            else:
+                run = timed(report_cmd(paths, work / f"out_{side}"), roots[side])
             runs[side].append(run)
             extra = f"  (in process {run['inner']['seconds']:.2f} s)" if side == "bare" else ""
-            print(f"run {i + 1} {side:<6} wall {run['wall']:6.2f} s  CPU {run['cpu']:6.2f} s  "
+            print(f"run {i + 1} {side:<8} wall {run['wall']:6.2f} s  CPU {run['cpu']:6.2f} s  "
                   f"load {run['load'][0]:.2f} → {run['load'][1]:.2f}{extra}", flush=True)
 
     med = {side: {k: statistics.median(r[k] for r in rs) for k in ("wall", "cpu")} for side, rs in runs.items()}
     low = {side: {k: min(r[k] for r in rs) for k in ("wall", "cpu")} for side, rs in runs.items()}
-    print(f"\n| side | wall s (median) | CPU s (median) | wall s (min) | CPU s (min) |")
-    print("|---|---:|---:|---:|---:|")
-    for side, label in (("report", "`python -m clm_core report`"), ("bare", "bare DuckDB (CTAS + SQL)")):
+    print("\n| side | wall s (median) | CPU s (median) | wall s (min) | CPU s (min) | ratio to bare, wall (median) "
+          "| ratio to bare, CPU (median) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for side in sides:
+        label = "bare DuckDB (CTAS + SQL)" if side == "bare" else f"`python -m clm_core report` ({side})"
         print(f"| {label} | {med[side]['wall']:.2f} | {med[side]['cpu']:.2f} | {low[side]['wall']:.2f} | "
-              f"{low[side]['cpu']:.2f} |")
-    ratio_wall = med["report"]["wall"] / med["bare"]["wall"]
-    ratio_cpu = med["report"]["cpu"] / med["bare"]["cpu"]
-    ratio_min = low["report"]["wall"] / low["bare"]["wall"]
-    print(f"| ratio report ÷ bare | {ratio_wall:.2f} | {ratio_cpu:.2f} | {ratio_min:.2f} | "
-          f"{low['report']['cpu'] / low['bare']['cpu']:.2f} |")
-    verdict = "met" if ratio_wall <= TARGET_RATIO else "missed"
-    print(f"\ntarget: report ≤ {TARGET_RATIO}× bare DuckDB (median wall): {ratio_wall:.2f}× — {verdict}")
+              f"{low[side]['cpu']:.2f} | {med[side]['wall'] / med['bare']['wall']:.2f} | "
+              f"{med[side]['cpu'] / med['bare']['cpu']:.2f} |")
+    for side in roots:
+        ratio = med[side]["wall"] / med["bare"]["wall"]
+        print(f"target: report ≤ {TARGET_RATIO}× bare DuckDB (median wall), {side}: {ratio:.2f}× — "
+              f"{'met' if ratio <= TARGET_RATIO else 'missed'}")
     steps = runs["bare"][0]["inner"]["steps"]
     print("bare DuckDB steps (first run, s): " + ", ".join(f"{k} {v:.2f}" for k, v in steps.items()))
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
     if args.check:
         bare = json.loads((work / "bare.json").read_text())["check"]
-        problems = check(bare, work / "out")
-        print("check against the report's files: " + ("agree" if not problems else "; ".join(problems)))
+        for side in roots:
+            problems = check(bare, work / f"out_{side}")
+            print(f"check of {side}'s files against the bare SQL: " + ("agree" if not problems else "; ".join(problems)))
     if args.stages:
-        profile_stages(paths, work, root)
+        for side, root in roots.items():
+            print(f"\n{side}:", end="")
+            profile_stages(paths, work, root)
     return 0
 
 
