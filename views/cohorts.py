@@ -91,7 +91,8 @@ def _cohort_customer_frame(dataset, *, segment=None, config=None, as_of=None, pe
     return drilldown.cohort_customers(dataset, as_of, period_unit, cohort_label, offset, segment, config).execute()
 
 
-register("cohort_customers", _cohort_customer_frame)
+register("cohort_customers", _cohort_customer_frame,
+         ("Listing the customers of the cohort cell…", "Liste die Kunden der Kohortenzelle auf…"))
 register("breakdown_attributes", drilldown.breakdown_attributes)
 register("top_values", drilldown.top_values)
 

@@ -19,8 +19,8 @@ from clm_ui.page import context
 from clm_ui.state import param_select, t, view
 from clm_ui.widgets import chart, table
 
-data.register("geo_locations", geo.locations)
-data.register("geo_countries", geo.countries)
+data.register("geo_locations", geo.locations, ("Placing {n} customers on the map…", "Verorte {n} Kunden auf der Karte…"))
+data.register("geo_countries", geo.countries, ("Counting {n} customers by country…", "Zähle {n} Kunden nach Land…"))
 data.register("geo_coverage", geo.coverage)
 
 TEXT = {

@@ -19,8 +19,11 @@ from clm_ui.page import context, current_dataset
 from clm_ui.state import stop, param_select, t, update, view
 from clm_ui.widgets import chart, table
 
-data.register("nps_by_stage", nps_relations.nps_by_stage)
-data.register("value_by_nps_group", nps_relations.value_by_nps_group)
+data.register("nps_by_stage", nps_relations.nps_by_stage,
+              ("Computing the NPS by lifecycle stage of {n} customers…", "Berechne den NPS nach Lebenszyklusphase von {n} Kunden…"))
+data.register("value_by_nps_group", nps_relations.value_by_nps_group,
+              ("Comparing the value of promoters, passives and detractors among {n} customers…",
+               "Vergleiche den Wert von Promotoren, Passiven und Kritikern unter {n} Kunden…"))
 
 TEXT = {
     "title": ("Net Promoter Score", "Net Promoter Score"),
