@@ -206,6 +206,7 @@ STAGE_FUNCTIONS = {  # key: (file suffix, function name) looked up in the cProfi
     "clv_frame": ("__main__.py", "clv_frame"),
     "fit": ("predictive.py", "_fit"),
     "to_csv": ("generic.py", "to_csv"),
+    "write_csv": ("__main__.py", "write_csv"),
     "duckdb": ("~", "<built-in method _duckdb.execute>"),
 }
 
@@ -239,13 +240,14 @@ def profile_stages(paths: dict, work: Path, root: Path) -> None:
         ("  nps", s["nps"]),
         ("  clv_frame (RFM summary + BG/NBD/Gamma-Gamma fit)", s["clv_frame"]),
         ("    of which the model fit", s["fit"]),
-        ("  writing the seven CSV files (DataFrame.to_csv)", s["to_csv"]),
+        ("  writing the CSV files: DataFrame.to_csv", s["to_csv"]),
+        ("  writing the CSV files: customer_stages.csv, clv.csv through DuckDB (write_csv)", s["write_csv"]),
         ("DuckDB execute, all statements (inside the above)", s["duckdb"]),
     ]
     print(f"\nreport under cProfile: {run['wall']:.1f} s wall, {run['cpu']:.1f} s CPU "
           f"(load {run['load'][0]:.1f} → {run['load'][1]:.1f}); cumulative seconds per stage:")
     for label, seconds in rows:
-        print(f"  {label:<66} {seconds:7.2f}")
+        print(f"  {label:<82} {seconds:7.2f}")
 
 
 # --------------------------------------------------------------------------- main
