@@ -138,11 +138,12 @@ def _customer_count(dataset_id: str, version: int) -> int:
     return 0 if index is None else int(index.count().execute())
 
 
-def spinner_text(name: str, ds: store.Dataset) -> str:
+def spinner_text(name: str, ds: store.Dataset, version: int | None = None) -> str:
     """What :func:`metric` shows while ``name`` is computed, in the view's language."""
     lang = view().lang
     template = SPINNERS.get(name, _COMPUTING)[1 if lang == "de" else 0]
-    return template.format(n=format_number(_customer_count(ds.id, ds.version), lang))
+    count = _customer_count(ds.id, ds.version if version is None else version)
+    return template.format(n=format_number(count, lang))
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -161,14 +162,17 @@ def _freeze(value):
     return value
 
 
-def _value(name: str, ds: store.Dataset, segment: SegmentFilter, config: LifecycleConfig, **kwargs):
+def _value(name: str, ds: store.Dataset, segment: SegmentFilter, config: LifecycleConfig,
+           version: int | None = None, /, **kwargs):
     segment_key = tuple(sorted((k, tuple(v)) for k, v in segment.to_query_params().items()))
     config_key = _freeze(config.to_dict())
-    return _cached(name, ds.id, ds.version, segment_key, config_key, _freeze(kwargs))
+    version = ds.version if version is None else version
+    return _cached(name, ds.id, version, segment_key, config_key, _freeze(kwargs))
 
 
 def metric(name: str, ds: store.Dataset, segment: SegmentFilter, config: LifecycleConfig, **kwargs):
     """``FUNCTIONS[name](ds, segment=…, config=…, **kwargs)``, cached per dataset version; a spinner says
     what is computed when it takes longer than half a second."""
-    with st.spinner(spinner_text(name, ds), show_time=True):
-        return _value(name, ds, segment, config, **kwargs)
+    version = ds.version  # one look-up for the spinner's count and the cache key
+    with st.spinner(spinner_text(name, ds, version), show_time=True):
+        return _value(name, ds, segment, config, version, **kwargs)
