@@ -174,15 +174,32 @@ def choose(page: Page, box, option: str) -> None:
             item.wait_for(state="visible", timeout=3_000)
             page.evaluate(_ARM)
             item.click(timeout=3_000)
-            break
         except PlaywrightTimeoutError:
             if field.count():
                 field.evaluate("input => input.blur()")
+            continue
+        if _pick_took(page, box, option):
+            break
     else:
-        pytest.fail(f"could not pick {option!r}: its list did not stay open")
+        pytest.fail(f"could not pick {option!r}: its list did not stay open or the pick did not register")
     _wait_settled(page, f"choose {option!r}")
     if field.count():  # close a multiselect's list, which stays open for more choices
         field.evaluate("input => input.blur()")
+
+
+def _pick_took(page: Page, box, option: str) -> bool:
+    """After a click on an option: a rerun started, or the box already shows the option.
+
+    Seen on slow CI cores: the click lands while the list re-renders and selects nothing,
+    so no run ever starts; then the caller opens the list and picks again.
+    """
+    try:
+        page.wait_for_function(
+            "() => window.__clmRuns > 0 || document.querySelector('[data-testid=\"stApp\"]')"
+            "?.dataset.testScriptState === 'running'", timeout=5_000)
+        return True
+    except PlaywrightTimeoutError:
+        return box.count() > 0 and option in box.first.inner_text()
 
 
 def set_country_filter(page: Page, country: str) -> None:
