@@ -11,7 +11,7 @@ import duckdb
 import ibis
 import pandas as pd
 
-from clm_core import cli_campaigns, ingest, schema, store
+from clm_core import cli_campaigns, export, ingest, schema, store
 from clm_core.metrics import clv, cohorts, funnel, nps, stages
 from clm_core.metrics.common import resolve_as_of
 from clm_core.models import btyd, predictive
@@ -80,17 +80,17 @@ def write_csv(dataset, rows, path: Path) -> None:
     the bytes of ``DataFrame.to_csv(index=False)`` (numbers in Python's shortest repr, NaN empty, text
     quoted when it holds a comma, a quote or a line break) in a fraction of pandas' time. Frames with
     other column types (pandas writes booleans as True/False, DuckDB as true/false) or on another backend
-    go through pandas."""
+    go through pandas. Both write text cells and column names through ``clm_core.export``'s rule."""
     if dataset.con.name != "duckdb":
         rows = rows if isinstance(rows, pd.DataFrame) else rows.execute()
     if isinstance(rows, pd.DataFrame) and (dataset.con.name != "duckdb" or not all(
             pd.api.types.is_string_dtype(t) or pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)
             for t in rows.dtypes)):
-        rows.to_csv(path, index=False)
+        export.to_csv(rows, path, index=False)
         return
     db = store.raw(dataset.con)
     relation = db.from_df(rows) if isinstance(rows, pd.DataFrame) else db.sql(ibis.to_sql(rows, dialect="duckdb"))
-    relation.write_csv(str(path), header=True)
+    export.neutralise_relation(relation).write_csv(str(path), header=True)
 
 
 def load_inputs(args, tables, name: str):
@@ -117,20 +117,20 @@ def report(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    loaded.summary().to_csv(out / "ingest_report.csv", index=False)
+    export.to_csv(loaded.summary(), out / "ingest_report.csv", index=False)
     distribution = stages.stage_distribution(dataset, as_of)
-    distribution.to_csv(out / "stages.csv", index=False)
+    export.to_csv(distribution, out / "stages.csv", index=False)
     per_customer = stages.customer_stages(dataset, as_of).select("customer_id", "stage").order_by("customer_id")
     write_csv(dataset, per_customer, out / "customer_stages.csv")
     steps = available_funnel_steps(dataset)
-    funnel.funnel(dataset, steps, as_of).to_csv(out / "funnel.csv", index=False)
+    export.to_csv(funnel.funnel(dataset, steps, as_of), out / "funnel.csv", index=False)
     retention = cohorts.cohort_retention(dataset, as_of)
-    retention.drop(columns=["cohort_start"]).to_csv(out / "cohort_retention.csv", index=False)
+    export.to_csv(retention.drop(columns=["cohort_start"]), out / "cohort_retention.csv", index=False)
     if dataset.has("nps"):
         scores = pd.concat([nps.nps(dataset, as_of), nps.nps(dataset, as_of, by="month")], ignore_index=True)
     else:
         scores = pd.DataFrame(columns=nps.COLUMNS)
-    scores.to_csv(out / "nps.csv", index=False)
+    export.to_csv(scores, out / "nps.csv", index=False)
     write_csv(dataset, clv_frame(dataset, as_of), out / "clv.csv")
 
     total = int(distribution["customers"].sum())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from clm_core import export
 from clm_core.metrics.campaigns import COLUMNS, campaign_effects
 
 INPUTS = ("customers", "transactions", "campaigns")
@@ -36,7 +37,7 @@ def run(args) -> int:
     effects = campaign_effects(dataset, args.window_days, args.as_of, margin=args.margin)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    effects[list(COLUMNS)].to_csv(out / "campaign_effects.csv", index=False)
+    export.to_csv(effects[list(COLUMNS)], out / "campaign_effects.csv", index=False)
     for r in effects.itertuples():
         if r.causal:
             line = f"uplift {r.uplift:+.1%} (95 % CI {r.ci_low:+.1%} to {r.ci_high:+.1%}), ROI {r.roi:.2f}"

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
+from clm_core import export
 from clm_core.i18n import format_currency, format_date, format_number, format_percent, plotly_separators
 from clm_ui.state import t, view
 
@@ -179,5 +180,5 @@ def _without_format(spec):
 
 def download(frame: pd.DataFrame, filename: str, key: str | None = None) -> None:
     """A CSV download of ``frame``, written only when the button is clicked (not on every run)."""
-    st.download_button(t("download_csv"), lambda: frame.to_csv(index=False).encode("utf-8"), file_name=filename,
+    st.download_button(t("download_csv"), lambda: export.to_csv_bytes(frame), file_name=filename,
                        mime="text/csv", key=key or f"dl.{filename}")

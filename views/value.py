@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from clm_core import store
+from clm_core import export, store
 from clm_core.config import LifecycleConfig
 from clm_core.filters import SegmentFilter
 from clm_core.i18n import format_currency, format_date, format_number, format_percent
@@ -176,7 +176,7 @@ def download_all(frame_of, count: int, shown: int, filename: str, key: str) -> N
         return
     st.caption(t("first_rows", TEXT, shown=format_number(shown, lang), n=format_number(count, lang)))
     st.download_button(t("download_all", TEXT, n=format_number(count, lang)),
-                       lambda: frame_of().to_csv(index=False).encode("utf-8"), file_name=filename, mime="text/csv",
+                       lambda: export.to_csv_bytes(frame_of()), file_name=filename, mime="text/csv",
                        key=f"dl.all.{key}", on_click="ignore")
 
 
