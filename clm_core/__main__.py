@@ -107,8 +107,10 @@ def load_inputs(args, tables, name: str):
     # report is slower with more threads: writing its large tables from several threads costs more than
     # the threads save (bench/README.md, "bench_report.py").
     store.raw(con).execute("SET threads = 1")
-    dataset = store.create_dataset(con, name)
-    return dataset, ingest.load(dataset, sources, mapping=mapping)
+    # created in the load's transaction, replacing the dataset of the same name from an earlier run
+    dataset = store.new_dataset(con, name)
+    return dataset, ingest.load(dataset, sources, mapping=mapping, create=True,
+                                replaces=store.find_dataset(con, name))
 
 
 def report(args) -> int:
@@ -148,12 +150,13 @@ def report(args) -> int:
 def load_demo(args) -> int:
     """Load the demo CSV files into the app's database as the dataset ``--name`` (replacing it)."""
     con = store.connect(args.database or store.database_path())
-    dataset = store.find_dataset(con, args.name) or store.create_dataset(con, args.name)
-    if dataset.has("customer_days") and not args.force:
-        upgraded = ingest.upgrade_derived(dataset)
-        print(f"dataset {args.name!r} already loaded ({dataset.id})" + ("; derived tables rebuilt" if upgraded else ""))
+    existing = store.find_dataset(con, args.name)
+    if existing is not None and existing.has("customer_days") and not args.force:
+        upgraded = ingest.upgrade_derived(existing)
+        print(f"dataset {args.name!r} already loaded ({existing.id})" + ("; derived tables rebuilt" if upgraded else ""))
         return 0
-    loaded = ingest.load_directory(dataset, args.data)
+    dataset = existing or store.new_dataset(con, args.name)
+    loaded = ingest.load_directory(dataset, args.data, create=existing is None)
     print(loaded.summary().to_string(index=False))
     print(f"dataset {args.name!r} loaded: {dataset.id}")
     return 0

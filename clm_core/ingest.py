@@ -18,6 +18,7 @@ from __future__ import annotations
 import codecs
 import mmap
 import os
+import secrets
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ import ibis
 import pandas as pd
 
 from clm_core import schema
-from clm_core.store import Dataset, changing, quote_ident, raw
+from clm_core.store import Dataset, changing, quote_ident, raw, writer
 
 Source = Union[str, os.PathLike, BinaryIO, bytes]
 
@@ -442,13 +443,13 @@ def _parsed_select(sniffed: Sniffed) -> tuple[list[str], list[str], list[str], l
     return first, inner, outputs, names, checks
 
 
-def _prepare(db, f: _LocalFile, sniffed: Sniffed, date_formats: dict[str, str], n: int, parsed: str):
+def _prepare(db, f: _LocalFile, sniffed: Sniffed, date_formats: dict[str, str], stage: str, parsed: str):
     """Read, parse and check one file in one pass into table ``parsed`` (in the file's row order, so
     that its rowid gives the line): the typed columns, __reason, and __raw, the list of the texts of a
     rejected row. Returns (rows read, rows rejected, listed rejected rows).
 
-    The formats are detected first on the first SAMPLE_ROWS rows (temp table ``clm_stage_<n>``)."""
-    stage = f"clm_stage_{n}"
+    The formats are detected first on the first SAMPLE_ROWS rows (temp table ``stage``, a name unique
+    to this load, like the reader's ``<stage>_errors``, ``_scans`` and ``_skips``)."""
     if f.encoding == "cp1252" and not f.transcoded:
         f.to_utf8()
     width = len(sniffed.headers)
@@ -582,53 +583,58 @@ def load(
     mapping: dict[str, dict[str, str]] | None = None,
     date_formats: dict[str, dict[str, str]] | None = None,
     names: dict[str, str] | None = None,
+    create: bool = False,
+    replaces: Dataset | None = None,
 ) -> IngestReport:
     """Load CSV files into ``dataset``, replacing the tables given; all or nothing.
 
     ``sources`` maps table name -> path, bytes or file object; ``mapping`` maps
     table -> {header: canonical column} on top of the synonyms; ``date_formats``
     table -> {canonical column: a family of DATE_FAMILIES or a strptime format}.
+    ``create`` adds ``dataset`` (from :func:`store.new_dataset`) and ``replaces`` drops another
+    dataset, both in the load's transaction. Loads are serialised (``store.WRITE_LOCK``), each on its
+    own cursor, whose temporary tables go with it.
     Raises :class:`IngestError` (previous data untouched) for a file that cannot be loaded.
     """
     mapping = mapping or {}
     date_formats = date_formats or {}
-    db = raw(dataset.con)
     report = IngestReport()
     files: list[_LocalFile] = []
     try:
-        with _load_settings(db):
-            _load(dataset, db, sources, mapping, date_formats, names, files, report)
+        # the settings are the database's, changed outside the transaction so that a rollback cannot
+        # keep them from being restored
+        with writer(dataset.con) as settings, _load_settings(raw(settings)):
+            with changing(dataset, create=create, replaces=replaces) as bound:
+                _load(bound, raw(bound.con), sources, mapping, date_formats, names, files, report)
     finally:
         for f in files:
             f.close()
-        for n in range(len(sources)):
-            for suffix in ("", "_errors", "_scans", "_skips"):
-                db.execute(f"DROP TABLE IF EXISTS clm_stage_{n}{suffix}")
     return report
 
 
 def _load(dataset, db, sources, mapping, date_formats, names, files, report) -> None:
-    """Parse every file straight into the dataset's table and derive the tables, in one transaction
-    (a refused file rolls everything back)."""
-    with changing(dataset) as db:
-        for n, (table, source) in enumerate(sources.items()):
-            schema.columns(table)
-            f = _LocalFile(source, (names or {}).get(table))
-            files.append(f)
-            sniffed = _sniff_open(f, table, mapping.get(table))
-            _check_required(sniffed)
-            target = f"{quote_ident(dataset.schema)}.{quote_ident(table)}"
-            rows_read, rows_rejected, rejected = _prepare(db, f, sniffed, date_formats.get(table, {}), n, target)
-            sniffed.encoding = f.encoding
-            if rows_rejected == rows_read:
-                first = rejected["reason"].iloc[0] if len(rejected) else "no valid rows"
-                raise IngestError(f"{sniffed.name}: no valid rows (line {rejected['line'].iloc[0]}: {first})")
-            report.tables[table] = TableReport(
-                table, f.name, rows_read, rows_read - rows_rejected, rows_rejected, rejected, sniffed
-            )
-            _finish(db, target, sniffed, rows_rejected)
-        dataset.refresh()
-        rebuild_derived(dataset)
+    """Parse every file straight into the dataset's table and derive the tables (inside the caller's
+    transaction: a refused file rolls everything back)."""
+    run = secrets.token_hex(4)
+    for n, (table, source) in enumerate(sources.items()):
+        schema.columns(table)
+        f = _LocalFile(source, (names or {}).get(table))
+        files.append(f)
+        sniffed = _sniff_open(f, table, mapping.get(table))
+        _check_required(sniffed)
+        target = f"{quote_ident(dataset.schema)}.{quote_ident(table)}"
+        rows_read, rows_rejected, rejected = _prepare(
+            db, f, sniffed, date_formats.get(table, {}), f"clm_stage_{run}_{n}", target)
+        sniffed.encoding = f.encoding
+        if rows_rejected == rows_read:
+            first = rejected["reason"].iloc[0] if len(rejected) else "no valid rows"
+            raise IngestError(f"{sniffed.name}: no valid rows (line {rejected['line'].iloc[0]}: {first})")
+        report.tables[table] = TableReport(
+            table, f.name, rows_read, rows_read - rows_rejected, rows_rejected, rejected, sniffed
+        )
+        _finish(db, target, sniffed, rows_rejected)
+    dataset.refresh()
+    rebuild_derived(dataset)
 
 
 def rebuild_derived(dataset: Dataset) -> None:
@@ -653,14 +659,14 @@ def upgrade_derived(dataset: Dataset) -> bool:
 
     if not outdated(dataset):
         return False
-    with changing(dataset):
-        rebuild_derived(dataset)
+    with changing(dataset) as bound:
+        rebuild_derived(bound)
     return True
 
 
-def load_directory(dataset: Dataset, directory: str | os.PathLike) -> IngestReport:
-    """Load every ``<table>.csv`` found in ``directory``."""
+def load_directory(dataset: Dataset, directory: str | os.PathLike, **options) -> IngestReport:
+    """Load every ``<table>.csv`` found in ``directory`` (``options`` as for :func:`load`)."""
     sources = {t: Path(directory) / f"{t}.csv" for t in schema.TABLES if (Path(directory) / f"{t}.csv").is_file()}
     if not sources:
         raise IngestError(f"{directory}: no customers.csv, transactions.csv, … found")
-    return load(dataset, sources)
+    return load(dataset, sources, **options)

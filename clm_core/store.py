@@ -11,12 +11,14 @@ import json
 import os
 import re
 import secrets
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import ibis
+import pandas as pd
 
 DEFAULT_DATABASE = Path("data/clm.duckdb")
 TABLES = ("customers", "transactions", "events", "nps", "campaigns")
@@ -79,6 +81,37 @@ def connect(path: str | os.PathLike | None = None):
 def raw(con) -> duckdb.DuckDBPyConnection:
     """The DuckDB connection under an Ibis backend (for ingest's CSV reader and DDL)."""
     return con.con
+
+
+#: The one write path of a process: every write (loads, renames, deletes, saved views, lists, stored
+#: model results) holds this lock and works on its own cursor, so writes from Streamlit's session threads
+#: (or the import folder's thread) never share a connection's transaction and never interleave.
+WRITE_LOCK = threading.RLock()
+
+
+@contextmanager
+def writer(con):
+    """An Ibis backend on a fresh cursor of ``con``, for one serialised write (holds :data:`WRITE_LOCK`)."""
+    with WRITE_LOCK:
+        cursor = raw(con).cursor()
+        try:
+            yield ibis.duckdb.from_connection(cursor)
+        finally:
+            cursor.close()
+
+
+@contextmanager
+def _transaction(con):
+    """A short serialised write transaction on its own cursor: committed, or rolled back on any error."""
+    with writer(con) as backend:
+        db = raw(backend)
+        db.execute("BEGIN TRANSACTION")
+        try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
 
 @dataclass(frozen=True)
@@ -149,12 +182,29 @@ class MissingTableError(LookupError):
         self.table = table
 
 
+def new_dataset(con, name: str) -> Dataset:
+    """A dataset not yet in the database: :func:`changing` with ``create=True`` adds it in its transaction."""
+    if not name.strip():
+        raise ValueError("a dataset needs a name")
+    return Dataset(con, secrets.token_hex(8), name.strip())
+
+
+def _insert(db, dataset: Dataset) -> None:
+    db.execute("INSERT INTO clm_datasets (id, name) VALUES (?, ?)", [dataset.id, dataset.name])
+    db.execute(f"CREATE SCHEMA {quote_ident(dataset.schema)}")
+
+
+def _drop(db, dataset: Dataset) -> None:
+    db.execute(f"DROP SCHEMA IF EXISTS {quote_ident(dataset.schema)} CASCADE")
+    db.execute("DELETE FROM clm_datasets WHERE id = ?", [dataset.id])
+
+
 def create_dataset(con, name: str) -> Dataset:
-    dataset_id = secrets.token_hex(8)
-    db = raw(con)
-    db.execute("INSERT INTO clm_datasets (id, name) VALUES (?, ?)", [dataset_id, name])
-    db.execute(f"CREATE SCHEMA {quote_ident('ds_' + dataset_id)}")
-    return Dataset(con, dataset_id, name)
+    """An empty dataset named ``name`` (a load creates its dataset in its own transaction instead)."""
+    dataset = new_dataset(con, name)
+    with _transaction(con) as db:
+        _insert(db, dataset)
+    return dataset
 
 
 def get_dataset(con, dataset_id: str) -> Dataset:
@@ -181,31 +231,40 @@ def find_dataset(con, name: str) -> Dataset | None:
 def rename_dataset(dataset: Dataset, name: str) -> Dataset:
     if not name.strip():
         raise ValueError("a dataset needs a name")
-    raw(dataset.con).execute("UPDATE clm_datasets SET name = ? WHERE id = ?", [name.strip(), dataset.id])
+    with _transaction(dataset.con) as db:
+        db.execute("UPDATE clm_datasets SET name = ? WHERE id = ?", [name.strip(), dataset.id])
     return Dataset(dataset.con, dataset.id, name.strip())
 
 
 @contextmanager
-def changing(dataset: Dataset):
-    """A transaction that changes ``dataset``: committed with its version raised (which invalidates
-    cached results), rolled back on any error; its table names are looked up afresh afterwards."""
-    db = raw(dataset.con)
-    db.execute("BEGIN TRANSACTION")
-    try:
-        yield db
-        db.execute("UPDATE clm_datasets SET version = version + 1 WHERE id = ?", [dataset.id])
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    finally:
-        dataset.refresh()
+def changing(dataset: Dataset, create: bool = False, replaces: Dataset | None = None):
+    """A serialised transaction that changes ``dataset``, on its own cursor: yields the dataset bound to
+    that cursor. Committed with the version raised (which invalidates cached results), rolled back on any
+    error. ``create`` adds a :func:`new_dataset` first and ``replaces`` drops another dataset, both inside
+    the transaction, so a refused or killed load leaves neither an empty dataset nor a missing one."""
+    with writer(dataset.con) as backend:
+        db = raw(backend)
+        bound = Dataset(backend, dataset.id, dataset.name)
+        db.execute("BEGIN TRANSACTION")
+        try:
+            if create:
+                _insert(db, dataset)
+            if replaces is not None:
+                _drop(db, replaces)
+            yield bound
+            db.execute("UPDATE clm_datasets SET version = version + 1 WHERE id = ?", [dataset.id])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        finally:
+            dataset.refresh()
 
 
 def delete_dataset(dataset: Dataset) -> None:
-    with changing(dataset) as db:
-        db.execute(f"DROP SCHEMA IF EXISTS {quote_ident(dataset.schema)} CASCADE")
-        db.execute("DELETE FROM clm_datasets WHERE id = ?", [dataset.id])
+    with _transaction(dataset.con) as db:
+        _drop(db, dataset)
+    dataset.refresh()
 
 
 # --------------------------------------------------------------------------- saved views
@@ -227,7 +286,8 @@ def save_view(con, name: str, params: dict) -> SavedView:
         raise ValueError("a saved view needs a name")
     view_id = secrets.token_urlsafe(6)
     clean = {k: list(v) if isinstance(v, (list, tuple)) else [v] for k, v in params.items() if k != "view"}
-    raw(con).execute("INSERT INTO clm_views (id, name, state) VALUES (?, ?, ?)", [view_id, name.strip(), json.dumps(clean)])
+    with _transaction(con) as db:
+        db.execute("INSERT INTO clm_views (id, name, state) VALUES (?, ?, ?)", [view_id, name.strip(), json.dumps(clean)])
     return SavedView(view_id, name.strip(), clean)
 
 
@@ -246,11 +306,13 @@ def list_views(con) -> list[SavedView]:
 def rename_view(con, view_id: str, name: str) -> None:
     if not name.strip():
         raise ValueError("a saved view needs a name")
-    raw(con).execute("UPDATE clm_views SET name = ? WHERE id = ?", [name.strip(), view_id])
+    with _transaction(con) as db:
+        db.execute("UPDATE clm_views SET name = ? WHERE id = ?", [name.strip(), view_id])
 
 
 def delete_view(con, view_id: str) -> None:
-    raw(con).execute("DELETE FROM clm_views WHERE id = ?", [view_id])
+    with _transaction(con) as db:
+        db.execute("DELETE FROM clm_views WHERE id = ?", [view_id])
 
 
 # --------------------------------------------------------------------------- customer lists
@@ -261,12 +323,17 @@ def save_customer_list(con, customer_ids) -> str:
     ``customer_ids`` is an Ibis table with a ``customer_id`` column, or an iterable of ids.
     """
     list_id = secrets.token_urlsafe(6)
-    db = raw(con)
-    if hasattr(customer_ids, "select"):
-        sql = ibis.to_sql(customer_ids.select("customer_id").distinct(), dialect="duckdb")
-        db.execute(f"INSERT INTO clm_lists SELECT ?, customer_id FROM ({sql})", [list_id])
-    else:
-        db.executemany("INSERT INTO clm_lists VALUES (?, ?)", [[list_id, str(c)] for c in dict.fromkeys(customer_ids)])
+    with _transaction(con) as db:
+        if hasattr(customer_ids, "select"):
+            sql = ibis.to_sql(customer_ids.select("customer_id").distinct(), dialect="duckdb")
+            db.execute(f"INSERT INTO clm_lists SELECT ?, customer_id FROM ({sql})", [list_id])
+        else:
+            ids = pd.DataFrame({"id": list_id, "customer_id": [str(c) for c in dict.fromkeys(customer_ids)]})
+            db.register("clm_new_list", ids)
+            try:
+                db.execute("INSERT INTO clm_lists SELECT id, customer_id FROM clm_new_list")
+            finally:
+                db.unregister("clm_new_list")
     return list_id
 
 

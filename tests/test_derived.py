@@ -94,8 +94,8 @@ def test_a_dataset_from_an_older_version_is_upgraded(ds):
 def test_a_failed_change_leaves_the_dataset_as_it_was(ds):
     version = ds.version
     with pytest.raises(RuntimeError):
-        with store.changing(ds) as db:
-            db.execute(f"DROP TABLE {ds.schema}.customer_summary")
+        with store.changing(ds) as bound:
+            store.raw(bound.con).execute(f"DROP TABLE {ds.schema}.customer_summary")
             raise RuntimeError("boom")
     assert ds.has("customer_summary") and ds.version == version
     store.delete_dataset(ds)

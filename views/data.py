@@ -365,13 +365,12 @@ def load_files(uploader: str) -> None:
             if plan["date_formats"]:
                 date_formats[name] = plan["date_formats"]
         bar.progress(len(wanted) / (len(wanted) + 1), text=t("validating", TEXT))
-        created = store.create_dataset(root, new_name) if target == NEW else None
-        dataset = created or store.get_dataset(root, target)
+        # a new dataset is created in the load's transaction: a refused load leaves none behind
+        dataset = store.new_dataset(root, new_name) if target == NEW else store.get_dataset(root, target)
         try:
-            report = ingest.load(dataset, sources, mapping=mapping, date_formats=date_formats, names=names)
+            report = ingest.load(dataset, sources, mapping=mapping, date_formats=date_formats, names=names,
+                                 create=target == NEW)
         except Exception as exc:
-            if created is not None:  # a refused load leaves no empty new dataset behind
-                store.delete_dataset(created)
             if not isinstance(exc, (ingest.IngestError, ValueError)):
                 raise
             status.update(label=t("failed", TEXT), state="error")

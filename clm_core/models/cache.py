@@ -32,13 +32,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from clm_core.store import Dataset, quote_ident, raw
+from clm_core.store import Dataset, quote_ident, raw, writer
 
 log = logging.getLogger(__name__)
 
 RESULTS_TABLE = "clm_model_results"
 FRAME_PREFIX = "clm_model_"
-_WRITE_LOCK = threading.Lock()  # one model write at a time in this process
 
 
 def dataset_key(dataset: Dataset) -> tuple:
@@ -171,50 +170,53 @@ def save_result(dataset: Dataset, kind: str, key: str, document: dict, frame: pd
                 version: int | None = None) -> bool:
     """Store ``document`` (JSON) and the rows of ``frame`` (in their order) for ``kind`` and ``key`` at
     ``version`` (default: the current one), replacing what other versions stored for ``kind``. One short
-    transaction under the process-wide lock; False when the database could not be written."""
+    transaction on the process's write path (``store.writer``); False when the database could not be written."""
+    if not hasattr(getattr(dataset.con, "con", None), "cursor"):
+        return False  # not DuckDB
+    with writer(dataset.con) as backend:
+        return _write_result(raw(backend), dataset, kind, key, document, frame, version)
+
+
+def _write_result(db, dataset: Dataset, kind: str, key: str, document: dict, frame: pd.DataFrame | None,
+                  version: int | None) -> bool:
     schema = quote_ident(dataset.schema)
-    with _WRITE_LOCK:
+    name = None
+    try:
+        version = dataset.version if version is None else version
+        db.execute("BEGIN TRANSACTION")
+        db.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{RESULTS_TABLE} (version INTEGER NOT NULL, "
+                   "kind VARCHAR NOT NULL, key VARCHAR NOT NULL, payload VARCHAR NOT NULL)")
+        db.execute(f"DELETE FROM {schema}.{RESULTS_TABLE} WHERE kind = ? AND (version <> ? OR key = ?)",
+                   [kind, version, key])
+        db.execute(f"INSERT INTO {schema}.{RESULTS_TABLE} VALUES (?, ?, ?, ?)",
+                   [version, kind, key, json.dumps(document, sort_keys=True)])
+        if frame is not None:
+            table = f"{schema}.{quote_ident(FRAME_PREFIX + kind)}"
+            name = f"clm_model_rows_{uuid.uuid4().hex}"
+            numbered = frame.reset_index(drop=True)
+            numbered.insert(0, "row_number", np.arange(len(numbered), dtype=np.int64))
+            db.register(name, numbered)
+            rows = f"SELECT ?::INTEGER AS version, ?::VARCHAR AS key, * FROM {name}"
+            if _table_exists(db, dataset.schema, FRAME_PREFIX + kind):
+                db.execute(f"DELETE FROM {table} WHERE version <> ? OR key = ?", [version, key])
+                db.execute(f"INSERT INTO {table} BY NAME {rows}", [version, key])
+            else:
+                db.execute(f"CREATE TABLE {table} AS {rows}", [version, key])
+        db.execute("COMMIT")
+        return True
+    except Exception as exc:  # noqa: BLE001 - a result that cannot be stored is recomputed next time
         try:
-            db = raw(dataset.con)
-        except Exception:  # noqa: BLE001 - not DuckDB
-            return False
-        name = None
-        try:
-            version = dataset.version if version is None else version
-            db.execute("BEGIN TRANSACTION")
-            db.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{RESULTS_TABLE} (version INTEGER NOT NULL, "
-                       "kind VARCHAR NOT NULL, key VARCHAR NOT NULL, payload VARCHAR NOT NULL)")
-            db.execute(f"DELETE FROM {schema}.{RESULTS_TABLE} WHERE kind = ? AND (version <> ? OR key = ?)",
-                       [kind, version, key])
-            db.execute(f"INSERT INTO {schema}.{RESULTS_TABLE} VALUES (?, ?, ?, ?)",
-                       [version, kind, key, json.dumps(document, sort_keys=True)])
-            if frame is not None:
-                table = f"{schema}.{quote_ident(FRAME_PREFIX + kind)}"
-                name = f"clm_model_rows_{uuid.uuid4().hex}"
-                numbered = frame.reset_index(drop=True)
-                numbered.insert(0, "row_number", np.arange(len(numbered), dtype=np.int64))
-                db.register(name, numbered)
-                rows = f"SELECT ?::INTEGER AS version, ?::VARCHAR AS key, * FROM {name}"
-                if _table_exists(db, dataset.schema, FRAME_PREFIX + kind):
-                    db.execute(f"DELETE FROM {table} WHERE version <> ? OR key = ?", [version, key])
-                    db.execute(f"INSERT INTO {table} BY NAME {rows}", [version, key])
-                else:
-                    db.execute(f"CREATE TABLE {table} AS {rows}", [version, key])
-            db.execute("COMMIT")
-            return True
-        except Exception as exc:  # noqa: BLE001 - a result that cannot be stored is recomputed next time
+            db.execute("ROLLBACK")
+        except Exception:  # noqa: BLE001 - no transaction left to roll back
+            pass
+        log.warning("%s results could not be stored: %s", kind, exc)
+        return False
+    finally:
+        if name is not None:
             try:
-                db.execute("ROLLBACK")
-            except Exception:  # noqa: BLE001 - no transaction left to roll back
+                db.unregister(name)
+            except Exception:  # noqa: BLE001
                 pass
-            log.warning("%s results could not be stored: %s", kind, exc)
-            return False
-        finally:
-            if name is not None:
-                try:
-                    db.unregister(name)
-                except Exception:  # noqa: BLE001
-                    pass
 
 
 def stored(dataset: Dataset, kind: str, key: str, compute: Callable[[], tuple[dict, pd.DataFrame | None]],
