@@ -6,10 +6,12 @@ from pathlib import Path
 
 import streamlit as st
 
+from clm_ui.inbox import watch as watch_inbox
 from clm_ui.sidebar import sidebar
 from clm_ui.state import t, update, view, write_url
 
 st.set_page_config(page_title="Customer lifecycle", page_icon="assets/logo.svg", layout="wide")
+watch_inbox()  # imports the files `python -m clm_core load` hands over (one thread per process)
 
 #: slug -> (file, title key, icon)
 PAGES = {

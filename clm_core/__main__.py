@@ -1,4 +1,4 @@
-"""Command line (DESIGN §4): ``python -m clm_core report …`` and ``load-demo``."""
+"""Command line (DESIGN §4): ``python -m clm_core report …``, ``load …`` and ``load-demo``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import duckdb
 import ibis
 import pandas as pd
 
-from clm_core import cli_campaigns, export, ingest, schema, store
+from clm_core import cli_campaigns, export, inbox, ingest, schema, store
 from clm_core.metrics import clv, cohorts, funnel, nps, stages
 from clm_core.metrics.common import resolve_as_of
 from clm_core.models import btyd, predictive
@@ -162,6 +162,46 @@ def load_demo(args) -> int:
     return 0
 
 
+def load(args) -> int:
+    """Load files into the app's database as the dataset ``--dataset`` (replacing it, all or nothing); with
+    ``--inbox``, or when the running app holds the database, copy them into its import folder instead."""
+    name = (args.dataset or "").strip()
+    if not name:
+        raise UsageError("--dataset needs a name")
+    sources = {t: getattr(args, t) for t in INPUTS if getattr(args, t)}
+    headers = {t: ingest.sniff(path, t).headers for t, path in sources.items()}
+    mapping = parse_mappings(args.map or [], headers)
+    database = args.database or store.database_path()
+    folder = Path(args.inbox_dir) if args.inbox_dir else inbox.folder(database)
+    if not args.inbox:
+        try:
+            con = store.connect(database)
+        except duckdb.IOException as exc:
+            if not inbox.is_lock_error(exc):
+                raise
+        else:
+            dataset = store.new_dataset(con, name)
+            loaded = ingest.load(dataset, sources, mapping=mapping, create=True,
+                                 replaces=store.find_dataset(con, name))
+            for r in loaded.summary().itertuples():
+                print(f"  {r.table}: {r.rows_loaded} of {r.rows_read} rows loaded, {r.rows_rejected} rejected")
+            print(f"dataset {name!r} loaded into {database}: {dataset.id}")
+            return 0
+    job = inbox.submit(folder, name, sources, mapping)
+    held = "" if args.inbox else f"{database} is in use by the running app; "
+    print(f"{held}put {len(sources)} files into {job}: the running app will import them as dataset {name!r} "
+          f"and write {inbox.REPORT_JSON} beside them in {folder / inbox.DONE} (or {folder / inbox.FAILED})")
+    return 0
+
+
+def locked_message(args) -> str:
+    """The one line for a database file the running app holds."""
+    database = getattr(args, "database", None) or store.database_path()
+    return (f"{database} is in use by the running app; use `python -m clm_core load --inbox --dataset NAME "
+            f"--customers C.csv --transactions T.csv …` to hand files to it (it imports them from "
+            f"{inbox.folder(database)})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m clm_core", description="Customer-lifecycle analytics")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -176,6 +216,22 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--database", help="DuckDB file to load into (default: a fresh in-memory database)")
     rep.add_argument("--out", required=True)
     rep.set_defaults(run=report)
+    into = sub.add_parser("load", help="load CSV exports into the app's database as a dataset (replacing it), "
+                                       "or hand them to the running app's import folder")
+    into.add_argument("--dataset", required=True, help="the dataset's name; a dataset of that name is replaced")
+    into.add_argument("--customers", required=True)
+    into.add_argument("--transactions", required=True)
+    into.add_argument("--nps")
+    into.add_argument("--events")
+    into.add_argument("--campaigns")
+    into.add_argument("--map", action="append", metavar="[table:]HEADER=canonical")
+    into.add_argument("--database", help="DuckDB file (default: CLM_DATABASE, else data/clm.duckdb)")
+    into.add_argument("--inbox", action="store_true",
+                      help="copy the files into the import folder for the running app instead of loading them "
+                           "(done anyway when the app holds the database)")
+    into.add_argument("--inbox-dir", dest="inbox_dir",
+                      help="the import folder (default: CLM_INBOX, else inbox/ beside the database: data/inbox)")
+    into.set_defaults(run=load)
     demo = sub.add_parser("load-demo", help="load data/demo into the app's database")
     demo.add_argument("--data", default="data/demo")
     demo.add_argument("--name", default="Demo")
@@ -192,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except (UsageError, ingest.IngestError, store.MissingTableError, ValueError, OSError, duckdb.Error) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
+        if inbox.is_lock_error(exc):
+            message = locked_message(args)
         print(f"error: {message}", file=sys.stderr)
         return 2
 
