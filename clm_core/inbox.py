@@ -302,14 +302,14 @@ def import_job(con, job_folder: str | os.PathLike) -> ImportResult:
         sources = {t: job_folder / f for t, f in manifest["tables"].items()}
         try:
             with store.WRITE_LOCK:  # no other write between finding the dataset to replace and replacing it
-                reader = ibis.duckdb.from_connection(store.raw(con).cursor())
+                reader = ibis.duckdb.from_connection(store.raw(con).cursor())  # not the shared connection
                 try:
                     existing = store.find_dataset(reader, name)
+                    dataset = store.new_dataset(con, name)
+                    loaded = ingest.load(dataset, sources, mapping=manifest["mapping"], names=manifest["names"],
+                                         create=True, replaces=existing)
                 finally:
                     store.raw(reader).close()
-                dataset = store.new_dataset(con, name)
-                loaded = ingest.load(dataset, sources, mapping=manifest["mapping"], names=manifest["names"],
-                                     create=True, replaces=existing)
             dataset_id = dataset.id
         except Exception as exc:  # noqa: BLE001 - whatever it is, the job fails with one line and is not retried
             if not isinstance(exc, (ingest.IngestError, store.MissingTableError, ValueError, OSError, duckdb.Error)):
