@@ -171,6 +171,8 @@ def load(args) -> int:
     sources = {t: getattr(args, t) for t in INPUTS if getattr(args, t)}
     headers = {t: ingest.sniff(path, t).headers for t, path in sources.items()}
     mapping = parse_mappings(args.map or [], headers)
+    for t, path in sources.items():  # a file the app would refuse for its columns is refused before handing it over
+        ingest._check_required(ingest.sniff(path, t, mapping.get(t)))
     database = args.database or store.database_path()
     folder = Path(args.inbox_dir) if args.inbox_dir else inbox.folder(database)
     if not args.inbox:

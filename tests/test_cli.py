@@ -1,7 +1,9 @@
-"""`python -m clm_core report`: files and columns of DESIGN §4, --map, one-line errors, the same bytes with any number of threads."""
+"""`python -m clm_core report`: files and columns of DESIGN §4, --map, one-line errors, the same bytes with any number
+of threads; `report --database` and `load` replacing their dataset; the running app's lock and its import folder."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import warnings
@@ -197,3 +199,123 @@ def test_report_is_byte_identical_with_several_threads(tmp_path, monkeypatch, ca
     for name in COLUMNS:
         assert first[name] == second[name], f"{name} differs between two runs with 4 threads"
         assert first[name] == single[name], f"{name} differs between 4 threads and 1 thread"
+
+
+# --------------------------------------------------------------------------- --database, load, the app's lock
+
+def report_datasets(database: Path) -> list[tuple[str, dict]]:
+    con = store.connect(database)
+    try:
+        return [(d.id, store.table_rows(d)) for d in store.list_datasets(con) if d.name == "report"]
+    finally:
+        con.disconnect()
+
+
+def test_report_database_keeps_one_report_dataset_and_a_refused_run_changes_nothing(files, tmp_path, capsys):
+    database = tmp_path / "clm.duckdb"
+    base = ["report", "--customers", str(files / "c.csv"), "--map", "Angelegt am=created_at",
+            "--database", str(database), "--out", str(tmp_path / "out")]
+    assert main([*base, "--transactions", str(files / "t.csv")]) == 0
+    [(first, rows)] = report_datasets(database)
+    assert rows == {"customers": 2, "transactions": 3}
+    (files / "t2.csv").write_text("customer_id,ordered_at,amount\n001,2024-01-05,10\n")
+    assert main([*base, "--transactions", str(files / "t2.csv")]) == 0
+    [(second, rows)] = report_datasets(database)
+    assert second != first and rows == {"customers": 2, "transactions": 1}
+    capsys.readouterr()
+
+    (files / "bad.csv").write_text("Kundennummer;Betrag\n1;2\n")  # no order date: refused
+    assert main([*base, "--transactions", str(files / "bad.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "required column 'ordered_at'" in err and err.count("\n") == 1
+    assert report_datasets(database) == [(second, {"customers": 2, "transactions": 1})]
+    con = store.connect(database)
+    assert len(store.list_datasets(con)) == 1
+    con.disconnect()
+
+
+def test_load_creates_then_replaces_the_named_dataset(files, tmp_path, capsys):
+    database = tmp_path / "clm.duckdb"
+    args = ["load", "--dataset", "Shop", "--customers", str(files / "c.csv"), "--transactions", str(files / "t.csv"),
+            "--nps", str(files / "n.csv"), "--map", "Angelegt am=created_at", "--database", str(database)]
+    assert main(args) == 0 and main(args) == 0
+    out = capsys.readouterr().out
+    assert "transactions: 3 of 4 rows loaded, 1 rejected" in out and "dataset 'Shop' loaded into" in out
+    con = store.connect(database)
+    try:
+        [shop] = store.list_datasets(con)
+        assert shop.name == "Shop" and store.table_rows(shop) == {"customers": 2, "transactions": 3, "nps": 2}
+    finally:
+        con.disconnect()
+    assert not (tmp_path / "inbox").exists()
+    assert main(["load", "--dataset", " ", "--customers", str(files / "c.csv"), "--transactions",
+                 str(files / "t.csv"), "--database", str(database)]) == 2
+    assert capsys.readouterr().err == "error: --dataset needs a name\n"
+
+
+HOLDER = """
+import json, sys
+from clm_core import inbox, store
+con = store.connect(sys.argv[1])  # holds the file's lock, as the running app does
+print("ready", flush=True)
+sys.stdin.readline()
+results = inbox.run_pending(con, sys.argv[2])
+print(json.dumps([[r.job, r.ok, r.message] for r in results]), flush=True)
+"""
+
+
+def test_the_cli_meets_the_apps_lock_and_hands_files_to_its_inbox(files, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("CLM_INBOX", raising=False)
+    database, box = tmp_path / "app.duckdb", tmp_path / "inbox"
+    store.connect(database).disconnect()
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(database), str(box)], cwd=ROOT, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        locked = (f"error: {database} is in use by the running app; use `python -m clm_core load --inbox "
+                  f"--dataset NAME --customers C.csv --transactions T.csv …` to hand files to it "
+                  f"(it imports them from {box})\n")
+        assert main(["load-demo", "--data", str(tmp_path / "demo"), "--database", str(database)]) == 2
+        assert capsys.readouterr().err == locked
+        assert main(["report", "--customers", str(files / "c.csv"), "--transactions", str(files / "t.csv"),
+                     "--database", str(database), "--out", str(tmp_path / "out")]) == 2
+        assert capsys.readouterr().err == locked
+
+        assert main(["load", "--dataset", "Shop", "--customers", str(files / "c.csv"), "--transactions",
+                     str(files / "t.csv"), "--map", "customers:Angelegt am=created_at",
+                     "--database", str(database)]) == 0
+        out = capsys.readouterr().out
+        [job] = [p for p in box.iterdir() if not p.name.startswith(".")]
+        assert out.count("\n") == 1 and out.startswith(f"{database} is in use by the running app; put 2 files into "
+                                                       f"{job}: the running app will import them as dataset 'Shop'")
+        assert sorted(p.name for p in job.iterdir()) == ["customers-c.csv", "job.json", "transactions-t.csv"]
+
+        holder.stdin.write("import\n")
+        holder.stdin.flush()
+        [[name, ok, message]] = json.loads(holder.stdout.readline())
+        assert name == job.name and ok, message
+        assert holder.wait(timeout=60) == 0
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    done = box / "done" / job.name
+    assert json.loads((done / "import_report.json").read_text())["status"] == "imported"
+    con = store.connect(database)
+    try:
+        [shop] = store.list_datasets(con)  # the refused report left no dataset behind
+        assert shop.name == "Shop" and store.table_rows(shop) == {"customers": 2, "transactions": 3}
+        assert "created_at" in shop.table("customers").columns
+    finally:
+        con.disconnect()
+
+    # with --inbox the files go to the folder even when the database is free; here the importer runs later
+    assert main(["load", "--inbox", "--inbox-dir", str(tmp_path / "drop"), "--dataset", "Shop", "--customers",
+                 str(files / "c.csv"), "--transactions", str(files / "n.csv"), "--database", str(database)]) == 2
+    assert "required column" in capsys.readouterr().err  # checked before anything is handed over
+    assert not (tmp_path / "drop").exists()
+    assert main(["load", "--inbox", "--inbox-dir", str(tmp_path / "drop"), "--dataset", "Shop", "--customers",
+                 str(files / "c.csv"), "--transactions", str(files / "t.csv"), "--database", str(database)]) == 0
+    assert capsys.readouterr().out.startswith("put 2 files into ")
+    from clm_core import inbox
+    assert len(inbox.pending_jobs(tmp_path / "drop")) == 1

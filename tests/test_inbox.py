@@ -47,7 +47,8 @@ def report(folder: Path) -> dict:
 def test_a_job_creates_the_dataset_then_a_second_replaces_it(con, box, files, tmp_path):
     job = inbox.submit(box, "Shop", files, MAP)
     assert inbox.pending_jobs(box) == [job]
-    assert sorted(p.name for p in job.iterdir()) == ["customers-Kunden.csv", inbox.MANIFEST, "transactions-Bestellungen.csv"]
+    assert sorted(p.name for p in job.iterdir()) == ["customers-Kunden.csv", inbox.MANIFEST,
+                                                     "transactions-Bestellungen.csv"]
     manifest = json.loads((job / inbox.MANIFEST).read_text())
     assert manifest["dataset"] == "Shop" and manifest["mapping"] == MAP
     assert manifest["tables"] == {"customers": "customers-Kunden.csv", "transactions": "transactions-Bestellungen.csv"}
@@ -61,8 +62,9 @@ def test_a_job_creates_the_dataset_then_a_second_replaces_it(con, box, files, tm
     assert "created_at" in first.table("customers").columns  # the mapping was applied
     document = report(result.folder)
     assert document["status"] == "imported" and document["error"] is None and document["dataset"] == "Shop"
-    assert [(t["table"], t["source"], t["rows_read"], t["rows_loaded"], t["rows_rejected"]) for t in document["tables"]] \
-        == [("customers", "Kunden.csv", 3, 3, 0), ("transactions", "Bestellungen.csv", 4, 3, 1)]
+    assert [(t["table"], t["source"], t["rows_read"], t["rows_loaded"], t["rows_rejected"])
+            for t in document["tables"]] == [("customers", "Kunden.csv", 3, 3, 0),
+                                             ("transactions", "Bestellungen.csv", 4, 3, 1)]
     assert [(r["table"], r["line"]) for r in document["rejected"]] == [("transactions", 5)]
     assert document["rejected"][0]["values"]["Betrag"] == "x"
     frame = pd.read_csv(result.folder / inbox.REPORT_CSV)
