@@ -3,6 +3,12 @@
 Each dataset lives in its own schema ``ds_<id>`` with the canonical tables of
 DESIGN §2 and the tables derived from them at ingest (``customer_index``,
 ``customer_days``). Its id is 16 random hex digits, so a link cannot be guessed.
+
+Every dataset, saved view and customer list belongs to a workspace (:mod:`clm_core.access`). The
+functions that read or change them take the acting ``principal`` (None: :data:`access.SYSTEM`, for the
+command line and tests); a :class:`Dataset` remembers the principal that opened it, so the load, rename
+and delete of that object are checked against it. Another workspace's dataset or view is not found; an
+action beyond the principal's role raises :class:`access.AccessDenied`.
 """
 
 from __future__ import annotations
@@ -13,12 +19,15 @@ import re
 import secrets
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
 import ibis
 import pandas as pd
+
+from clm_core import access
+from clm_core.access import AccessDenied, Principal  # noqa: F401 - the store's callers catch/pass these
 
 DEFAULT_DATABASE = Path("data/clm.duckdb")
 TABLES = ("customers", "transactions", "events", "nps", "campaigns")
@@ -43,6 +52,18 @@ CREATE TABLE IF NOT EXISTS clm_views (
     state JSON NOT NULL,
     created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
 )
+"""
+
+#: Older databases: the workspace of every dataset, view and list (their rows belong to the default
+#: workspace) and the owner of a saved view (None: saved without sign-in; its workspace's admins manage it).
+_MIGRATE = f"""
+ALTER TABLE clm_datasets ADD COLUMN IF NOT EXISTS workspace_id VARCHAR DEFAULT '{access.DEFAULT_WORKSPACE}';
+ALTER TABLE clm_views ADD COLUMN IF NOT EXISTS workspace_id VARCHAR DEFAULT '{access.DEFAULT_WORKSPACE}';
+ALTER TABLE clm_views ADD COLUMN IF NOT EXISTS owner VARCHAR;
+ALTER TABLE clm_lists ADD COLUMN IF NOT EXISTS workspace_id VARCHAR DEFAULT '{access.DEFAULT_WORKSPACE}';
+UPDATE clm_datasets SET workspace_id = '{access.DEFAULT_WORKSPACE}' WHERE workspace_id IS NULL;
+UPDATE clm_views SET workspace_id = '{access.DEFAULT_WORKSPACE}' WHERE workspace_id IS NULL;
+UPDATE clm_lists SET workspace_id = '{access.DEFAULT_WORKSPACE}' WHERE workspace_id IS NULL;
 """
 
 
@@ -75,6 +96,9 @@ def connect(path: str | os.PathLike | None = None):
         raw(con).execute(f"SET memory_limit = '{limit}'")
         raw(con).execute(f"SET temp_directory = '{(path + '.tmp').replace(chr(39), chr(39) * 2)}'")
     con.raw_sql(_META)
+    with _transaction(con) as db:  # workspaces (and the columns older databases lack)
+        db.execute(access.SCHEMA)
+        db.execute(_MIGRATE)
     return con
 
 
@@ -121,6 +145,9 @@ class Dataset:
     con: object
     id: str
     name: str = ""
+    workspace: str = access.DEFAULT_WORKSPACE
+    #: who opened it (None: :data:`access.SYSTEM`); changes through this object are checked against it
+    principal: Principal | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not _ID.match(self.id):
@@ -182,15 +209,42 @@ class MissingTableError(LookupError):
         self.table = table
 
 
-def new_dataset(con, name: str) -> Dataset:
-    """A dataset not yet in the database: :func:`changing` with ``create=True`` adds it in its transaction."""
+def new_dataset(con, name: str, principal: Principal | None = None) -> Dataset:
+    """A dataset not yet in the database, in the principal's workspace: :func:`changing` with ``create=True``
+    adds it in its transaction (editors and admins)."""
     if not name.strip():
         raise ValueError("a dataset needs a name")
-    return Dataset(con, secrets.token_hex(8), name.strip())
+    workspace = (principal or access.SYSTEM).workspace or access.DEFAULT_WORKSPACE
+    access.require(con, principal, workspace, "editor", "creating a dataset")
+    return Dataset(con, secrets.token_hex(8), name.strip(), workspace, principal)
+
+
+def maintenance(dataset: Dataset) -> Dataset:
+    """``dataset`` acting as :data:`access.SYSTEM`: for upkeep that changes nothing a user chose (the
+    derived tables of a dataset loaded by an older version, ``ingest.upgrade_derived``)."""
+    return replace(dataset, principal=None)
+
+
+def _workspace_of(con, dataset_id: str) -> str | None:
+    """The workspace a dataset belongs to now (None: no such dataset)."""
+    rows = access._rows(con, "SELECT workspace_id FROM clm_datasets WHERE id = ?", [dataset_id])
+    return (rows[0][0] or access.DEFAULT_WORKSPACE) if rows else None
+
+
+def _check(dataset: Dataset, need: str, action: str, principal: Principal | None = None) -> None:
+    """Raise unless the acting principal (``principal``, else the one that opened ``dataset``) may do
+    ``action`` on it: KeyError when the dataset is gone or in another workspace, AccessDenied when its
+    role is below ``need``."""
+    acting = (principal if principal is not None else dataset.principal) or access.SYSTEM
+    workspace = _workspace_of(dataset.con, dataset.id)
+    if workspace is None or not (acting.system or acting.workspace == workspace):
+        raise KeyError(f"no dataset {dataset.id!r}")
+    access.require(dataset.con, acting, workspace, need, action)
 
 
 def _insert(db, dataset: Dataset) -> None:
-    db.execute("INSERT INTO clm_datasets (id, name) VALUES (?, ?)", [dataset.id, dataset.name])
+    db.execute("INSERT INTO clm_datasets (id, name, workspace_id) VALUES (?, ?, ?)",
+               [dataset.id, dataset.name, dataset.workspace])
     db.execute(f"CREATE SCHEMA {quote_ident(dataset.schema)}")
 
 
@@ -199,41 +253,61 @@ def _drop(db, dataset: Dataset) -> None:
     db.execute("DELETE FROM clm_datasets WHERE id = ?", [dataset.id])
 
 
-def create_dataset(con, name: str) -> Dataset:
+def create_dataset(con, name: str, principal: Principal | None = None) -> Dataset:
     """An empty dataset named ``name`` (a load creates its dataset in its own transaction instead)."""
-    dataset = new_dataset(con, name)
+    dataset = new_dataset(con, name, principal)
     with _transaction(con) as db:
         _insert(db, dataset)
     return dataset
 
 
-def get_dataset(con, dataset_id: str) -> Dataset:
+def _visible(con, principal: Principal | None) -> tuple[str, list]:
+    """SQL condition and parameters for the datasets (views, lists) of the principal's workspace."""
+    principal = principal or access.SYSTEM
+    if principal.system:
+        return "TRUE", []
+    if not access.sees(con, principal, principal.workspace):  # no longer a member: nothing
+        return "FALSE", []
+    return "coalesce(workspace_id, ?) = ?", [access.DEFAULT_WORKSPACE, principal.workspace]
+
+
+def get_dataset(con, dataset_id: str, principal: Principal | None = None) -> Dataset:
+    """The dataset ``dataset_id`` of the principal's workspace; KeyError when there is none (another
+    workspace's dataset is not found either)."""
     if not isinstance(dataset_id, str) or not _ID.match(dataset_id):
         raise KeyError(f"no dataset {dataset_id!r}")
-    row = raw(con).execute("SELECT name FROM clm_datasets WHERE id = ?", [dataset_id]).fetchone()
-    if row is None:
+    where, params = _visible(con, principal)
+    rows = access._rows(con, f"SELECT name, workspace_id FROM clm_datasets WHERE id = ? AND {where}",
+                        [dataset_id, *params])
+    if not rows:
         raise KeyError(f"no dataset {dataset_id!r}")
-    return Dataset(con, dataset_id, row[0])
+    return Dataset(con, dataset_id, rows[0][0], rows[0][1] or access.DEFAULT_WORKSPACE, principal)
 
 
-def list_datasets(con) -> list[Dataset]:
-    rows = raw(con).execute("SELECT id, name FROM clm_datasets ORDER BY created_at, name").fetchall()
-    return [Dataset(con, i, n) for i, n in rows]
+def list_datasets(con, principal: Principal | None = None) -> list[Dataset]:
+    """The datasets of the principal's workspace (:data:`access.SYSTEM`: all), oldest first."""
+    where, params = _visible(con, principal)
+    rows = access._rows(con, f"SELECT id, name, workspace_id FROM clm_datasets WHERE {where} ORDER BY created_at, name",
+                        params)
+    return [Dataset(con, i, n, w or access.DEFAULT_WORKSPACE, principal) for i, n, w in rows]
 
 
-def find_dataset(con, name: str) -> Dataset | None:
-    row = raw(con).execute(
-        "SELECT id FROM clm_datasets WHERE name = ? ORDER BY created_at LIMIT 1", [name]
-    ).fetchone()
-    return Dataset(con, row[0], name) if row else None
+def find_dataset(con, name: str, principal: Principal | None = None) -> Dataset | None:
+    where, params = _visible(con, principal)
+    rows = access._rows(con, f"SELECT id, workspace_id FROM clm_datasets WHERE name = ? AND {where} "
+                        "ORDER BY created_at LIMIT 1", [name, *params])
+    return Dataset(con, rows[0][0], name, rows[0][1] or access.DEFAULT_WORKSPACE, principal) if rows else None
 
 
-def rename_dataset(dataset: Dataset, name: str) -> Dataset:
+def rename_dataset(dataset: Dataset, name: str, principal: Principal | None = None) -> Dataset:
+    """Rename ``dataset`` (editors and admins of its workspace)."""
     if not name.strip():
         raise ValueError("a dataset needs a name")
-    with _transaction(dataset.con) as db:
-        db.execute("UPDATE clm_datasets SET name = ? WHERE id = ?", [name.strip(), dataset.id])
-    return Dataset(dataset.con, dataset.id, name.strip())
+    with WRITE_LOCK:
+        _check(dataset, "editor", "renaming a dataset", principal)
+        with _transaction(dataset.con) as db:
+            db.execute("UPDATE clm_datasets SET name = ? WHERE id = ?", [name.strip(), dataset.id])
+    return replace(dataset, name=name.strip())
 
 
 @contextmanager
@@ -241,10 +315,18 @@ def changing(dataset: Dataset, create: bool = False, replaces: Dataset | None = 
     """A serialised transaction that changes ``dataset``, on its own cursor: yields the dataset bound to
     that cursor. Committed with the version raised (which invalidates cached results), rolled back on any
     error. ``create`` adds a :func:`new_dataset` first and ``replaces`` drops another dataset, both inside
-    the transaction, so a refused or killed load leaves neither an empty dataset nor a missing one."""
+    the transaction, so a refused or killed load leaves neither an empty dataset nor a missing one.
+    Checked against the principal that opened ``dataset``: a change (a load) needs an editor of its
+    workspace, ``replaces`` an admin of the replaced dataset's workspace."""
     with writer(dataset.con) as backend:
+        if create:
+            access.require(dataset.con, dataset.principal, dataset.workspace, "editor", "loading data")
+        else:
+            _check(dataset, "editor", "loading data")
+        if replaces is not None:
+            _check(replaces, "admin", "replacing a dataset", dataset.principal)
         db = raw(backend)
-        bound = Dataset(backend, dataset.id, dataset.name)
+        bound = replace(dataset, con=backend)
         db.execute("BEGIN TRANSACTION")
         try:
             if create:
@@ -261,9 +343,12 @@ def changing(dataset: Dataset, create: bool = False, replaces: Dataset | None = 
             dataset.refresh()
 
 
-def delete_dataset(dataset: Dataset) -> None:
-    with _transaction(dataset.con) as db:
-        _drop(db, dataset)
+def delete_dataset(dataset: Dataset, principal: Principal | None = None) -> None:
+    """Delete ``dataset`` with its tables (admins of its workspace)."""
+    with WRITE_LOCK:
+        _check(dataset, "admin", "deleting a dataset", principal)
+        with _transaction(dataset.con) as db:
+            _drop(db, dataset)
     dataset.refresh()
 
 
@@ -271,73 +356,129 @@ def delete_dataset(dataset: Dataset) -> None:
 
 @dataclass(frozen=True)
 class SavedView:
-    """A named view: its query parameters (key -> list of values), opened by ``?view=<id>``."""
+    """A named view: its query parameters (key -> list of values), opened by ``?view=<id>``. Saved views
+    are shared within their workspace; ``owner`` (the email that saved it, None without sign-in) and the
+    workspace's admins may rename or delete it."""
 
     id: str
     name: str
     params: dict
+    owner: str | None = None
+    workspace: str = access.DEFAULT_WORKSPACE
 
 
 _VIEW_ID = re.compile(r"^[A-Za-z0-9_-]{8}$")
 
 
-def save_view(con, name: str, params: dict) -> SavedView:
+def save_view(con, name: str, params: dict, principal: Principal | None = None) -> SavedView:
+    """Save a view in the principal's workspace, owned by the principal (any role may save views)."""
     if not name.strip():
         raise ValueError("a saved view needs a name")
+    acting = principal or access.SYSTEM
+    workspace = acting.workspace or access.DEFAULT_WORKSPACE
     view_id = secrets.token_urlsafe(6)
     clean = {k: list(v) if isinstance(v, (list, tuple)) else [v] for k, v in params.items() if k != "view"}
-    with _transaction(con) as db:
-        db.execute("INSERT INTO clm_views (id, name, state) VALUES (?, ?, ?)", [view_id, name.strip(), json.dumps(clean)])
-    return SavedView(view_id, name.strip(), clean)
+    with WRITE_LOCK:
+        access.require(con, principal, workspace, "viewer", "saving a view")
+        with _transaction(con) as db:
+            db.execute("INSERT INTO clm_views (id, name, state, workspace_id, owner) VALUES (?, ?, ?, ?, ?)",
+                       [view_id, name.strip(), json.dumps(clean), workspace, acting.email])
+    return SavedView(view_id, name.strip(), clean, acting.email, workspace)
 
 
-def get_view(con, view_id: str) -> SavedView | None:
+def _views(con, principal: Principal | None, view_id: str | None = None) -> list[SavedView]:
+    where, params = _visible(con, principal)
+    if view_id is not None:
+        where, params = f"{where} AND id = ?", [*params, view_id]
+    rows = access._rows(con, f"SELECT id, name, state, owner, workspace_id FROM clm_views WHERE {where} "
+                        "ORDER BY created_at, name", params)
+    return [SavedView(i, n, json.loads(s), o, w or access.DEFAULT_WORKSPACE) for i, n, s, o, w in rows]
+
+
+def get_view(con, view_id: str, principal: Principal | None = None) -> SavedView | None:
+    """The saved view ``view_id`` of the principal's workspace; None when there is none there."""
     if not isinstance(view_id, str) or not _VIEW_ID.match(view_id):
         return None
-    row = raw(con).execute("SELECT id, name, state FROM clm_views WHERE id = ?", [view_id]).fetchone()
-    return SavedView(row[0], row[1], json.loads(row[2])) if row else None
+    found = _views(con, principal, view_id)
+    return found[0] if found else None
 
 
-def list_views(con) -> list[SavedView]:
-    rows = raw(con).execute("SELECT id, name, state FROM clm_views ORDER BY created_at, name").fetchall()
-    return [SavedView(i, n, json.loads(s)) for i, n, s in rows]
+def list_views(con, principal: Principal | None = None) -> list[SavedView]:
+    """The saved views of the principal's workspace (:data:`access.SYSTEM`: all), oldest first."""
+    return _views(con, principal)
 
 
-def rename_view(con, view_id: str, name: str) -> None:
+def may_change_view(con, saved: SavedView, principal: Principal | None = None) -> bool:
+    """Whether ``principal`` may rename or delete ``saved``: its owner, or an admin of its workspace
+    (without sign-in everybody is that admin)."""
+    role = access.role_in(con, principal, saved.workspace)
+    if role is None:
+        return False
+    acting = principal or access.SYSTEM
+    return role == "admin" or (acting.email is not None and acting.email == saved.owner)
+
+
+def _own_view(con, view_id: str, principal: Principal | None, action: str) -> SavedView:
+    saved = get_view(con, view_id, principal)
+    if saved is None:
+        raise KeyError(f"no saved view {view_id!r}")
+    if not may_change_view(con, saved, principal):
+        raise AccessDenied(f"{action} is for its owner and the workspace's admins")
+    return saved
+
+
+def rename_view(con, view_id: str, name: str, principal: Principal | None = None) -> None:
+    """Rename a saved view (its owner or an admin of its workspace); KeyError when there is none."""
     if not name.strip():
         raise ValueError("a saved view needs a name")
-    with _transaction(con) as db:
-        db.execute("UPDATE clm_views SET name = ? WHERE id = ?", [name.strip(), view_id])
+    with WRITE_LOCK:
+        _own_view(con, view_id, principal, "renaming a saved view")
+        with _transaction(con) as db:
+            db.execute("UPDATE clm_views SET name = ? WHERE id = ?", [name.strip(), view_id])
 
 
-def delete_view(con, view_id: str) -> None:
-    with _transaction(con) as db:
-        db.execute("DELETE FROM clm_views WHERE id = ?", [view_id])
+def delete_view(con, view_id: str, principal: Principal | None = None) -> None:
+    """Delete a saved view (its owner or an admin of its workspace); KeyError when there is none."""
+    with WRITE_LOCK:
+        _own_view(con, view_id, principal, "deleting a saved view")
+        with _transaction(con) as db:
+            db.execute("DELETE FROM clm_views WHERE id = ?", [view_id])
 
 
 # --------------------------------------------------------------------------- customer lists
 
-def save_customer_list(con, customer_ids) -> str:
-    """Store a list of customer ids (a drill-down result) and return its short id for filters and links.
+def save_customer_list(con, customer_ids, principal: Principal | None = None) -> str:
+    """Store a list of customer ids (a drill-down result) in the principal's workspace and return its short
+    id for filters and links.
 
     ``customer_ids`` is an Ibis table with a ``customer_id`` column, or an iterable of ids.
     """
     list_id = secrets.token_urlsafe(6)
-    with _transaction(con) as db:
-        if hasattr(customer_ids, "select"):
-            sql = ibis.to_sql(customer_ids.select("customer_id").distinct(), dialect="duckdb")
-            db.execute(f"INSERT INTO clm_lists SELECT ?, customer_id FROM ({sql})", [list_id])
-        else:
-            ids = pd.DataFrame({"id": list_id, "customer_id": [str(c) for c in dict.fromkeys(customer_ids)]})
-            db.register("clm_new_list", ids)
-            try:
-                db.execute("INSERT INTO clm_lists SELECT id, customer_id FROM clm_new_list")
-            finally:
-                db.unregister("clm_new_list")
+    workspace = (principal or access.SYSTEM).workspace or access.DEFAULT_WORKSPACE
+    with WRITE_LOCK:
+        access.require(con, principal, workspace, "viewer", "saving a customer list")
+        with _transaction(con) as db:
+            if hasattr(customer_ids, "select"):
+                sql = ibis.to_sql(customer_ids.select("customer_id").distinct(), dialect="duckdb")
+                db.execute(f"INSERT INTO clm_lists (id, customer_id, workspace_id) SELECT ?, customer_id, ? "
+                           f"FROM ({sql})", [list_id, workspace])
+            else:
+                ids = pd.DataFrame({"id": list_id, "customer_id": [str(c) for c in dict.fromkeys(customer_ids)]})
+                db.register("clm_new_list", ids)
+                try:
+                    db.execute("INSERT INTO clm_lists (id, customer_id, workspace_id) "
+                               "SELECT id, customer_id, ? FROM clm_new_list", [workspace])
+                finally:
+                    db.unregister("clm_new_list")
     return list_id
 
 
-def customer_list(con, list_id: str):
-    """Ibis table (customer_id) of a stored list; empty for an unknown id."""
+def customer_list(con, list_id: str, principal: Principal | None = None):
+    """Ibis table (customer_id) of a stored list of the principal's workspace; empty for an unknown id
+    (and for another workspace's list)."""
     lists = con.table("clm_lists")
-    return lists.filter(lists.id == list_id).select("customer_id")
+    kept = lists.id == list_id
+    principal = principal or access.SYSTEM
+    if not principal.system:
+        kept = kept & (lists.workspace_id.fill_null(access.DEFAULT_WORKSPACE) == principal.workspace)
+    return lists.filter(kept).select("customer_id")
