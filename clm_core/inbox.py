@@ -8,7 +8,8 @@ own serialised write path (``store.WRITE_LOCK``), one at a time in name order.
 Layout (the folder is ``CLM_INBOX``, else ``inbox/`` beside the database file, i.e. ``data/inbox/``)::
 
     inbox/
-      .tmp-<job>/              a job being written (ignored; renamed to <job> once complete)
+      .tmp-<job>/              a job being written (ignored; renamed to <job> once complete; removed when a
+                               day old, as a copy that never finished)
       <job>/                   waiting: job.json and one file per table
         job.json               {"dataset": NAME, "tables": {table: file}, "mapping": {table: {header: column}},
                                 "names": {table: original file name}, "bytes": {table: size}, ...}
@@ -58,6 +59,8 @@ TEMP_PREFIX = ".tmp-"
 MAX_ATTEMPTS = 2
 #: a job folder whose files do not (yet) match its manifest waits this long before it is refused
 INCOMPLETE_SECONDS = 600.0
+#: a temporary job folder this old was left by a copy that never finished (removed)
+ABANDONED_SECONDS = 24 * 3600.0
 #: seconds between two looks at the folder (``CLM_INBOX_SECONDS``, 0.2–3,600)
 POLL_SECONDS = 3.0
 MANIFEST_VERSION = 1
@@ -376,9 +379,25 @@ class _FolderLock:
             self.fd = None
 
 
+def remove_abandoned(inbox: str | os.PathLike, seconds: float = ABANDONED_SECONDS) -> list[Path]:
+    """Remove the temporary job folders older than ``seconds``: copies that were never finished (the
+    copying process was killed); returns them."""
+    removed = []
+    for temp in Path(inbox).glob(f"{TEMP_PREFIX}*"):
+        try:
+            if temp.is_dir() and not temp.is_symlink() and time.time() - temp.stat().st_mtime > seconds:
+                shutil.rmtree(temp)
+                removed.append(temp)
+        except OSError:
+            pass
+    return removed
+
+
 def run_pending(con, inbox: str | os.PathLike | None = None) -> list[ImportResult]:
-    """Import every waiting job of ``inbox`` (default :func:`folder`), one at a time in name order."""
+    """Import every waiting job of ``inbox`` (default :func:`folder`), one at a time in name order (and
+    remove abandoned temporary folders)."""
     inbox = Path(inbox) if inbox is not None else folder()
+    remove_abandoned(inbox)
     jobs = [j for j in pending_jobs(inbox) if str(j) not in _STUCK]
     if not jobs:
         return []

@@ -109,6 +109,9 @@ def test_half_written_jobs_are_ignored(con, box, files):
     write(no_manifest, "customers-c.csv", CUSTOMERS)
     assert inbox.pending_jobs(box) == [] and inbox.run_pending(con, box) == []
     assert temp.is_dir() and no_manifest.is_dir() and store.list_datasets(con) == []
+    old = time.time() - inbox.ABANDONED_SECONDS - 10
+    os.utime(temp, (old, old))  # a copy killed a day ago: removed, nothing else touched
+    assert inbox.run_pending(con, box) == [] and not temp.exists() and no_manifest.is_dir()
 
     # a manifest whose files are not all there yet: waits, then is refused once it is old
     job = inbox.submit(box, "Shop", files)
