@@ -182,9 +182,9 @@ def load(args) -> int:
             if not inbox.is_lock_error(exc):
                 raise
         else:
-            dataset = store.new_dataset(con, name)
+            dataset = store.new_dataset(con, name, inbox.PRINCIPAL)  # as the app will: the default workspace
             loaded = ingest.load(dataset, sources, mapping=mapping, create=True,
-                                 replaces=store.find_dataset(con, name))
+                                 replaces=store.find_dataset(con, name, inbox.PRINCIPAL))
             for r in loaded.summary().itertuples():
                 print(f"  {r.table}: {r.rows_loaded} of {r.rows_read} rows loaded, {r.rows_rejected} rejected")
             print(f"dataset {name!r} loaded into {database}: {dataset.id}")

@@ -44,7 +44,7 @@ import duckdb
 import ibis
 import pandas as pd
 
-from clm_core import export, ingest, schema, store
+from clm_core import access, export, ingest, schema, store
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,9 @@ ABANDONED_SECONDS = 24 * 3600.0
 #: seconds between two looks at the folder (``CLM_INBOX_SECONDS``, 0.2–3,600)
 POLL_SECONDS = 3.0
 MANIFEST_VERSION = 1
+#: who a job acts as: the command line has no sign-in, so a job creates (and replaces) the dataset of its
+#: name in the default workspace only, never one of another workspace
+PRINCIPAL = access.OPEN
 _JOB = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,120}$")
 _FILE = re.compile(r"[^0-9A-Za-z._-]+")
 
@@ -307,8 +310,8 @@ def import_job(con, job_folder: str | os.PathLike) -> ImportResult:
             with store.WRITE_LOCK:  # no other write between finding the dataset to replace and replacing it
                 reader = ibis.duckdb.from_connection(store.raw(con).cursor())  # not the shared connection
                 try:
-                    existing = store.find_dataset(reader, name)
-                    dataset = store.new_dataset(con, name)
+                    existing = store.find_dataset(reader, name, PRINCIPAL)
+                    dataset = store.new_dataset(con, name, PRINCIPAL)
                     loaded = ingest.load(dataset, sources, mapping=manifest["mapping"], names=manifest["names"],
                                          create=True, replaces=existing)
                 finally:

@@ -205,3 +205,13 @@ def test_the_folder_defaults_beside_the_database_and_follows_clm_inbox(monkeypat
     assert inbox.poll_seconds() == inbox.POLL_SECONDS
     monkeypatch.setenv("CLM_INBOX_SECONDS", "1.5")
     assert inbox.poll_seconds() == 1.5
+
+
+def test_a_job_replaces_only_the_dataset_of_its_name_in_the_default_workspace(con, box, files):
+    elsewhere = store.Principal(None, "other-team", "admin")
+    theirs = store.new_dataset(con, "Shop", elsewhere)
+    ingest.load(theirs, files, mapping=MAP, create=True)
+    result = inbox.import_job(con, inbox.submit(box, "Shop", files, MAP))
+    assert result.ok, result.message
+    by_workspace = {d.workspace: d.id for d in store.list_datasets(con) if d.name == "Shop"}
+    assert by_workspace == {"other-team": theirs.id, store.access.DEFAULT_WORKSPACE: result.dataset_id}
