@@ -5,23 +5,30 @@ cursor of it, since a connection is not safe to share across Streamlit's threads
 Results are cached by (function, dataset id, dataset version, as-of, filter,
 parameters): a new upload bumps the version and so invalidates exactly that
 dataset's results.
+
+Every metric computation runs under a time limit (``CLM_QUERY_SECONDS``, default 60 s) and is
+interrupted when the browser session that asked for it is gone (:mod:`clm_core.watchdog`): each
+cursor opened during the computation is watched, and the page then says in one line that the
+computation was stopped. A stopped computation raises, so ``st.cache_data`` stores nothing for it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 
 import ibis
 import pandas as pd
 import streamlit as st
 
-from clm_core import store
+from clm_core import bounds, store, watchdog
 from clm_core.config import LifecycleConfig
 from clm_core.filters import SegmentFilter
 from clm_core.i18n import format_number
 from clm_core.metrics import clv, cohorts, funnel, growth, nps, stages
 from clm_core.models import rfm
-from clm_ui.state import view
+from clm_ui.state import stop, t, view
 
 
 @st.cache_resource
@@ -35,8 +42,64 @@ def root():
 
 
 def connection():
-    """An Ibis backend on a fresh cursor of the process connection, for this run's thread."""
-    return ibis.duckdb.from_connection(store.raw(root()).cursor())
+    """An Ibis backend on a fresh cursor of the process connection, for this run's thread (watched by
+    the time limit of the metric being computed, if any)."""
+    cursor = store.raw(root()).cursor()
+    watch = getattr(_WATCH, "current", None)
+    if watch is not None:
+        watch.watch(cursor)
+    return ibis.duckdb.from_connection(cursor)
+
+
+# ----------------------------------------------------------------------------------------- time limit
+
+_WATCH = threading.local()  # .current: the Watch of the metric this thread computes
+
+TEXT = {
+    "stopped": ("This computation took longer than {seconds} s and was stopped; narrow the date range or the "
+                "filter.",
+                "Diese Berechnung dauerte länger als {seconds} s und wurde abgebrochen; bitte den Zeitraum oder "
+                "den Filter eingrenzen."),
+}
+
+
+def query_seconds() -> float:
+    """The time limit of one metric computation (env ``CLM_QUERY_SECONDS``, 1–3,600 s; default 60)."""
+    return bounds.query_seconds()
+
+
+def session_still_there():
+    """A callable telling whether the browser session of this run is still connected (callable from any
+    thread); None outside a Streamlit server (AppTest, bare mode), where there is no session to lose."""
+    from streamlit import runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    run = get_script_run_ctx(suppress_warning=True)
+    if run is None or not runtime.exists():
+        return None
+    instance, session_id = runtime.get_instance(), run.session_id
+    return lambda: instance.is_active_session(session_id)
+
+
+@contextlib.contextmanager
+def time_limited(seconds: float | None = None):
+    """Watch every cursor this thread opens in the block; nested blocks share the outermost limit.
+    Raises :class:`clm_core.watchdog.Stopped` when the limit passed or the session is gone."""
+    current = getattr(_WATCH, "current", None)
+    if current is not None:
+        yield current
+        return
+    with watchdog.time_limited(None, query_seconds() if seconds is None else seconds,
+                               still_wanted=session_still_there()) as watch:
+        _WATCH.current = watch
+        try:
+            yield watch
+        finally:
+            _WATCH.current = None
+
+
+def stopped_text(stopped: watchdog.Stopped) -> str:
+    return t("stopped", TEXT, seconds=f"{stopped.seconds:g}")
 
 
 def dataset(dataset_id: str) -> store.Dataset:
@@ -172,7 +235,13 @@ def _value(name: str, ds: store.Dataset, segment: SegmentFilter, config: Lifecyc
 
 def metric(name: str, ds: store.Dataset, segment: SegmentFilter, config: LifecycleConfig, **kwargs):
     """``FUNCTIONS[name](ds, segment=…, config=…, **kwargs)``, cached per dataset version; a spinner says
-    what is computed when it takes longer than half a second."""
+    what is computed when it takes longer than half a second. A computation past the time limit stops
+    the page with one line saying so (:func:`time_limited`)."""
     version = ds.version  # one look-up for the spinner's count and the cache key
-    with st.spinner(spinner_text(name, ds, version), show_time=True):
-        return _value(name, ds, segment, config, version, **kwargs)
+    try:
+        with st.spinner(spinner_text(name, ds, version), show_time=True), time_limited():
+            return _value(name, ds, segment, config, version, **kwargs)
+    except watchdog.Stopped as stopped:
+        if stopped.reason == "time":  # else nobody is there to read it
+            st.error(stopped_text(stopped))
+        stop()

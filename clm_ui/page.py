@@ -8,13 +8,15 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from clm_core import ingest, store
+from clm_core import bounds, ingest, store
 from clm_core.config import FRAMEWORKS, LifecycleConfig
 from clm_core.filters import SegmentFilter
+from clm_core.i18n import format_date
 from clm_core.metrics.common import resolve_as_of
 from clm_core.viewstate import ViewState
 from clm_ui import data
-from clm_ui.state import stop, t, view
+from clm_ui.state import TEXT as STATE_TEXT
+from clm_ui.state import show_notes, shown_value, stop, t, update, view
 
 THRESHOLDS = ("new_days", "at_risk_days", "churn_days", "loyal_orders")
 
@@ -35,13 +37,13 @@ class Context:
 
 
 def config_from_view(state: ViewState) -> LifecycleConfig:
-    """Framework and thresholds from the view's parameters, defaults for what is missing or invalid."""
+    """Framework and thresholds from the view's parameters, defaults for what is missing or invalid
+    (outside the bounds declared in :data:`clm_core.bounds.PARAMS`)."""
     values = {}
     for name in THRESHOLDS:
-        try:
-            values[name] = int(state.param(name))
-        except (TypeError, ValueError):
-            pass
+        raw = state.param(name)
+        if raw is not None and bounds.PARAMS[name].accepts(raw):
+            values[name] = bounds.PARAMS[name].parse(raw)
     framework = state.param("framework")
     if framework in FRAMEWORKS:
         values["framework"] = framework
@@ -52,12 +54,17 @@ def config_from_view(state: ViewState) -> LifecycleConfig:
 
 
 def current_dataset(state: ViewState) -> store.Dataset | None:
-    datasets = store.list_datasets(data.connection())
+    """The view's dataset among those of the session's workspace (another workspace's is not there), else
+    the workspace's first."""
+    from clm_ui import auth
+
+    datasets = store.list_datasets(data.connection(), auth.principal())
     if not datasets:
         return None
     chosen = next((d for d in datasets if d.id == state.dataset), None) or datasets[0]
     if (chosen.id, chosen.version) not in _CURRENT:
-        ingest.upgrade_derived(chosen)  # loaded by an older version: rebuild its derived tables once
+        # loaded by an older version: rebuild its derived tables once (upkeep, whatever the viewer's role)
+        ingest.upgrade_derived(store.maintenance(chosen))
         _CURRENT.add((chosen.id, chosen.version))
     return chosen
 
@@ -68,6 +75,23 @@ _CURRENT: set[tuple[str, int]] = set()  # (dataset id, version) whose derived ta
 def default_as_of(dataset: store.Dataset) -> dt.date:
     """The data's last day (``resolve_as_of``'s default), looked up once per dataset version."""
     return data.day_span(dataset)[1] or resolve_as_of(dataset, None)
+
+
+def bounded_as_of(state: ViewState, dataset: store.Dataset) -> dt.date:
+    """The view's as-of date within the data's first and last day (a warning when it had to be moved,
+    e.g. a date picked outside them); the data's last day when there is none."""
+    default = default_as_of(dataset)
+    if not state.as_of:
+        return default
+    day = dt.date.fromisoformat(state.as_of)
+    first, last = data.day_span(dataset)
+    used = bounds.clamp_date(day, first, last or default)
+    if used != day:
+        lang = state.lang
+        st.warning(t("clamped_date", STATE_TEXT, value=shown_value(state.as_of), first=format_date(first, lang)
+                     if first else "–", last=format_date(last or default, lang), used=format_date(used, lang)))
+        update(as_of=None if used == default else used.isoformat())
+    return used
 
 
 def context(require: tuple[str, ...] = ()) -> Context:
@@ -81,8 +105,9 @@ def context(require: tuple[str, ...] = ()) -> Context:
         if not dataset.has(table):
             st.info(t("missing_table", name=table))
             stop()
-    as_of = dt.date.fromisoformat(state.as_of) if state.as_of else default_as_of(dataset)
-    ctx = Context(state, dataset, as_of, state.segment, config_from_view(state))
+    show_notes()
+    as_of = bounded_as_of(state, dataset)
+    ctx = Context(view(), dataset, as_of, state.segment, config_from_view(state))
     if not state.segment.is_empty():
         try:
             matched = ctx.metric("known_count")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 import streamlit as st
@@ -184,11 +185,14 @@ def test_segment_customers_and_filter(demo_db, expected):
         suggestions[suggestions["customer_id"].isin(champions["customer_id"])]["customer_id"].tolist()
 
 
-def test_no_purchase_before_the_as_of_date(demo_db):
+def test_as_of_before_the_data_is_its_first_day(demo_db):
+    # a link's as-of date before the data is moved to the data's first day, with a warning (DESIGN §5)
     at = open_page(asof="2000-01-01")
     assert not at.exception
-    assert any("no value to show" in i.value for i in at.info)
-    assert not at.get("plotly_chart")
+    warning = next(w.value for w in at.warning if "lies outside the data" in w.value)
+    first = re.search(r"first day (\d{4}-\d{2}-\d{2})", warning).group(1)
+    assert f"{first} is used instead" in warning
+    assert [m.value for m in at.metric] == [m.value for m in open_page(asof=first).metric]
 
 
 def test_german(demo_db, expected):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from clm_core import store
+from clm_core import bounds, store
 from clm_core.filters import SegmentFilter
 from clm_core.i18n import format_number, format_percent
 from clm_core.metrics import drilldown
@@ -13,7 +13,7 @@ from clm_core.metrics.funnel import Exclusion, Step
 from clm_ui import data
 from clm_ui.data import register
 from clm_ui.page import context
-from clm_ui.state import stop, param_number, param_select, set_param, t, update, view
+from clm_ui.state import refuse, stop, param_number, param_select, set_param, t, update, view
 from clm_ui.widgets import chart, table
 
 TEXT = {
@@ -24,6 +24,7 @@ TEXT = {
     "window": ("Window (days from step 1)", "Zeitfenster (Tage ab Schritt 1)"),
     "breakdown": ("Breakdown", "Aufschlüsselung"),
     "none": ("(none)", "(keine)"),
+    "no_limit": ("no time limit for this step", "keine Frist für diesen Schritt"),
     "advanced": ("Per-step limits and exclusions", "Schrittlimits und Ausschlüsse"),
     "limits": ("Maximum days after the previous step (0 = no limit of its own)",
                "Höchstens Tage nach dem vorigen Schritt (0 = kein eigenes Limit)"),
@@ -123,7 +124,7 @@ steps = c1.multiselect(t("steps", TEXT), options, default=chosen, format_func=st
                        help=t("steps_help", TEXT), key="w.funnel.funnel_steps")
 set_param("funnel_steps", steps or None)
 with c2:
-    window = param_number(t("window", TEXT), "funnel_window", 365, min_value=1)
+    window = param_number(t("window", TEXT), "funnel_window", 365, **bounds.DAYS.widget())
 breakdowns = [""] + data.metric("breakdown_attributes", ctx.dataset, everyone, ctx.config)
 with c3:
     breakdown = param_select(t("breakdown", TEXT), "funnel_breakdown", breakdowns, default="",
@@ -135,16 +136,19 @@ if not steps:
 n_steps = len(steps)
 
 
+STEP = bounds.Bound(2, 100)  # the position of a step with a limit of its own
+
+
 def parse_limits() -> dict[int, int]:
+    """Step k -> at most so many days after the previous step, from ``k:days`` items (k a step after the
+    first, days within bounds.DAYS); others are refused with a warning, limits of steps not chosen ignored."""
     limits = {}
     for item in view().param_list("funnel_limits"):
         k, _, days = str(item).partition(":")
-        try:
-            k, days = int(k), int(days)
-        except ValueError:
-            continue
-        if 2 <= k <= n_steps and days > 0:
-            limits[k] = days
+        if not (STEP.accepts(k) and bounds.DAYS.accepts(days)):
+            refuse("funnel_limits", item, bounds.DAYS, t("no_limit", TEXT))
+        elif STEP.parse(k) <= n_steps:
+            limits[STEP.parse(k)] = bounds.DAYS.parse(days)
     return limits
 
 
@@ -175,7 +179,7 @@ with st.expander(t("advanced", TEXT), expanded=bool(limits or exclusions)):
         columns = st.columns(min(n_steps - 1, 4))
         for k in range(2, n_steps + 1):
             value = columns[(k - 2) % len(columns)].number_input(
-                numbered(k, steps[k - 1]), min_value=0, value=limits.get(k, 0), step=1,
+                numbered(k, steps[k - 1]), min_value=0, max_value=bounds.DAYS.high, value=limits.get(k, 0), step=1,
                 key=f"w.funnel.limit.{k}.{steps[k - 1]}")
             if value:
                 limits[k] = int(value)

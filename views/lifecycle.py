@@ -154,16 +154,16 @@ with columns[0]:
     framework = param_select(t("framework", TEXT), "framework", list(FRAMEWORKS), default=DEFAULTS.framework,
                              format_func=lambda name: framework_label(name, lang))
 with columns[1]:
-    new_days = param_number(t("new_days", TEXT), "new_days", DEFAULTS.new_days, min_value=1,
+    new_days = param_number(t("new_days", TEXT), "new_days", DEFAULTS.new_days,
                             help=t("new_days_help", TEXT))
 with columns[2]:
-    at_risk_days = param_number(t("at_risk_days", TEXT), "at_risk_days", DEFAULTS.at_risk_days, min_value=1,
+    at_risk_days = param_number(t("at_risk_days", TEXT), "at_risk_days", DEFAULTS.at_risk_days,
                                 help=t("at_risk_help", TEXT))
 with columns[3]:
-    churn_days = param_number(t("churn_days", TEXT), "churn_days", DEFAULTS.churn_days, min_value=1,
+    churn_days = param_number(t("churn_days", TEXT), "churn_days", DEFAULTS.churn_days,
                               help=t("churn_help", TEXT))
 with columns[4]:
-    loyal_orders = param_number(t("loyal_orders", TEXT), "loyal_orders", DEFAULTS.loyal_orders, min_value=1,
+    loyal_orders = param_number(t("loyal_orders", TEXT), "loyal_orders", DEFAULTS.loyal_orders,
                                 help=t("loyal_help", TEXT))
 
 if at_risk_days > churn_days:
