@@ -16,8 +16,10 @@ reader, DDL and the transaction); the tables it derives are Ibis expressions.
 from __future__ import annotations
 
 import codecs
+import datetime as dt
 import mmap
 import os
+import re
 import secrets
 import tempfile
 from contextlib import contextmanager
@@ -37,6 +39,18 @@ Source = Union[str, os.PathLike, BinaryIO, bytes]
 DELIMITERS = (";", ",", "\t", "|")
 SAMPLE_ROWS = 10_000
 MAX_LISTED_REJECTS = 10_000
+#: More columns than this are refused before anything is read (a file's columns are all parsed and kept).
+MAX_COLUMNS = 500
+#: Files wider than this are loaded with DuckDB's common-subexpression optimizer off (see _load_settings).
+WIDE_COLUMNS = 100
+#: The header row is read up to this many bytes; a longer one is refused.
+HEADER_BYTES = 1 << 20
+#: A gzip or zip upload may unpack to at most this many bytes (a larger one, e.g. a decompression bomb, is
+#: refused while it is unpacked, streamed to a temporary file, never held in memory).
+MAX_DECOMPRESSED_BYTES = 4 * 2**30
+#: An IngestError's message is cut here (it names headers and file names from the file).
+MAX_MESSAGE = 600
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]")
 #: DuckDB's memory limit while loading (unless it is lower already): the staged files, hash tables and
 #: sorts beyond it spill to its temporary directory (by default ``<database file>.tmp``) instead of
 #: growing the process (10M orders: ~4.7 GB without a limit).
@@ -58,7 +72,14 @@ _NUMBER_PATTERNS = {
 
 
 class IngestError(ValueError):
-    """A file that cannot be loaded at all; the message is one line for the user."""
+    """A file that cannot be loaded at all; the message is one line for the user (line breaks and control
+    characters of file names or headers are replaced, and it is cut at MAX_MESSAGE characters)."""
+
+    def __init__(self, message: object = ""):
+        text = " ".join(_CONTROL_CHARS.sub(" ", str(message)).split())
+        if len(text) > MAX_MESSAGE:
+            text = text[: MAX_MESSAGE - 1] + "…"
+        super().__init__(text)
 
 
 @dataclass
@@ -111,59 +132,243 @@ class IngestReport:
 
 # --------------------------------------------------------------------------- files
 
+#: What a file may start with that is not a CSV file (checked on the first bytes; gzip and zip are unpacked).
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+    (b"%PDF-", "a PDF document"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel 97-2003 workbook or another Office document"),
+    (b"PAR1", "a Parquet file"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!\x1a\x07", "a RAR archive"),
+    (b"\xfd7zXZ\x00", "an xz archive"),
+    (b"\x28\xb5\x2f\xfd", "a Zstandard archive"),
+    (b"\x7fELF", "a program (ELF executable)"),
+)
+_GZIP = b"\x1f\x8b"
+_ZIP = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+#: Byte order marks, longest first (UTF-32 LE starts like UTF-16 LE); the codec drops the mark.
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32-le", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32-be", "utf-32"),
+    (b"\xef\xbb\xbf", "utf-8-sig", "utf-8-sig"),
+    (b"\xff\xfe", "utf-16-le", "utf-16"),
+    (b"\xfe\xff", "utf-16-be", "utf-16"),
+)
+#: Bytes that do not occur in text: control characters other than tab, line feed and carriage return.
+_CONTROL = bytes(range(0, 9)) + b"\x0b\x0c" + bytes(range(0x0E, 0x20))
+#: The members of a zip archive that are taken for CSV files.
+_TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
+_CHUNK = 1 << 22
+
+
+def _what(head: bytes) -> str | None:
+    """What a file starting with ``head`` is when it is certainly not a CSV file (see _MAGIC), else None."""
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return what
+    if head.startswith(b"BZh") and head[4:10] == b"1AY&SY":
+        return "a bzip2 archive"
+    if head[257:262] == b"ustar":
+        return "a tar archive"
+    if head[8:12] == b"DUCK":
+        return "a DuckDB database"
+    return None
+
+
+def _looks_binary(head: bytes) -> bool:
+    """A file whose first line holds control characters (NUL, ...), or whose first 64 kB hold many, is
+    no CSV file (a NUL in a value further down is a rejected row instead)."""
+    first = head.split(b"\n", 1)[0]
+    if len(first.translate(None, _CONTROL)) != len(first):
+        return True
+    sample = head[: 1 << 16]
+    controls = len(sample) - len(sample.translate(None, _CONTROL))
+    return controls > 8 and controls > 0.03 * len(sample)
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """'utf-16-le'/'utf-16-be' for text whose every other byte is NUL (ASCII in UTF-16 without a mark)."""
+    sample = head[:4096]
+    sample = sample[: len(sample) // 2 * 2]
+    if len(sample) < 4:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    zeros_even, zeros_odd = even.count(0) / len(even), odd.count(0) / len(odd)
+    if zeros_odd > 0.6 and zeros_even < 0.1:
+        return "utf-16-le"
+    if zeros_even > 0.6 and zeros_odd < 0.1:
+        return "utf-16-be"
+    return None
+
+
 class _LocalFile:
-    """A source as a UTF-8 file on disk DuckDB can read; temporary copies are removed on close."""
+    """A source as a file on disk DuckDB can read (unpacked from gzip/zip, UTF-16/32 transcoded to UTF-8);
+    temporary copies are removed on close. Refuses (IngestError) what is not a CSV file at all."""
 
     def __init__(self, source: Source, name: str | None = None):
         self._temps: list[str] = []
-        if isinstance(source, (str, os.PathLike)):
-            self.path = str(source)
-            self.name = name or Path(source).name
-            if not Path(self.path).is_file():
-                raise IngestError(f"{self.path}: no such file")
-        else:
-            data = source if isinstance(source, bytes) else source.read()
-            self.path = self._temp(data)
-            self.name = name or getattr(source, "name", "upload")
-        self.encoding = self._detect_encoding()
-        self.transcoded = False
+        try:
+            if isinstance(source, (str, os.PathLike)):
+                self.path = str(source)
+                self.name = name or Path(source).name
+                if not Path(self.path).is_file():
+                    raise IngestError(f"{self.path}: no such file")
+            else:
+                self.name = name or Path(str(getattr(source, "name", "") or "upload")).name
+                self.path = self._copy(source)
+            self.transcoded = False
+            self._unpack()
+            self.encoding = self._detect_encoding()
+        except BaseException:
+            self.close()
+            raise
 
-    def _temp(self, data: bytes) -> str:
+    def _new_temp(self) -> tuple[int, str]:
         fd, path = tempfile.mkstemp(suffix=".csv")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
         self._temps.append(path)
+        return fd, path
+
+    def _copy(self, source) -> str:
+        fd, path = self._new_temp()
+        with os.fdopen(fd, "wb") as f:
+            if isinstance(source, (bytes, bytearray, memoryview)):
+                f.write(source)
+            else:
+                while chunk := source.read(_CHUNK):
+                    f.write(chunk)
         return path
 
-    def _detect_encoding(self) -> str:
+    def _head(self, size: int = 1 << 20) -> bytes:
         with open(self.path, "rb") as f:
-            head = f.read(1 << 20)
+            return f.read(size)
+
+    def _unpack(self) -> None:
+        """Refuse images, documents and other archives; decompress gzip and a zip with one CSV file."""
+        head = self._head(1024)
+        what = _what(head)
+        if what:
+            raise IngestError(f"{self.name} is {what}, not a CSV file")
+        if head.startswith(_GZIP):
+            self._decompress_gzip()
+        elif head.startswith(_ZIP):
+            self._decompress_zip()
+        else:
+            return
+        inner = self._head(1024)
+        if inner.startswith(_GZIP) or inner.startswith(_ZIP) or _what(inner):
+            kind = "an archive" if inner.startswith(_GZIP) or inner.startswith(_ZIP) else _what(inner)
+            raise IngestError(f"{self.name} holds {kind}, not a CSV file")
+
+    def _write_bounded(self, stream: BinaryIO, what: str) -> None:
+        """Stream ``stream`` (a decompressing reader) to a new temporary file, at most MAX_DECOMPRESSED_BYTES."""
+        fd, path = self._new_temp()
+        written = 0
+        with os.fdopen(fd, "wb") as out:
+            while chunk := stream.read(_CHUNK):
+                written += len(chunk)
+                if written > MAX_DECOMPRESSED_BYTES:
+                    raise IngestError(
+                        f"{self.name} is {what} that unpacks to more than {MAX_DECOMPRESSED_BYTES // 2**30} GB; "
+                        "refused (unpack it and upload the CSV file, or split it)")
+                out.write(chunk)
+        self.path = path
+
+    def _decompress_gzip(self) -> None:
+        import gzip
+        import zlib
+
+        try:
+            with gzip.open(self.path, "rb") as stream:
+                self._write_bounded(stream, "a gzip file")
+        except (OSError, EOFError, zlib.error) as exc:
+            raise IngestError(f"{self.name} is a damaged gzip file ({_first_line(exc)})") from exc
+
+    def _decompress_zip(self) -> None:
+        import zipfile
+        import zlib
+
+        try:
+            with zipfile.ZipFile(self.path) as archive:
+                files = [i for i in archive.infolist()
+                         if not i.is_dir() and not i.filename.startswith("__MACOSX/")
+                         and not Path(i.filename).name.startswith(".")]
+                names = [i.filename for i in files]
+                if any(n.startswith("xl/") for n in names) and "[Content_Types].xml" in names:
+                    raise IngestError(f"{self.name} is an Excel workbook, not a CSV file; save it as CSV")
+                if "[Content_Types].xml" in names or "mimetype" in names:
+                    raise IngestError(f"{self.name} is an Office document, not a CSV file")
+                texts = [i for i in files if i.filename.lower().endswith(_TEXT_SUFFIXES)]
+                if len(texts) != 1:
+                    shown = ", ".join(names[:5]) + (f", … ({len(names)} files)" if len(names) > 5 else "")
+                    if not texts:
+                        raise IngestError(f"{self.name} is a zip archive without a CSV file"
+                                          + (f" (it holds {shown})" if names else " (it is empty)"))
+                    raise IngestError(f"{self.name} is a zip archive with {len(texts)} CSV files ("
+                                      f"{', '.join(i.filename for i in texts[:5])}{', …' if len(texts) > 5 else ''}); "
+                                      "upload one CSV file per zip archive")
+                with archive.open(texts[0]) as stream:
+                    self._write_bounded(stream, "a zip archive")
+        except IngestError:
+            raise
+        except RuntimeError as exc:  # encrypted members
+            raise IngestError(f"{self.name} is an encrypted zip archive; unpack it first") from exc
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError, EOFError,
+                zlib.error, ValueError) as exc:
+            raise IngestError(f"{self.name} is a damaged or unsupported zip archive ({_first_line(exc)})") from exc
+
+    def _detect_encoding(self) -> str:
+        head = self._head()
+        encoding = codec = None
+        for bom, label, name in _BOMS:
+            if head.startswith(bom):
+                encoding, codec = label, name
+                break
+        if encoding is None and (encoding := _utf16_without_bom(head)):
+            codec = encoding
+        if encoding and encoding != "utf-8-sig":
+            self._transcode(codec)
+            head = self._head()
         if not head.strip(b"\xef\xbb\xbf \r\n\t"):
             raise IngestError(f"{self.name}: the file is empty")
-        if head.startswith(b"\xef\xbb\xbf"):
-            return "utf-8-sig"
+        if _looks_binary(head):
+            raise IngestError(f"{self.name} is a binary file, not a CSV file")
+        if encoding:
+            return encoding
         try:
             codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
             return "utf-8"
         except UnicodeDecodeError:
             return "cp1252"
 
-    def to_utf8(self) -> None:
-        """Rewrite a Windows-1252 file as UTF-8 (DuckDB reads UTF-8 only)."""
-        out_fd, out = tempfile.mkstemp(suffix=".csv")
-        with open(self.path, "rb") as src, os.fdopen(out_fd, "wb") as dst:
-            while chunk := src.read(1 << 22):
-                dst.write(chunk.decode("cp1252", errors="replace").encode("utf-8"))
-        self._temps.append(out)
+    def _transcode(self, codec: str) -> None:
+        """Rewrite the file as UTF-8 from ``codec`` (undecodable bytes become U+FFFD)."""
+        decoder = codecs.getincrementaldecoder(codec)(errors="replace")
+        fd, out = self._new_temp()
+        with open(self.path, "rb") as src, os.fdopen(fd, "wb") as dst:
+            while chunk := src.read(_CHUNK):
+                dst.write(decoder.decode(chunk).encode("utf-8", errors="replace"))
+            dst.write(decoder.decode(b"", final=True).encode("utf-8", errors="replace"))
         self.path = out
-        self.encoding = "cp1252"
         self.transcoded = True
 
-    def header_line(self) -> str:
+    def to_utf8(self) -> None:
+        """Rewrite a Windows-1252 file as UTF-8 (DuckDB reads UTF-8 only)."""
+        self._transcode("cp1252")
+        self.encoding = "cp1252"
+
+    def header_line(self) -> tuple[str, bool]:
+        """The first line (at most HEADER_BYTES of it) and whether it was cut there."""
         with open(self.path, "rb") as f:
-            first = f.readline(1 << 20)
-        enc = "utf-8-sig" if self.encoding in ("utf-8", "utf-8-sig") else self.encoding
-        return first.decode(enc, errors="replace").rstrip("\r\n")
+            first = f.readline(HEADER_BYTES)
+            cut = not first.endswith(b"\n") and bool(f.read(1))
+        enc = "utf-8-sig" if self.transcoded or self.encoding in ("utf-8", "utf-8-sig") else self.encoding
+        return first.decode(enc, errors="replace").rstrip("\r\n"), cut
 
     def blank_lines(self) -> list[int]:
         """Physical line numbers (1-based) of empty lines, which DuckDB's reader skips."""
@@ -184,28 +389,51 @@ class _LocalFile:
                 os.unlink(path)
             except OSError:
                 pass
+        self._temps = []
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 def _split_header(line: str) -> tuple[str, list[str]]:
+    """The delimiter and the headers of a header row: stripped, empty ones named ``column_<n>``, made unique
+    regardless of case (the database's names are case-insensitive), none starting with ``__`` (the loader's
+    own columns). Linear in the number of columns."""
     import csv
 
     counts = {d: line.count(d) for d in DELIMITERS}
     delimiter = max(DELIMITERS, key=lambda d: (counts[d], -DELIMITERS.index(d)))
     if counts[delimiter] == 0:
         delimiter = ","
-    headers = next(csv.reader([line], delimiter=delimiter))
-    headers = [h.replace("\ufeff", "").strip() for h in headers]
-    seen: dict[str, int] = {}
+    try:
+        headers = next(csv.reader([line], delimiter=delimiter))
+    except (csv.Error, StopIteration) as exc:
+        raise IngestError(f"the header row cannot be read ({_first_line(exc)})") from exc
+    taken: set[str] = set()
+    suffix: dict[str, int] = {}  # lower-case header -> the last suffix tried for it
     unique = []
     for i, h in enumerate(headers):
+        h = h.replace("\ufeff", "").strip()
+        if h.startswith("__"):
+            h = h.lstrip("_")
         h = h or f"column_{i + 1}"
-        if h in seen:
-            seen[h] += 1
-            h = f"{h}_{seen[h]}"
-        else:
-            seen[h] = 1
+        key = h.lower()
+        if key in taken:
+            n = suffix.get(key, 1)
+            while f"{key}_{n + 1}" in taken:
+                n += 1
+            suffix[key] = n + 1
+            h = f"{h}_{n + 1}"
+        taken.add(h.lower())
         unique.append(h)
     return delimiter, unique
+
+
+def _listing(names: list[str], limit: int = 20) -> str:
+    """Names for a message: the first ``limit`` of them, then how many there are."""
+    shown = ", ".join(names[:limit])
+    return shown + (f", … ({len(names)} in all)" if len(names) > limit else "")
 
 
 def sniff(source: Source, table: str, mapping: dict[str, str] | None = None, name: str | None = None) -> Sniffed:
@@ -218,7 +446,16 @@ def sniff(source: Source, table: str, mapping: dict[str, str] | None = None, nam
 
 
 def _sniff_open(f: _LocalFile, table: str, mapping: dict[str, str] | None) -> Sniffed:
-    delimiter, headers = _split_header(f.header_line())
+    line, cut = f.header_line()
+    try:
+        delimiter, headers = _split_header(line)
+    except IngestError as exc:
+        raise IngestError(f"{f.name}: {exc}") from None
+    if len(headers) > MAX_COLUMNS:
+        raise IngestError(f"{f.name}: {'more than ' if cut else ''}{len(headers):,} columns; "
+                          f"at most {MAX_COLUMNS} columns can be loaded")
+    if cut:
+        raise IngestError(f"{f.name}: the header row is longer than {HEADER_BYTES // 2**20} MB; is it a CSV file?")
     proposed = schema.propose_mapping(table, headers, mapping)
     return Sniffed(table, f.name, f.encoding, delimiter, headers, proposed)
 
@@ -229,7 +466,7 @@ def _check_required(sniffed: Sniffed) -> None:
         if col.required and col.name not in present:
             raise IngestError(
                 f"{sniffed.name}: required column '{col.name}' of the {sniffed.table} table not found; "
-                f"columns found: {', '.join(sniffed.headers)}"
+                f"columns found: {_listing(sniffed.headers)}"
             )
 
 
@@ -265,7 +502,7 @@ def _read(db, f: _LocalFile, sniffed: Sniffed, stage: str, sql: str) -> bool:
     try:
         head, _, tail = sql.rpartition("{reader}")
         db.execute(head + reader + tail, [f.path] + params)
-        if f.encoding != "cp1252" and db.execute(
+        if not f.transcoded and db.execute(
             f"SELECT count(*) FROM {stage}_errors WHERE error_type = 'INVALID ENCODING'"
         ).fetchone()[0]:
             # Not UTF-8 after all (the sample was plain ASCII): read it as Windows-1252.
@@ -293,7 +530,8 @@ def _skipped(db, f: _LocalFile, stage: str) -> list[tuple[int, str, str]]:
 
 def detect_formats(db, stage: str, sniffed: Sniffed, date_formats: dict[str, str]) -> None:
     """Set ``sniffed.date_formats`` and ``sniffed.decimal`` from the first rows of the staged text table."""
-    col_of = {canonical: f"c{sniffed.headers.index(h)}" for h, canonical in sniffed.mapping.items()}
+    position = {h: i for i, h in enumerate(sniffed.headers)}
+    col_of = {canonical: f"c{position[h]}" for h, canonical in sniffed.mapping.items()}
     kinds = {c.name: c.kind for c in schema.columns(sniffed.table)}
     sample = f"(SELECT * FROM {stage} LIMIT {SAMPLE_ROWS})"
     # Dates: the family that parses the most values.
@@ -392,8 +630,15 @@ def _parsed_select(sniffed: Sniffed) -> tuple[list[str], list[str], list[str], l
     inner select expressions over those and the text columns, output expressions over the inner
     columns, output column names, reason CASE branches over the inner columns).
     """
-    col_of = {canonical: f"c{sniffed.headers.index(h)}" for h, canonical in sniffed.mapping.items()}
+    position = {h: i for i, h in enumerate(sniffed.headers)}  # (not list.index: linear in the columns)
+    col_of = {canonical: f"c{position[h]}" for h, canonical in sniffed.mapping.items()}
     first, inner, outputs, names, checks = [], [], [], [], []
+    # A NUL byte in any value rejects the row (a text with one is not the same id as the text without);
+    # __c<i> is the raw text of column i, passed through by _prepare.
+    label_of = {h: sniffed.mapping.get(h, h) for h in sniffed.headers}
+    checks += [(f"contains(__c{i}, chr(0))", _sql_literal(f"NUL byte in {label_of[h]}"))
+               for i, h in enumerate(sniffed.headers)]
+    low, high = schema.date_bounds()
     for column in schema.columns(sniffed.table):
         if column.name not in col_of:
             continue
@@ -414,16 +659,26 @@ def _parsed_select(sniffed: Sniffed) -> tuple[list[str], list[str], list[str], l
             outputs.append(value)
             checks.append((f"{text} IS NOT NULL AND {value} IS NULL",
                            f"{_sql_literal(f'unparseable {label}: ')} || {shown}"))
+            after = high + dt.timedelta(days=1)
+            checks.append((f"{value} < TIMESTAMP '{low.isoformat()}' OR {value} >= TIMESTAMP '{after.isoformat()}'",
+                           f"{_sql_literal(f'{label} outside {low.isoformat()} to {high.isoformat()}: ')} || {shown}"))
         elif column.kind in ("number", "integer", "score"):
             plain_ref = quote_ident(f"__plain_{label}")
             plain, number, valid = _parse_number(c, sniffed.decimal or ".", plain_ref)
             first.append(f"{plain} AS {plain_ref}")
             ok = quote_ident(f"__valid_{label}")
             inner += [f"{number} AS {value}", f"{valid} AS {ok}"]
-            outputs.append(value if column.kind == "number" else f"CAST({value} AS INTEGER)")
+            # TRY_CAST: a rejected row's value (say 1e12 in quantity) must not abort the statement
+            outputs.append(value if column.kind == "number" else f"TRY_CAST({value} AS INTEGER)")
             checks.append((f"{text} IS NOT NULL AND NOT {ok}", f"{_sql_literal(f'non-numeric {label}: ')} || {shown}"))
+            if column.kind == "number":
+                checks.append((f"abs({value}) > {schema.MAX_NUMBER!r}",
+                               f"{_sql_literal(f'{label} outside ±{schema.MAX_NUMBER:,.0f}: ')} || {shown}"))
             if column.kind in ("integer", "score"):
                 checks.append((f"{value} <> round({value})", f"{_sql_literal(f'{label} is not a whole number: ')} || {shown}"))
+            if column.kind == "integer":
+                checks.append((f"abs({value}) > {schema.MAX_INTEGER}",
+                               f"{_sql_literal(f'{label} outside ±{schema.MAX_INTEGER:,}: ')} || {shown}"))
             if column.kind == "score":
                 checks.append((f"{value} NOT BETWEEN 0 AND 10", f"{_sql_literal(f'{label} outside 0-10: ')} || {shown}"))
         elif column.kind == "group":
@@ -435,11 +690,22 @@ def _parsed_select(sniffed: Sniffed) -> tuple[list[str], list[str], list[str], l
         else:
             outputs.append(text)
         names.append(label)
+    # An attribute named like a canonical column another header maps to gets a suffix (names are unique
+    # regardless of case in the database).
+    canonical = {n.lower() for n in names}
+    taken = {h.lower() for h in sniffed.headers} | canonical
     for header in sniffed.attributes:
-        name = quote_ident(header)
-        inner.append(f"nullif(trim(c{sniffed.headers.index(header)}), '') AS {name}")
+        column_name = header
+        if header.lower() in canonical:
+            n = 2
+            while f"{header}_{n}".lower() in taken:
+                n += 1
+            column_name = f"{header}_{n}"
+            taken.add(column_name.lower())
+        name = quote_ident(column_name)
+        inner.append(f"nullif(trim(c{position[header]}), '') AS {name}")
         outputs.append(name)
-        names.append(header)
+        names.append(column_name)
     return first, inner, outputs, names, checks
 
 
@@ -543,18 +809,42 @@ def _bytes(setting: str) -> float | None:
 
 
 @contextmanager
-def _load_settings(db):
+def _load_settings(db, width: int = 0):
     """Rows kept in the file's order (the line numbers rely on it) while loading, whatever the
-    connection's setting, and DuckDB's memory limit at most LOAD_MEMORY_LIMIT."""
+    connection's setting, and DuckDB's memory limit at most LOAD_MEMORY_LIMIT. For a file of more than
+    WIDE_COLUMNS columns DuckDB's common-subexpression optimizer is off meanwhile: its time grows with
+    the square of a projection's expressions (DuckDB 1.4: 0.55 s for 1,000 columns, 7 s for 4,000), and
+    the loader's SQL computes every value once on its own."""
     ordered = db.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
     if not ordered:
         db.execute("SET preserve_insertion_order = true")
     try:
-        with _memory_limited(db):
+        with _memory_limited(db), _without_cse(db, width > WIDE_COLUMNS):
             yield
     finally:
         if not ordered:
             db.execute("SET preserve_insertion_order = false")
+
+
+@contextmanager
+def _without_cse(db, active: bool):
+    """DuckDB's common_subexpressions optimizer disabled (a database-wide setting) while active."""
+    if not active:
+        yield
+        return
+    previous = db.execute("SELECT current_setting('disabled_optimizers')").fetchone()[0] or ""
+    disabled = [o for o in previous.split(",") if o.strip()]
+    if "common_subexpressions" in disabled:
+        yield
+        return
+    db.execute(f"SET disabled_optimizers = {_sql_literal(','.join(disabled + ['common_subexpressions']))}")
+    try:
+        yield
+    finally:
+        if previous:
+            db.execute(f"SET disabled_optimizers = {_sql_literal(previous)}")
+        else:
+            db.execute("RESET disabled_optimizers")
 
 
 @contextmanager
@@ -601,34 +891,46 @@ def load(
     report = IngestReport()
     files: list[_LocalFile] = []
     try:
+        # Every file is unpacked, decoded and its header checked before the write lock is taken: a file
+        # that is no CSV file at all, or too wide, is refused at once and without waiting for other writes.
+        opened = []
+        for table, source in sources.items():
+            schema.columns(table)
+            f = _LocalFile(source, (names or {}).get(table))
+            files.append(f)
+            sniffed = _sniff_open(f, table, mapping.get(table))
+            _check_required(sniffed)
+            opened.append((table, f, sniffed))
+        width = max((len(s.headers) for _, _, s in opened), default=0)
         # the settings are the database's, changed outside the transaction so that a rollback cannot
         # keep them from being restored
-        with writer(dataset.con) as settings, _load_settings(raw(settings)):
+        with writer(dataset.con) as settings, _load_settings(raw(settings), width):
             with changing(dataset, create=create, replaces=replaces) as bound:
-                _load(bound, raw(bound.con), sources, mapping, date_formats, names, files, report)
+                _load(bound, raw(bound.con), opened, date_formats, report)
     finally:
         for f in files:
             f.close()
     return report
 
 
-def _load(dataset, db, sources, mapping, date_formats, names, files, report) -> None:
+def _load(dataset, db, opened, date_formats, report) -> None:
     """Parse every file straight into the dataset's table and derive the tables (inside the caller's
     transaction: a refused file rolls everything back)."""
     run = secrets.token_hex(4)
-    for n, (table, source) in enumerate(sources.items()):
-        schema.columns(table)
-        f = _LocalFile(source, (names or {}).get(table))
-        files.append(f)
-        sniffed = _sniff_open(f, table, mapping.get(table))
-        _check_required(sniffed)
+    for n, (table, f, sniffed) in enumerate(opened):
         target = f"{quote_ident(dataset.schema)}.{quote_ident(table)}"
-        rows_read, rows_rejected, rejected = _prepare(
-            db, f, sniffed, date_formats.get(table, {}), f"clm_stage_{run}_{n}", target)
+        try:
+            rows_read, rows_rejected, rejected = _prepare(
+                db, f, sniffed, date_formats.get(table, {}), f"clm_stage_{run}_{n}", target)
+        except duckdb.InterruptException:
+            raise
+        except duckdb.Error as exc:
+            # what the checks did not foresee is still one line naming the file, never an engine traceback
+            raise IngestError(f"{sniffed.name}: not readable as CSV ({_first_line(exc)})") from exc
         sniffed.encoding = f.encoding
         if rows_rejected == rows_read:
-            first = rejected["reason"].iloc[0] if len(rejected) else "no valid rows"
-            raise IngestError(f"{sniffed.name}: no valid rows (line {rejected['line'].iloc[0]}: {first})")
+            where = f"line {rejected['line'].iloc[0]}: {rejected['reason'].iloc[0]}" if len(rejected) else "none valid"
+            raise IngestError(f"{sniffed.name}: no valid rows ({where})")
         report.tables[table] = TableReport(
             table, f.name, rows_read, rows_read - rows_rejected, rows_rejected, rejected, sniffed
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -78,6 +80,37 @@ TABLE_COLUMNS: dict[str, tuple[Column, ...]] = {
 
 TABLES = tuple(TABLE_COLUMNS)
 
+# Plausible values (DESIGN §5 "implausible dates and amounts in files are rejected rows"): a value outside
+# is a rejected row with its reason in the ingest report.
+#: |value| of a decimal column (amount, margin, cost, latitude, longitude) at most this.
+MAX_NUMBER = 1e9
+#: |value| of a whole-number column (quantity) at most this.
+MAX_INTEGER = 1_000_000
+#: Dates before this are rejected (``CLM_MIN_DATE``, an ISO date, overrides it).
+MIN_DATE = dt.date(1900, 1, 1)
+#: Dates after today plus this many years are rejected (``CLM_MAX_DATE``, an ISO date, overrides it).
+MAX_YEARS_AHEAD = 1
+
+
+def date_bounds(today: dt.date | None = None) -> tuple[dt.date, dt.date]:
+    """The first and last plausible date of a file's date columns (both included): ``CLM_MIN_DATE``
+    (default 1900-01-01) and ``CLM_MAX_DATE`` (default today + 1 year). A malformed setting is an error."""
+    today = today or dt.date.today()
+    try:
+        default_last = today.replace(year=today.year + MAX_YEARS_AHEAD)
+    except ValueError:  # 29 February
+        default_last = today.replace(year=today.year + MAX_YEARS_AHEAD, day=28)
+    bounds = []
+    for variable, default in (("CLM_MIN_DATE", MIN_DATE), ("CLM_MAX_DATE", default_last)):
+        text = os.environ.get(variable, "").strip()
+        try:
+            bounds.append(dt.date.fromisoformat(text) if text else default)
+        except ValueError:
+            raise ValueError(f"{variable}={text!r} is not a date (YYYY-MM-DD)") from None
+    if bounds[0] > bounds[1]:
+        raise ValueError(f"CLM_MIN_DATE {bounds[0]} is after CLM_MAX_DATE {bounds[1]}")
+    return bounds[0], bounds[1]
+
 #: Values of campaigns.group (normalised) -> canonical group.
 GROUP_VALUES = {
     "treatment": "treatment", "test": "treatment", "behandlung": "treatment", "testgruppe": "treatment",
@@ -108,24 +141,24 @@ def propose_mapping(table: str, headers: list[str], explicit: dict[str, str] | N
     known = {c.name for c in cols}
     mapping: dict[str, str] = {}
     kept = {h for h, canonical in (explicit or {}).items() if not canonical}
+    present = set(headers)
     for header, canonical in (explicit or {}).items():
-        if header not in headers or not canonical:
+        if header not in present or not canonical:
             continue
         if canonical not in known:
             raise ValueError(f"{canonical!r} is not a column of {table}; expected one of {', '.join(sorted(known))}")
         mapping[header] = canonical
     taken = set(mapping.values())
+    position: dict[str, list[tuple[int, str]]] = {}  # normalised header -> (position, header), free ones
+    for i, header in enumerate(headers):
+        if header not in mapping and header not in kept:
+            position.setdefault(normalise_header(header), []).append((i, header))
     for col in cols:
         if col.name in taken:
             continue
-        candidates = []
-        for header in headers:
-            if header in mapping or header in kept:
-                continue
-            norm = normalise_header(header)
-            targets = (normalise_header(col.name),) + col.synonyms
-            if norm in targets:
-                candidates.append((targets.index(norm), headers.index(header), header))
+        targets = (normalise_header(col.name),) + col.synonyms
+        candidates = [(rank, i, header) for rank, norm in enumerate(targets) for i, header in position.get(norm, ())
+                      if header not in mapping]
         if candidates:
             mapping[min(candidates)[2]] = col.name
             taken.add(col.name)
