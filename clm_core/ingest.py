@@ -207,6 +207,26 @@ def _utf16_without_bom(head: bytes) -> str | None:
     return None
 
 
+def zip_member(archive, name: str):
+    """The one CSV/TXT member of a zip archive (a ``zipfile.ZipFile``); IngestError for an Office document
+    or an archive with no or several CSV files."""
+    files = [i for i in archive.infolist()
+             if not i.is_dir() and not i.filename.startswith("__MACOSX/") and not Path(i.filename).name.startswith(".")]
+    names = [i.filename for i in files]
+    if any(n.startswith("xl/") for n in names) and "[Content_Types].xml" in names:
+        raise IngestError(f"{name} is an Excel workbook, not a CSV file; save it as CSV")
+    if "[Content_Types].xml" in names or "mimetype" in names:
+        raise IngestError(f"{name} is an Office document, not a CSV file")
+    texts = [i for i in files if i.filename.lower().endswith(_TEXT_SUFFIXES)]
+    if not texts:
+        raise IngestError(f"{name} is a zip archive without a CSV file"
+                          + (f" (it holds {_listing(names, 5)})" if names else " (it is empty)"))
+    if len(texts) > 1:
+        raise IngestError(f"{name} is a zip archive with {len(texts)} CSV files "
+                          f"({_listing([i.filename for i in texts], 5)}); upload one CSV file per zip archive")
+    return texts[0]
+
+
 class _LocalFile:
     """A source as a file on disk DuckDB can read (unpacked from gzip/zip, UTF-16/32 transcoded to UTF-8);
     temporary copies are removed on close. Refuses (IngestError) what is not a CSV file at all."""
@@ -295,24 +315,7 @@ class _LocalFile:
 
         try:
             with zipfile.ZipFile(self.path) as archive:
-                files = [i for i in archive.infolist()
-                         if not i.is_dir() and not i.filename.startswith("__MACOSX/")
-                         and not Path(i.filename).name.startswith(".")]
-                names = [i.filename for i in files]
-                if any(n.startswith("xl/") for n in names) and "[Content_Types].xml" in names:
-                    raise IngestError(f"{self.name} is an Excel workbook, not a CSV file; save it as CSV")
-                if "[Content_Types].xml" in names or "mimetype" in names:
-                    raise IngestError(f"{self.name} is an Office document, not a CSV file")
-                texts = [i for i in files if i.filename.lower().endswith(_TEXT_SUFFIXES)]
-                if len(texts) != 1:
-                    shown = ", ".join(names[:5]) + (f", … ({len(names)} files)" if len(names) > 5 else "")
-                    if not texts:
-                        raise IngestError(f"{self.name} is a zip archive without a CSV file"
-                                          + (f" (it holds {shown})" if names else " (it is empty)"))
-                    raise IngestError(f"{self.name} is a zip archive with {len(texts)} CSV files ("
-                                      f"{', '.join(i.filename for i in texts[:5])}{', …' if len(texts) > 5 else ''}); "
-                                      "upload one CSV file per zip archive")
-                with archive.open(texts[0]) as stream:
+                with archive.open(zip_member(archive, self.name)) as stream:
                     self._write_bounded(stream, "a zip archive")
         except IngestError:
             raise

@@ -10,6 +10,7 @@ whole file and is the authority on what is loaded.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -20,6 +21,10 @@ import pandas as pd
 
 from clm_core import ingest, schema
 
+#: The largest upload in MB: Streamlit's ``server.maxUploadSize`` in .streamlit/config.toml says the same
+#: (tests/test_ingest_hostile.py checks it), and the Data page states it. A gzip or zip upload may unpack to
+#: more (up to ``ingest.MAX_DECOMPRESSED_BYTES``).
+MAX_UPLOAD_MB = 1024
 HEAD_BYTES = 4 << 20  # what is inspected before loading
 PREVIEW_ROWS = 10
 SAMPLE_ROWS = 2_000  # rows the formats are detected on before loading (the loader uses more)
@@ -27,24 +32,80 @@ SAMPLE_ROWS = 2_000  # rows the formats are detected on before loading (the load
 #: The choice "no canonical column": the header is kept as a customer attribute.
 ATTRIBUTE = ""
 
-ENCODINGS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 (BOM)", "cp1252": "Windows-1252"}
+ENCODINGS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 (BOM)", "cp1252": "Windows-1252",
+             "utf-16-le": "UTF-16 LE", "utf-16-be": "UTF-16 BE", "utf-32-le": "UTF-32 LE", "utf-32-be": "UTF-32 BE"}
 DELIMITERS = {";": ";", ",": ",", "\t": "Tab", "|": "|"}
 
 
 def head(data: Union[bytes, BinaryIO], size: int = HEAD_BYTES) -> bytes:
-    """The first ``size`` bytes of an upload, cut after the last complete line when cut at all."""
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        chunk = bytes(data[: size + 1])
-    else:
-        position = data.tell() if hasattr(data, "tell") else None
-        chunk = data.read(size + 1)
-        if position is not None and hasattr(data, "seek"):
-            data.seek(position)
+    """The first ``size`` bytes of an upload, cut after the last complete line when cut at all.
+
+    A gzip file, or a zip archive of one CSV file, gives the first bytes of the CSV file in it (at most
+    ``size`` of them are unpacked); anything else, including a damaged or refused archive, its own first
+    bytes (:func:`ingest.sniff` then says what is wrong with it)."""
+    chunk = _raw_head(data, size)
+    if chunk.startswith(ingest._GZIP):
+        chunk = _gunzip_head(data, size) or chunk
+    elif chunk.startswith(ingest._ZIP):
+        chunk = _unzip_head(data, size) or chunk
     if len(chunk) <= size:
         return chunk
     chunk = chunk[:size]
     end = chunk.rfind(b"\n")
     return chunk[: end + 1] if end >= 0 else chunk
+
+
+def _raw_head(data: Union[bytes, BinaryIO], size: int) -> bytes:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data[: size + 1])
+    position = data.tell() if hasattr(data, "tell") else None
+    chunk = data.read(size + 1)
+    if position is not None and hasattr(data, "seek"):
+        data.seek(position)
+    return chunk
+
+
+def _gunzip_head(data: Union[bytes, BinaryIO], size: int) -> bytes | None:
+    """The first ``size`` + 1 unpacked bytes of a gzip upload (None when it cannot be unpacked)."""
+    import zlib
+
+    stream = io.BytesIO(bytes(data)) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    position = stream.tell() if hasattr(stream, "tell") else None
+    out, total = [], 0
+    try:
+        unpack = zlib.decompressobj(wbits=31)
+        while total <= size:
+            compressed = unpack.unconsumed_tail or stream.read(1 << 16)
+            if not compressed:
+                break
+            piece = unpack.decompress(compressed, size + 1 - total)
+            out.append(piece)
+            total += len(piece)
+            if unpack.eof:
+                break
+    except zlib.error:
+        return None
+    finally:
+        if position is not None and hasattr(stream, "seek"):
+            stream.seek(position)
+    return b"".join(out) if total else None
+
+
+def _unzip_head(data: Union[bytes, BinaryIO], size: int) -> bytes | None:
+    """The first ``size`` + 1 bytes of the one CSV file in a zip upload (None when there is none)."""
+    import zipfile
+
+    stream = io.BytesIO(bytes(data)) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    position = stream.tell() if hasattr(stream, "tell") else None
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            with archive.open(ingest.zip_member(archive, "upload")) as member:
+                return member.read(size + 1)
+    except Exception:  # refused, damaged, encrypted: ingest.sniff names the problem
+        return None
+    finally:
+        if position is not None and hasattr(stream, "seek"):
+            stream.seek(position)
 
 
 # --------------------------------------------------------------------------- which table
@@ -137,6 +198,10 @@ def read_sample(data: bytes, delimiter: str, encoding: str, n_columns: int, rows
 
 
 def _decode(data: bytes, encoding: str) -> str:
+    if encoding.startswith(("utf-16", "utf-32")):
+        unit = 2 if encoding.startswith("utf-16") else 4
+        data = data[: len(data) // unit * unit]  # the head may be cut inside a character
+        return data.decode(encoding, errors="replace").lstrip("\ufeff")
     if encoding != "cp1252":
         try:
             return data.decode("utf-8-sig")
@@ -197,7 +262,10 @@ def inspect(data: bytes, name: str, table: str | None = None, choices: dict[str,
     probe = ingest.sniff(data, schema.TABLES[0], name=name)
     guessed = guess_table(probe.headers, name)
     chosen = table if table in schema.TABLES else (None if table else guessed)
-    raw = read_sample(data, probe.delimiter, probe.encoding, len(probe.headers), rows)
+    try:
+        raw = read_sample(data, probe.delimiter, probe.encoding, len(probe.headers), rows)
+    except duckdb.Error as exc:
+        raise ingest.IngestError(f"{name}: not readable as CSV ({ingest._first_line(exc)})") from exc
     sample = raw.set_axis(probe.headers, axis=1)
     inspection = Inspection(name, chosen, guessed, None, probe.headers, probe.encoding, probe.delimiter, sample)
     if chosen is None:
