@@ -294,7 +294,7 @@ class _LocalFile:
                 written += len(chunk)
                 if written > MAX_DECOMPRESSED_BYTES:
                     raise IngestError(
-                        f"{self.name} is {what} that unpacks to more than {MAX_DECOMPRESSED_BYTES // 2**30} GB; "
+                        f"{self.name} is {what} that unpacks to more than {_size(MAX_DECOMPRESSED_BYTES)}; "
                         "refused (unpack it and upload the CSV file, or split it)")
                 out.write(chunk)
         self.path = path
@@ -395,6 +395,11 @@ class _LocalFile:
         self._temps = []
 
 
+def _size(n: int) -> str:
+    """A size in bytes for a message: '4 GB', '20 MB'."""
+    return f"{n / 2**30:g} GB" if n >= 2**30 else f"{n / 2**20:g} MB"
+
+
 def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0]
 
@@ -455,7 +460,7 @@ def _sniff_open(f: _LocalFile, table: str, mapping: dict[str, str] | None) -> Sn
     except IngestError as exc:
         raise IngestError(f"{f.name}: {exc}") from None
     if len(headers) > MAX_COLUMNS:
-        raise IngestError(f"{f.name}: {'more than ' if cut else ''}{len(headers):,} columns; "
+        raise IngestError(f"{f.name}: {'at least ' if cut else ''}{len(headers):,} columns; "
                           f"at most {MAX_COLUMNS} columns can be loaded")
     if cut:
         raise IngestError(f"{f.name}: the header row is longer than {HEADER_BYTES // 2**20} MB; is it a CSV file?")
