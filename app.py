@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from clm_ui.inbox import watch as watch_inbox
+from clm_ui import auth
 from clm_ui.sidebar import sidebar
 from clm_ui.state import t, update, view, write_url
 
@@ -34,7 +35,10 @@ pages = {
 }
 # A link names its page by ?page= (or inside a saved ?view=); otherwise the URL path decides.
 requested = view().page if ("page" in st.query_params or "view" in st.query_params) else None
-navigation = st.navigation(list(pages.values()))
+allowed = auth.gate()  # with sign-in configured: the sign-in button, or one line for a member of no workspace
+navigation = st.navigation(list(pages.values()), position="sidebar" if allowed else "hidden")
+if not allowed:
+    st.stop()
 current = next((slug for slug, page in pages.items() if page.url_path == navigation.url_path), "overview")
 if "clm_started" not in st.session_state:
     st.session_state["clm_started"] = True

@@ -30,7 +30,8 @@ ROLES = ("viewer", "editor", "admin")
 _RANK = {role: n for n, role in enumerate(ROLES, start=1)}
 DEFAULT_WORKSPACE = "default"
 DEFAULT_WORKSPACE_NAME = "Default"
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}$")
+#: an address as sign-in providers give them (no quoting, no characters that could form markup)
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z0-9-]{2,63}$")
 _WORKSPACE_ID = re.compile(r"^(default|[0-9a-f]{16})$")
 
 #: Workspace and member tables; ``store.connect`` creates them (and migrates older databases).

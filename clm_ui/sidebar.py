@@ -1,4 +1,5 @@
-"""The sidebar: language, dataset, as-of date, the global segment filter and saved views."""
+"""The sidebar: language, who is signed in (and their workspace), dataset, as-of date, the global segment
+filter and saved views. Everything listed is the session's workspace's (``auth.principal()``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from clm_core.config import STAGES
 from clm_core.filters import SegmentFilter
 from clm_core.i18n import LANGUAGES
 from clm_core.viewstate import ViewState
-from clm_ui import data
+from clm_ui import auth, data
 from clm_ui.page import current_dataset, default_as_of
 from clm_ui.state import replace_view, t, update, view
 
@@ -76,26 +77,39 @@ def segment_editor(dataset: store.Dataset) -> SegmentFilter:
 
 
 def saved_views() -> None:
+    """Save the view; the workspace's saved views (open; rename and delete for their owner and admins)."""
     con = data.root()
+    acting = auth.principal()
     with st.form("save_view", clear_on_submit=True, border=False):
         name = st.text_input(t("view_name"), key="w.save.name")
         if st.form_submit_button(t("save_view")) and name.strip():
-            saved = store.save_view(con, name, view().to_query_params())
-            st.session_state["clm_saved_id"] = saved.id
-    for saved in store.list_views(con):
-        with st.expander(saved.name):
+            try:
+                saved = store.save_view(con, name, view().to_query_params(), acting)
+                st.session_state["clm_saved_id"] = saved.id
+            except (store.AccessDenied, KeyError) as exc:
+                st.error(auth.denied_text(exc))
+    for saved in store.list_views(con, acting):
+        with st.expander(auth.md(saved.name)):
             st.code(f"?view={saved.id}", language=None)
+            if saved.owner and saved.owner != acting.email:
+                st.caption(auth.email_md(saved.owner))
+            mine = store.may_change_view(con, saved, acting)
             c1, c2 = st.columns(2)
             if c1.button(t("open"), key=f"w.open.{saved.id}"):
                 replace_view(ViewState.from_query_params(saved.params))
                 st.rerun()
-            if c2.button(t("delete"), key=f"w.delete.{saved.id}"):
-                store.delete_view(con, saved.id)
-                st.rerun()
-            new_name = st.text_input(t("rename"), value=saved.name, key=f"w.rename.{saved.id}")
-            if new_name.strip() and new_name != saved.name:
-                store.rename_view(con, saved.id, new_name)
-                st.rerun()
+            if not mine:
+                continue
+            try:
+                if c2.button(t("delete"), key=f"w.delete.{saved.id}"):
+                    store.delete_view(con, saved.id, acting)
+                    st.rerun()
+                new_name = st.text_input(t("rename"), value=saved.name, key=f"w.rename.{saved.id}")
+                if new_name.strip() and new_name != saved.name:
+                    store.rename_view(con, saved.id, new_name, acting)
+                    st.rerun()
+            except (store.AccessDenied, KeyError) as exc:
+                st.error(auth.denied_text(exc))
 
 
 def select_dataset(dataset_id: str | None) -> None:
@@ -111,19 +125,35 @@ def select_dataset(dataset_id: str | None) -> None:
         st.session_state.pop("w.dataset", None)
         return
     st.session_state["w.dataset"] = dataset_id
-    dataset = store.get_dataset(data.connection(), dataset_id)
+    try:
+        dataset = store.get_dataset(data.connection(), dataset_id, auth.principal())
+    except KeyError:  # deleted meanwhile, or another workspace's
+        return
     if dataset.has("customer_index"):  # the as-of date widget would keep the previous dataset's date
         st.session_state["w.as_of"] = default_as_of(dataset)
 
 
+def unknown_dataset() -> None:
+    """A link's dataset that is not in the session's workspace (another workspace's, or deleted): one line
+    above the page, and the workspace's first dataset instead."""
+    wanted = view().dataset
+    if wanted and wanted not in {d.id for d in store.list_datasets(data.connection(), auth.principal())}:
+        st.warning(t("link_dataset", auth.TEXT))
+        update(dataset=None, as_of=None)
+        st.session_state.pop("w.dataset", None)
+        st.session_state.pop("w.as_of", None)
+
+
 def sidebar() -> None:
+    unknown_dataset()
     with st.sidebar:
         st.image("assets/logo.svg", width=48)
         langs = list(LANGUAGES)
         lang = st.selectbox(t("language"), langs, index=langs.index(view().lang), format_func=LANGUAGES.get,
                             key="w.lang")
         update(lang=lang)
-        datasets = store.list_datasets(data.connection())
+        auth.sidebar_panel()
+        datasets = store.list_datasets(data.connection(), auth.principal())
         if not datasets:
             return
         dataset = current_dataset(view())

@@ -1,8 +1,11 @@
 """Data: upload CSV exports (table, detected formats, header mapping, preview), load them, the ingest
-report with the rejected rows, and renaming/deleting datasets.
+report with the rejected rows, renaming/deleting datasets, and (with sign-in) the workspace's members.
 
 Works on an empty database (this is where users start): it never calls
-``context()``; writes go through the process connection ``data.root()``.
+``context()``; writes go through the process connection ``data.root()`` and name the session's principal
+(``auth.principal()``), which the store checks: uploads and renames for editors, deletes and members for
+admins (the controls of a higher role are not drawn; a forged action is refused by the store all the same).
+Deleting a dataset and replacing tables of one by a load ask for a confirmation naming the dataset.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from clm_core.config import LifecycleConfig
 from clm_core.i18n import format_number, reason_label
 from clm_core.metrics.common import resolve_as_of
 from clm_core.models import prepare
-from clm_ui import data
+from clm_core import access
+from clm_ui import auth, data
 from clm_ui.page import current_dataset
 from clm_ui.sidebar import select_dataset
 from clm_ui.state import t, update, view
@@ -121,6 +125,29 @@ TEXT = {
     "cancel": ("Cancel", "Abbrechen"),
     "deleted": ("Deleted “{dataset}”.", "„{dataset}“ gelöscht."),
     "empty": ("no tables", "keine Tabellen"),
+    "no_datasets_viewer": ("No dataset in this workspace yet.", "Noch kein Datensatz in diesem Arbeitsbereich."),
+    "confirm_replace": ("Yes, replace {tables} in “{dataset}”", "Ja, {tables} in „{dataset}“ ersetzen"),
+    "confirm_replace_needed": ("Confirm that the load replaces the tables of “{dataset}”.",
+                               "Bitte bestätigen, dass das Laden die Tabellen von „{dataset}“ ersetzt."),
+    "read_only": ("Your role in this workspace is {role}: you can look at the data and save views; uploads are "
+                  "for editors.",
+                  "Ihre Rolle in diesem Arbeitsbereich ist {role}: Sie können die Daten ansehen und Ansichten "
+                  "speichern; Hochladen ist Bearbeitern vorbehalten."),
+    "members": ("Members of “{workspace}”", "Mitglieder von „{workspace}“"),
+    "email": ("Email", "E-Mail"),
+    "role": ("Role", "Rolle"),
+    "add_member": ("Add or change member", "Mitglied hinzufügen oder ändern"),
+    "save_member": ("Save member", "Mitglied speichern"),
+    "member_saved": ("{email} is now {role}.", "{email} ist jetzt {role}."),
+    "remove_member": ("Remove member", "Mitglied entfernen"),
+    "member_removed": ("{email} was removed.", "{email} wurde entfernt."),
+    "bad_email": ("That is not an email address.", "Das ist keine E-Mail-Adresse."),
+    "no_members": ("No members yet besides the configured admins.",
+                   "Außer den konfigurierten Admins noch keine Mitglieder."),
+    "new_workspace": ("New workspace", "Neuer Arbeitsbereich"),
+    "create_workspace": ("Create workspace", "Arbeitsbereich anlegen"),
+    "workspace_created": ("Workspace “{workspace}” created; choose it in the sidebar.",
+                          "Arbeitsbereich „{workspace}“ angelegt; in der Seitenleiste auswählen."),
 }
 TABLE_LABELS = {
     "customers": ("Customers", "Kunden"),
@@ -136,8 +163,11 @@ ERROR_KEY = "data.error"
 ROUND_KEY = "data.upload_round"
 CONFIRM_KEY = "data.confirm_delete"
 NOTICE_KEY = "data.notice"
+REPLACE_KEY = "w.data.confirm_replace"
+DENIED_KEY = "data.denied"
 
 lang = view().lang
+acting = auth.principal()
 
 
 def table_label(name: str) -> str:
@@ -336,6 +366,13 @@ def describe_tables(rows: dict[str, int]) -> str:
     return ", ".join(f"{name} ({format_number(n, lang)})" for name, n in rows.items())
 
 
+def replaced_tables(dataset_id: str, plans: list[dict]) -> dict[str, int]:
+    """Tables (rows) of the dataset that loading ``plans`` into it replaces."""
+    existing = store.table_rows(store.get_dataset(data.connection(), dataset_id, auth.principal()))
+    loading = {p["table"] for p in plans if p["table"] != SKIP}
+    return {name: n for name, n in existing.items() if name in loading}
+
+
 def load_files(uploader: str) -> None:
     """The Load button's callback: load all planned files in one call (all or nothing).
 
@@ -344,14 +381,23 @@ def load_files(uploader: str) -> None:
     :func:`select_dataset`). Its progress shows at the top of the page.
     """
     root = data.root()
+    acting = auth.principal()
     plans = [p for p in (plan_from_state(f) for f in st.session_state.get(uploader) or []) if p is not None]
     target = st.session_state.get("w.data.target", NEW)
     new_name = (st.session_state.get("w.data.new_name") or "").strip()
     if blockers(plans, target, new_name):
         return  # the page shows why
     wanted = [p for p in plans if p["table"] != SKIP]
-    label = new_name if target == NEW else store.get_dataset(root, target).name
     st.session_state.pop(ERROR_KEY, None)
+    try:
+        # a new dataset is created in the load's transaction: a refused load leaves none behind
+        dataset = store.new_dataset(root, new_name, acting) if target == NEW else store.get_dataset(root, target, acting)
+    except (access.AccessDenied, KeyError) as exc:
+        st.session_state[ERROR_KEY] = auth.denied_text(exc)
+        return
+    if target != NEW and replaced_tables(dataset.id, plans) and not st.session_state.get(f"{REPLACE_KEY}.{target}"):
+        return  # the page asks for the confirmation
+    label = dataset.name
     with st.status(t("loading", TEXT, n=len(wanted), dataset=label), expanded=True) as status:
         bar = st.progress(0.0)
         sources, mapping, names, date_formats = {}, {}, {}, {}
@@ -365,22 +411,22 @@ def load_files(uploader: str) -> None:
             if plan["date_formats"]:
                 date_formats[name] = plan["date_formats"]
         bar.progress(len(wanted) / (len(wanted) + 1), text=t("validating", TEXT))
-        # a new dataset is created in the load's transaction: a refused load leaves none behind
-        dataset = store.new_dataset(root, new_name) if target == NEW else store.get_dataset(root, target)
         try:
             report = ingest.load(dataset, sources, mapping=mapping, date_formats=date_formats, names=names,
                                  create=target == NEW)
         except Exception as exc:
-            if not isinstance(exc, (ingest.IngestError, ValueError)):
+            if not isinstance(exc, (ingest.IngestError, ValueError, access.AccessDenied, KeyError)):
                 raise
             status.update(label=t("failed", TEXT), state="error")
-            st.session_state[ERROR_KEY] = str(exc)
+            st.session_state[ERROR_KEY] = (auth.denied_text(exc) if isinstance(exc, (access.AccessDenied, KeyError))
+                                           else str(exc))
             return
         bar.progress(1.0)
         status.update(label=t("loaded", TEXT, dataset=dataset.name), state="complete", expanded=False)
     st.session_state[REPORT_KEY] = {"report": report, "dataset": dataset.name, "dataset_id": dataset.id,
                                     "time": dt.datetime.now().strftime("%H:%M")}
     st.session_state[ROUND_KEY] = st.session_state.get(ROUND_KEY, 0) + 1  # empties the uploader
+    st.session_state.pop(f"{REPLACE_KEY}.{dataset.id}", None)
     select_dataset(dataset.id)
     # the models of the new version are fitted and stored in the background, before a page asks for them
     loaded = data.dataset(dataset.id)
@@ -426,9 +472,9 @@ def show_report(last: dict) -> None:
 
 def manage_datasets() -> None:
     st.subheader(t("datasets", TEXT))
-    datasets = store.list_datasets(data.connection())
+    datasets = store.list_datasets(data.connection(), acting)
     if not datasets:
-        st.info(t("no_datasets", TEXT))
+        st.info(t("no_datasets", TEXT) if acting.can("editor") else t("no_datasets_viewer", TEXT))
         return
     current = current_dataset(view())
     rows = {d.id: store.table_rows(d) for d in datasets}
@@ -441,17 +487,19 @@ def manage_datasets() -> None:
         "name": t("name", TEXT), "tables": t("tables", TEXT),
         "current": st.column_config.CheckboxColumn(t("current", TEXT))})
 
+    if not acting.can("editor"):  # viewers: no rename, no delete
+        return
     st.markdown(f"**{md(t('manage', TEXT, dataset=current.name))}**")
     new_name = st.columns(2)[0].text_input(t("new_dataset_name", TEXT), value=current.name,
                                            key=f"w.data.rename.{current.id}")
     with st.container(horizontal=True):  # the two actions side by side, under the name
         st.button(t("rename", TEXT), key="w.data.rename_button", on_click=rename, args=(current.id,),
                   disabled=not new_name.strip() or new_name.strip() == current.name)
-        if st.button(t("delete", TEXT), key="w.data.delete", icon=":material/delete:"):
+        if acting.can("admin") and st.button(t("delete", TEXT), key="w.data.delete", icon=":material/delete:"):
             st.session_state[CONFIRM_KEY] = current.id
-    if st.session_state.get(CONFIRM_KEY) == current.id:
+    if acting.can("admin") and st.session_state.get(CONFIRM_KEY) == current.id:
         with st.columns(2)[0]:
-            st.warning(t("confirm_delete", TEXT, dataset=current.name, tables=describe_tables(rows[current.id])))
+            st.warning(t("confirm_delete", TEXT, dataset=md(current.name), tables=describe_tables(rows[current.id])))
             yes, no = st.columns(2)
             yes.button(t("yes_delete", TEXT), type="primary", key="w.data.delete_yes", on_click=delete,
                        args=(current.id, [d.id for d in datasets if d.id != current.id]))
@@ -462,19 +510,124 @@ def rename(dataset_id: str) -> None:
     name = st.session_state.get(f"w.data.rename.{dataset_id}") or ""
     if not name.strip():
         return
-    renamed = store.rename_dataset(store.get_dataset(data.root(), dataset_id), name)
+    try:
+        renamed = store.rename_dataset(store.get_dataset(data.root(), dataset_id, auth.principal()), name)
+    except (access.AccessDenied, KeyError) as exc:
+        st.session_state[DENIED_KEY] = auth.denied_text(exc)
+        return
     st.session_state[NOTICE_KEY] = t("renamed", TEXT, dataset=renamed.name)
     update(dataset=renamed.id)  # the sidebar reads the names afresh
 
 
 def delete(dataset_id: str, remaining: list[str]) -> None:
-    dataset = store.get_dataset(data.root(), dataset_id)
-    store.delete_dataset(dataset)
     st.session_state.pop(CONFIRM_KEY, None)
+    try:
+        dataset = store.get_dataset(data.root(), dataset_id, auth.principal())
+        store.delete_dataset(dataset)
+    except (access.AccessDenied, KeyError) as exc:
+        st.session_state[DENIED_KEY] = auth.denied_text(exc)
+        return
     if (st.session_state.get(REPORT_KEY) or {}).get("dataset_id") == dataset_id:
         st.session_state.pop(REPORT_KEY, None)
     st.session_state[NOTICE_KEY] = t("deleted", TEXT, dataset=dataset.name)
     select_dataset(remaining[0] if remaining else None)
+
+
+def upload_section() -> None:
+    """Upload, map, preview and load files (editors and admins)."""
+    st.subheader(t("upload_heading", TEXT))
+    st.markdown(t("upload_help", TEXT, size=st.get_option("server.maxUploadSize")))
+    uploader = f"w.data.files.{st.session_state.get(ROUND_KEY, 0)}"
+    files = st.file_uploader(t("uploader", TEXT), type=["csv", "txt", "tsv"], accept_multiple_files=True,
+                             key=uploader) or []
+    plans = [plan for plan in (file_panel(f) for f in files) if plan is not None]
+
+    if files:
+        datasets = store.list_datasets(data.connection(), acting)
+        current = current_dataset(view())
+        options = [d.id for d in datasets] + [NEW]
+        names_by_id = {d.id: d.name for d in datasets}
+        c1, c2 = st.columns(2)
+        target = c1.selectbox(t("target", TEXT), options,
+                              index=options.index(current.id) if current else len(datasets),
+                              format_func=lambda i: names_by_id.get(i) or t("new_dataset", TEXT), key="w.data.target")
+        new_name = ""
+        blocked = []
+        if target == NEW:
+            new_name = c2.text_input(t("new_name", TEXT), key="w.data.new_name",
+                                     value=t("default_name", TEXT, date=dt.date.today().strftime(
+                                         "%d.%m.%Y" if lang == "de" else "%Y-%m-%d")))
+        else:
+            replaced = replaced_tables(target, plans)
+            if replaced:  # replacing a dataset's tables: confirmed by name first
+                shown = dict(dataset=md(names_by_id[target]), tables=describe_tables(replaced))
+                c2.warning(t("will_replace", TEXT, **shown))
+                if not c2.checkbox(t("confirm_replace", TEXT, **shown), key=f"{REPLACE_KEY}.{target}"):
+                    blocked.append(t("confirm_replace_needed", TEXT, dataset=md(names_by_id[target])))
+        blocked = blockers(plans, target, new_name) + blocked
+        for message in blocked:
+            if message:
+                st.error(message)
+        st.info(t("replaces", TEXT))
+        st.button(t("load", TEXT), type="primary", disabled=bool(blocked), key="w.data.load", on_click=load_files,
+                  args=(uploader,))
+
+
+def members_section() -> None:
+    """The workspace's members (email, role): add, change, remove (admins, with sign-in only). Emails and
+    names are user text: a data frame shows them as plain text, Markdown gets them escaped."""
+    root = data.root()
+    names = dict(access.list_workspaces(root))
+    st.subheader(t("members", TEXT, workspace=md(names.get(acting.workspace, acting.workspace))))
+    try:
+        members = access.list_members(root, acting)
+    except (access.AccessDenied, KeyError) as exc:
+        st.error(auth.denied_text(exc))
+        return
+    if members:
+        st.dataframe(pd.DataFrame({"email": [e for e, _ in members],
+                                   "role": [auth.role_label(r) for _, r in members]}),
+                     hide_index=True, key="data_members",
+                     column_config={"email": t("email", TEXT), "role": t("role", TEXT)})
+    else:
+        st.caption(t("no_members", TEXT))
+    with st.form("w.data.member_form", clear_on_submit=True, border=True):
+        st.markdown(f"**{t('add_member', TEXT)}**")
+        c1, c2 = st.columns([2, 1])
+        address = c1.text_input(t("email", TEXT), key="w.data.member_email", max_chars=254)
+        role = c2.selectbox(t("role", TEXT), access.ROLES, format_func=auth.role_label, key="w.data.member_role")
+        if st.form_submit_button(t("save_member", TEXT)):
+            try:
+                access.set_member(root, auth.principal(), address, role)
+                st.session_state[NOTICE_KEY] = t("member_saved", TEXT, email=auth.email_md(access.normal_email(address)),
+                                                 role=auth.role_label(role))
+                st.rerun()
+            except ValueError:
+                st.error(t("bad_email", TEXT))
+            except (access.AccessDenied, KeyError) as exc:
+                st.error(auth.denied_text(exc))
+    others = [e for e, _ in members if e != acting.email]
+    if others:
+        c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
+        gone = c1.selectbox(t("remove_member", TEXT), others, key="w.data.member_remove")
+        if c2.button(t("remove_member", TEXT), key="w.data.member_remove_button"):
+            try:
+                access.remove_member(root, auth.principal(), gone)
+                st.session_state[NOTICE_KEY] = t("member_removed", TEXT, email=auth.email_md(gone))
+                st.rerun()
+            except (access.AccessDenied, KeyError, ValueError) as exc:
+                st.error(auth.denied_text(exc))
+    if acting.bootstrap:  # the configured admins open workspaces for other teams
+        with st.form("w.data.workspace_form", clear_on_submit=True, border=False):
+            c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
+            name = c1.text_input(t("new_workspace", TEXT), key="w.data.workspace_name", max_chars=100)
+            if c2.form_submit_button(t("create_workspace", TEXT)) and name.strip():
+                try:
+                    access.create_workspace(root, auth.principal(), name)
+                    st.session_state[NOTICE_KEY] = t("workspace_created", TEXT, workspace=md(name.strip()))
+                    st.rerun()
+                except (access.AccessDenied, ValueError) as exc:
+                    st.error(auth.denied_text(exc) if isinstance(exc, access.AccessDenied) else str(exc))
 
 
 # --------------------------------------------------------------------------- the page
@@ -483,40 +636,14 @@ st.title(t("title", TEXT))
 notice = st.session_state.pop(NOTICE_KEY, None)
 if notice:
     st.success(notice)
+denied = st.session_state.pop(DENIED_KEY, None)
+if denied:
+    st.error(denied)
 
-st.subheader(t("upload_heading", TEXT))
-st.markdown(t("upload_help", TEXT, size=st.get_option("server.maxUploadSize")))
-uploader = f"w.data.files.{st.session_state.get(ROUND_KEY, 0)}"
-files = st.file_uploader(t("uploader", TEXT), type=["csv", "txt", "tsv"], accept_multiple_files=True,
-                         key=uploader) or []
-plans = [plan for plan in (file_panel(f) for f in files) if plan is not None]
-
-if files:
-    datasets = store.list_datasets(data.connection())
-    current = current_dataset(view())
-    options = [d.id for d in datasets] + [NEW]
-    names_by_id = {d.id: d.name for d in datasets}
-    c1, c2 = st.columns(2)
-    target = c1.selectbox(t("target", TEXT), options, index=options.index(current.id) if current else len(datasets),
-                          format_func=lambda i: names_by_id.get(i) or t("new_dataset", TEXT), key="w.data.target")
-    new_name = ""
-    if target == NEW:
-        new_name = c2.text_input(t("new_name", TEXT), key="w.data.new_name",
-                                 value=t("default_name", TEXT, date=dt.date.today().strftime(
-                                     "%d.%m.%Y" if lang == "de" else "%Y-%m-%d")))
-    else:
-        existing = store.table_rows(store.get_dataset(data.connection(), target))
-        loading = {p["table"] for p in plans}
-        replaced = {name: n for name, n in existing.items() if name in loading}
-        if replaced:
-            c2.warning(t("will_replace", TEXT, dataset=names_by_id[target], tables=describe_tables(replaced)))
-    blocked = blockers(plans, target, new_name)
-    for message in blocked:
-        if message:
-            st.error(message)
-    st.info(t("replaces", TEXT))
-    st.button(t("load", TEXT), type="primary", disabled=bool(blocked), key="w.data.load", on_click=load_files,
-              args=(uploader,))
+if acting.can("editor"):
+    upload_section()
+else:
+    st.caption(t("read_only", TEXT, role=auth.role_label(acting.role)))
 
 if st.session_state.get(ERROR_KEY):
     st.error(st.session_state[ERROR_KEY])
@@ -524,3 +651,5 @@ if st.session_state.get(REPORT_KEY):
     show_report(st.session_state[REPORT_KEY])
 
 manage_datasets()
+if auth.configured() and acting.can("admin"):
+    members_section()
