@@ -3,7 +3,7 @@ PIP     := .venv/bin/pip
 DEMO    := data/demo/customers.csv
 DB      ?= data/clm.duckdb
 
-.PHONY: run test bench bench-pages venv deps dev-deps demo clean
+.PHONY: run test bench bench-pages venv deps dev-deps demo clean oidc-provider
 
 venv: .venv/.installed
 .venv/.installed: requirements.txt
@@ -24,9 +24,17 @@ run: .venv/.installed $(DEMO)
 	CLM_DATABASE=$(DB) $(PY) -m clm_core load-demo --data data/demo
 	CLM_DATABASE=$(DB) .venv/bin/streamlit run app.py
 
-test: .venv/.dev-installed
+test: .venv/.dev-installed oidc-provider
 	bash scripts/system-deps.sh
 	$(PY) -m pytest -q tests
+
+# The OpenID Connect provider of the sign-in browser test (tests/e2e/test_login.py): panva's oidc-provider,
+# pinned in tests/e2e/oidc/package-lock.json; without npm that test is skipped with the reason.
+OIDC_STAMP := tests/e2e/oidc/node_modules/.package-lock.json
+oidc-provider:
+	@if [ -f $(OIDC_STAMP) ] && [ $(OIDC_STAMP) -nt tests/e2e/oidc/package-lock.json ]; then :; \
+	elif command -v npm >/dev/null; then npm ci --prefix tests/e2e/oidc --no-audit --no-fund --silent; \
+	else echo "npm is missing: tests/e2e/test_login.py will be skipped"; fi
 
 .venv/.bench-installed: requirements-bench.txt requirements-dev.txt requirements.txt .venv/.installed
 	$(PIP) install --quiet --disable-pip-version-check -r requirements-bench.txt
