@@ -214,7 +214,8 @@ def _cached(name: str, dataset_id: str, version: int, segment_key: tuple, config
     segment = SegmentFilter.from_query_params({k: list(v) for k, v in segment_key})
     config = LifecycleConfig(**{k: (dict(v) if k == "mapping" else v) for k, v in config_key})
     kwargs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs_key}
-    return FUNCTIONS[name](dataset(dataset_id), segment=segment, config=config, **kwargs)
+    with time_limited():  # only a computation is watched, not a cache hit; a stopped one raises: nothing cached
+        return FUNCTIONS[name](dataset(dataset_id), segment=segment, config=config, **kwargs)
 
 
 def _freeze(value):
@@ -239,7 +240,7 @@ def metric(name: str, ds: store.Dataset, segment: SegmentFilter, config: Lifecyc
     the page with one line saying so (:func:`time_limited`)."""
     version = ds.version  # one look-up for the spinner's count and the cache key
     try:
-        with st.spinner(spinner_text(name, ds, version), show_time=True), time_limited():
+        with st.spinner(spinner_text(name, ds, version), show_time=True):
             return _value(name, ds, segment, config, version, **kwargs)
     except watchdog.Stopped as stopped:
         if stopped.reason == "time":  # else nobody is there to read it

@@ -161,3 +161,14 @@ def test_a_runaway_computation_in_german(demo_db, monkeypatch):
     at.run()
     assert not at.exception
     assert at.error[0].value.startswith("Diese Berechnung dauerte länger als 1 s und wurde abgebrochen")
+
+
+@pytest.mark.parametrize("link, used", [("0001-01-01", FIRST), ("9999-12-31", LAST), ("yesterday", None)])
+def test_migration_dates_stay_within_the_data(demo_db, link, used):
+    at = open_page("lifecycle", **{"p.lifecycle_from": link})
+    assert not at.exception
+    assert any("p.lifecycle_from" in w or "lies outside the data" in w for w in warnings_of(at)), warnings_of(at)
+    start = next(d for d in at.date_input if d.key == "w.lifecycle.lifecycle_from")
+    if used is not None:
+        assert start.value == used
+    assert FIRST <= start.value <= LAST

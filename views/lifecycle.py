@@ -11,10 +11,13 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from clm_core import bounds
 from clm_core.config import FRAMEWORKS, MAPPING_KEYS, STAGES, LifecycleConfig
 from clm_core.i18n import format_date, format_number, format_percent, framework_label
+from clm_ui import data
 from clm_ui.page import context, default_as_of
-from clm_ui.state import stop, param_number, param_select, set_param, t, view
+from clm_ui.state import TEXT as STATE_TEXT
+from clm_ui.state import refuse, shown_value, stop, param_number, param_select, set_param, t, view
 from clm_ui.widgets import STAGE_COLORS, chart, table
 
 TEXT = {
@@ -125,11 +128,18 @@ def quarter_before(day: dt.date) -> dt.date:
 
 def param_date(label: str, name: str, default: dt.date, min_value: dt.date, max_value: dt.date) -> dt.date:
     """A date input whose value is the page parameter ``name`` (ISO date; absent while it is the default)."""
+    default = bounds.clamp_date(default, min_value, max_value)
+    raw = view().param(name)
     try:
-        current = dt.date.fromisoformat(view().param(name) or "")
-    except ValueError:
+        current = bounds.parse_date(raw) if raw is not None else default
+    except bounds.OutOfBounds:
+        refuse(name, raw, None, format_date(default, view().lang))
         current = default
-    current = min(max(current, min_value), max_value)
+    if bounds.clamp_date(current, min_value, max_value) != current:  # a link's date outside the data
+        used = bounds.clamp_date(current, min_value, max_value)
+        st.warning(t("clamped_date", STATE_TEXT, value=shown_value(raw), first=format_date(min_value, view().lang),
+                     last=format_date(max_value, view().lang), used=format_date(used, view().lang)))
+        current = used
     key = f"w.{view().page}.{name}"
     marker = f"{key}.default"
     if view().param(name) is None and st.session_state.get(marker, default) != default:
@@ -283,8 +293,9 @@ chart(bars, key="lifecycle_stickiness_chart")
 
 # ------------------------------------------------------------------ migration between two dates
 st.subheader(t("migration", TEXT))
-latest = max(ctx.as_of, default_as_of(ctx.dataset))
-earliest = dt.date(1990, 1, 1)
+first_day, last_day = data.day_span(ctx.dataset)
+latest = max(ctx.as_of, last_day or default_as_of(ctx.dataset))
+earliest = min(first_day or ctx.as_of, ctx.as_of)  # the migration's dates lie within the data, as the as-of date
 c1, c2, _ = st.columns([1, 1, 3])
 with c1:
     start = param_date(t("from", TEXT), "lifecycle_from", quarter_before(ctx.as_of), earliest, latest)
