@@ -12,8 +12,9 @@ The database: workspace A (the default) with dataset "Shop A" and the member vie
 
 1. a viewer signs in, sees A's data but no upload, rename or delete control on the Data page;
 2. B's dataset id in a link (``?ds=<id>``) opens nothing of B from an A session: one line, no traceback;
-3. the admin (from the configuration) signs in, sees the upload and delete controls (the delete asks
-   for a confirmation naming the dataset), manages members (adds one, who then signs in as an editor);
+3. the admin (from the configuration) signs in, sees the upload and delete controls (the delete, and a
+   load that replaces tables, ask for a confirmation naming the dataset), manages members (adds one, who
+   then signs in as an editor);
 4. somebody who is a member of no workspace sees one line and nothing else;
 5. the server's log has no traceback.
 
@@ -96,7 +97,7 @@ def _stop(process: subprocess.Popen) -> None:
 def team_database(tmp_path_factory) -> dict:
     """Workspace A (default): "Shop A", a viewer; workspace B: "Shop B"."""
     folder = tmp_path_factory.mktemp("login")
-    paths = demo.write_demo(folder / "demo", n_customers=120, seed=7)
+    paths = demo.write_demo(folder / "demo", n_customers=40, seed=7)
     sources = {t: paths[t] for t in ("customers", "transactions")}
     database = folder / "team.duckdb"
     con = store.connect(database)
@@ -109,7 +110,7 @@ def team_database(tmp_path_factory) -> dict:
         access.set_member(con, access.SYSTEM, VIEWER, "viewer")
     finally:
         con.disconnect()  # the server opens the file itself
-    return {"path": database, "a": shop_a.id, "b": shop_b.id}
+    return {"path": database, "a": shop_a.id, "b": shop_b.id, "customers": paths["customers"]}
 
 
 @pytest.fixture(scope="module")
@@ -251,6 +252,14 @@ def test_the_admin_manages_data_and_members(app, team_database, new_page):
     expect(main).to_contain_text("Delete “Shop A” with all its tables")  # the confirmation names it
     page.get_by_role("button", name="Cancel").click()
     settle(page)
+    # a file loaded into "Shop A" replaces its customers table: confirmed by name before Load is possible
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(team_database["customers"]))
+    confirm = main.get_by_text("Yes, replace customers (40) in “Shop A”")
+    expect(confirm).to_be_visible()
+    load = main.get_by_role("button", name="Load", exact=True)
+    expect(load).to_be_disabled()
+    confirm.click()
+    expect(load).to_be_enabled()
     expect(main).to_contain_text("Members of “Default”")
     expect(main).to_contain_text(VIEWER)
 
