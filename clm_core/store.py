@@ -293,9 +293,12 @@ def list_datasets(con, principal: Principal | None = None) -> list[Dataset]:
 
 
 def find_dataset(con, name: str, principal: Principal | None = None) -> Dataset | None:
+    """The oldest dataset named ``name`` of the principal's workspace (:data:`access.SYSTEM`, e.g. the
+    command line: the default workspace's first, then any other's)."""
     where, params = _visible(con, principal)
     rows = access._rows(con, f"SELECT id, workspace_id FROM clm_datasets WHERE name = ? AND {where} "
-                        "ORDER BY created_at LIMIT 1", [name, *params])
+                        "ORDER BY coalesce(workspace_id, ?) <> ?, created_at LIMIT 1",
+                        [name, *params, access.DEFAULT_WORKSPACE, access.DEFAULT_WORKSPACE])
     return Dataset(con, rows[0][0], name, rows[0][1] or access.DEFAULT_WORKSPACE, principal) if rows else None
 
 
@@ -319,18 +322,21 @@ def changing(dataset: Dataset, create: bool = False, replaces: Dataset | None = 
     Checked against the principal that opened ``dataset``: a change (a load) needs an editor of its
     workspace, ``replaces`` an admin of the replaced dataset's workspace."""
     with writer(dataset.con) as backend:
-        if create:
-            access.require(dataset.con, dataset.principal, dataset.workspace, "editor", "loading data")
-        else:
-            _check(dataset, "editor", "loading data")
+        workspace = dataset.workspace
         if replaces is not None:
             _check(replaces, "admin", "replacing a dataset", dataset.principal)
+            if create:  # the new dataset takes the place of the replaced one, in its workspace
+                workspace = _workspace_of(dataset.con, replaces.id)
+        if create:
+            access.require(dataset.con, dataset.principal, workspace, "editor", "loading data")
+        else:
+            _check(dataset, "editor", "loading data")
         db = raw(backend)
-        bound = replace(dataset, con=backend)
+        bound = replace(dataset, con=backend, workspace=workspace)
         db.execute("BEGIN TRANSACTION")
         try:
             if create:
-                _insert(db, dataset)
+                _insert(db, bound)
             if replaces is not None:
                 _drop(db, replaces)
             yield bound

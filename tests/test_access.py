@@ -267,3 +267,17 @@ def test_an_existing_database_migrates_into_the_default_workspace(tmp_path):
             assert len(access.list_workspaces(con)) == 2
         finally:
             con.disconnect()
+
+
+def test_the_command_line_replacing_a_dataset_keeps_it_in_its_workspace(con, team):
+    """``report --database`` / the import folder replace a dataset by name as the system: the new one
+    takes the replaced one's workspace (and a name in the default workspace is found first)."""
+    in_b = store.find_dataset(con, "B data")
+    assert in_b.id == team["b_id"]
+    new = store.new_dataset(con, "B data")
+    ingest.load(new, team["files"], create=True, replaces=in_b)
+    assert [d.id for d in store.list_datasets(con, team["b_admin"])] == [new.id]
+    assert store.get_dataset(con, new.id).workspace == team["b"]
+    store.create_dataset(con, "B data")  # the same name in the default workspace
+    assert store.find_dataset(con, "B data").workspace == "default"
+    assert store.find_dataset(con, "B data", team["b_admin"]).id == new.id
