@@ -18,6 +18,8 @@ The database: workspace A (the default) with dataset "Shop A" and the member vie
 4. somebody who is a member of no workspace sees one line and nothing else;
 5. the server's log has no traceback.
 
+Screenshots of the viewer's and the admin's Data page and of the one line land in tests/artifacts/login-*.png.
+
 That a forged action cannot delete is proven in clm_core (tests/test_access.py): the store refuses it
 whatever the UI shows. Skipped, with the reason, only when Node or the provider is not installed.
 """
@@ -238,6 +240,7 @@ def test_a_viewer_reads_but_sees_no_upload_or_delete_and_no_other_workspace(app,
     expect(main).to_contain_text("Shop A")
     assert_no_exception(page)
     assert team_database["b"] not in page.url  # the address bar no longer names it
+    page.screenshot(path=str(ARTIFACTS / "login-viewer-data.png"), full_page=True)
 
 
 def test_the_admin_manages_data_and_members(app, team_database, new_page):
@@ -271,6 +274,7 @@ def test_the_admin_manages_data_and_members(app, team_database, new_page):
     form.get_by_role("button", name="Save member").click()
     settle(page)
     expect(main).to_contain_text(f"{NEWCOMER} is now editor.")
+    page.screenshot(path=str(ARTIFACTS / "login-admin-data.png"), full_page=True)
 
     # the admin's session cannot open B's dataset either
     goto(page, f"{app}/?ds={team_database['b']}")
@@ -296,6 +300,7 @@ def test_a_member_of_no_workspace_sees_one_line(app, new_page):
     expect(page.locator('[data-testid="stSidebar"]')).to_have_count(0)
     expect(main).not_to_contain_text("Shop A")
     assert_no_exception(page)
+    page.screenshot(path=str(ARTIFACTS / "login-no-workspace.png"))
 
 
 def test_the_login_server_log_has_no_traceback(app, login_server_log):
