@@ -48,6 +48,8 @@ HEADER_BYTES = 1 << 20
 #: A gzip or zip upload may unpack to at most this many bytes (a larger one, e.g. a decompression bomb, is
 #: refused while it is unpacked, streamed to a temporary file, never held in memory).
 MAX_DECOMPRESSED_BYTES = 4 * 2**30
+#: What :func:`sniff` unpacks of a gzip or zip file (the header row and the encoding are found in it).
+SNIFF_BYTES = 4 * HEADER_BYTES
 #: An IngestError's message is cut here (it names headers and file names from the file).
 MAX_MESSAGE = 600
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]")
@@ -231,8 +233,9 @@ class _LocalFile:
     """A source as a file on disk DuckDB can read (unpacked from gzip/zip, UTF-16/32 transcoded to UTF-8);
     temporary copies are removed on close. Refuses (IngestError) what is not a CSV file at all."""
 
-    def __init__(self, source: Source, name: str | None = None):
+    def __init__(self, source: Source, name: str | None = None, head_only: bool = False):
         self._temps: list[str] = []
+        self._head_only = head_only  # unpack only the first SNIFF_BYTES of a gzip/zip file (for sniff)
         try:
             if isinstance(source, (str, os.PathLike)):
                 self.path = str(source)
@@ -291,8 +294,10 @@ class _LocalFile:
         written = 0
         with os.fdopen(fd, "wb") as out:
             while chunk := stream.read(_CHUNK):
+                if self._head_only and written >= SNIFF_BYTES:
+                    break
                 written += len(chunk)
-                if written > MAX_DECOMPRESSED_BYTES:
+                if written > MAX_DECOMPRESSED_BYTES and not self._head_only:
                     raise IngestError(
                         f"{self.name} is {what} that unpacks to more than {_size(MAX_DECOMPRESSED_BYTES)}; "
                         "refused (unpack it and upload the CSV file, or split it)")
@@ -445,8 +450,9 @@ def _listing(names: list[str], limit: int = 20) -> str:
 
 
 def sniff(source: Source, table: str, mapping: dict[str, str] | None = None, name: str | None = None) -> Sniffed:
-    """Encoding, delimiter, headers and the proposed header mapping of a file (no loading)."""
-    f = _LocalFile(source, name)
+    """Encoding, delimiter, headers and the proposed header mapping of a file (no loading; of a gzip or zip
+    file only the first SNIFF_BYTES are unpacked)."""
+    f = _LocalFile(source, name, head_only=True)
     try:
         return _sniff_open(f, table, mapping)
     finally:

@@ -138,6 +138,9 @@ def test_a_decompression_bomb_is_refused_beyond_the_limit(con, tmp_path, monkeyp
     assert message == ("bomb.csv.gz is a gzip file that unpacks to more than 1 MB; refused "
                        "(unpack it and upload the CSV file, or split it)")
     assert list(temp.iterdir()) == []  # the partly unpacked file is removed
+    # sniffing (the CLI's --map, the Data page) unpacks only the head
+    assert ingest.sniff(bomb, "transactions", name="bomb.csv.gz").headers == ["customer_id", "ordered_at", "amount"]
+    assert list(temp.iterdir()) == []
 
 
 def test_the_data_page_previews_gzip_and_zip_uploads():
