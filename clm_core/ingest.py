@@ -9,6 +9,12 @@ Loading a file again replaces that table, so data is never doubled.
 Each file is read once, parsed and checked straight into its table inside the load's
 transaction; the rejected rows are then deleted from it.
 
+Hostile files are refused before the write lock is taken, in one line naming the file: images,
+documents, other archives and binary files; more than MAX_COLUMNS columns. A gzip file and a zip archive
+of one CSV file are unpacked (to at most MAX_DECOMPRESSED_BYTES), UTF-16/UTF-32 files decoded. Values
+with a NUL byte, dates outside ``schema.date_bounds()`` and numbers beyond ``schema.MAX_NUMBER`` /
+``schema.MAX_INTEGER`` are rejected rows.
+
 This module is the DuckDB-specific escape hatch of the query layer (the CSV
 reader, DDL and the transaction); the tables it derives are Ibis expressions.
 """
