@@ -49,5 +49,12 @@ bench-pages: .venv/.bench-installed
 	bash scripts/system-deps.sh
 	$(PY) bench/bench_pages.py
 
+# Load test: 20 concurrent Chromium sessions through every page on 100k customers (not part of `make test`);
+# see bench/README.md. ARGS passes options, e.g. make bench-load ARGS="--sessions 2 --size demo --no-write".
+.PHONY: bench-load
+bench-load: .venv/.bench-installed
+	bash scripts/system-deps.sh
+	$(PY) bench/bench_load.py $(ARGS)
+
 clean:
 	rm -rf .venv data/demo data/clm.duckdb

@@ -134,13 +134,17 @@ def _url_params() -> dict[str, list[str]]:
 def view() -> ViewState:
     """This session's view state (initialised from the URL on the first run)."""
     if _KEY not in st.session_state:
+        from clm_ui.auth import NOBODY, principal
+
         params = _url_params()
+        acting = principal()
+        if acting is NOBODY:  # not signed in (yet): the link's language only, nothing looked up or kept
+            return ViewState.from_query_params(params)
         saved = params.get("view")
         if saved:
-            from clm_ui.auth import principal
             from clm_ui.data import root
 
-            found = store.get_view(root(), saved[0], principal())  # the session's workspace only
+            found = store.get_view(root(), saved[0], acting)  # the session's workspace only
             if found is not None:
                 params = found.params
         state = ViewState.from_query_params(params)
