@@ -102,6 +102,13 @@ def stopped_text(stopped: watchdog.Stopped) -> str:
     return t("stopped", TEXT, seconds=f"{stopped.seconds:g}")
 
 
+def save_customer_list(customer_ids) -> str:
+    """Store a drill-down's customer ids in the session's workspace; returns the list's id for the filter."""
+    from clm_ui.auth import principal
+
+    return store.save_customer_list(root(), customer_ids, principal())
+
+
 def dataset(dataset_id: str) -> store.Dataset:
     return store.get_dataset(connection(), dataset_id)
 

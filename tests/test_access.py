@@ -182,6 +182,20 @@ def test_customer_lists_belong_to_a_workspace(con, team):
     assert store.customer_list(con, list_id, team["admin"]).execute().empty
 
 
+def test_a_segment_filter_reads_only_its_workspace_s_lists(con, team):
+    import datetime as dt
+
+    from clm_core.filters import SegmentFilter
+
+    mine = store.save_customer_list(con, ["1"], team["viewer"])
+    listed = SegmentFilter().with_customer_list(mine)
+    as_of = dt.date(2024, 3, 1)
+    own = store.get_dataset(con, team["a_id"], team["viewer"])
+    assert sorted(listed.customers(own, as_of).execute()["customer_id"]) == ["1"]
+    other = store.get_dataset(con, team["b_id"], team["b_admin"])  # the same ids, another workspace
+    assert listed.customers(other, as_of).execute().empty
+
+
 def test_members_are_managed_by_the_workspace_s_admins(con, team):
     admin, editor, b_admin = team["admin"], team["editor"], team["b_admin"]
     access.set_member(con, admin, "New@Example.com", "viewer")

@@ -6,7 +6,6 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from clm_core import store
 from clm_core.filters import SegmentFilter
 from clm_core.i18n import format_number, format_percent
 from clm_core.metrics import drilldown
@@ -321,6 +320,6 @@ else:
     if st.button(t("use_filter", TEXT), key="w.cohorts.use_filter", disabled=members.empty):
         ids = drilldown.cohort_customers(ctx.dataset, ctx.as_of, period, cell_cohort, int(cell_period), ctx.segment,
                                          ctx.config)
-        list_id = store.save_customer_list(data.root(), ids)
+        list_id = data.save_customer_list(ids)
         update(segment=view().segment.with_customer_list(list_id))
         st.rerun()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from clm_core import bounds, store
+from clm_core import bounds
 from clm_core.filters import SegmentFilter
 from clm_core.i18n import format_number, format_percent
 from clm_core.metrics import drilldown
@@ -316,6 +316,6 @@ else:
     if st.button(t("use_filter", TEXT), key="w.funnel.use_filter", disabled=dropped.empty):
         ids = drilldown.funnel_dropped(ctx.dataset, step_objects, drop_step, as_of=ctx.as_of, window_days=window,
                                        exclusions=exclusion_objects, segment=ctx.segment, config=ctx.config)
-        list_id = store.save_customer_list(data.root(), ids)
+        list_id = data.save_customer_list(ids)
         update(segment=view().segment.with_customer_list(list_id))
         st.rerun()

@@ -10,7 +10,6 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from clm_core import store
 from clm_core.i18n import format_currency, format_date, format_number, format_percent
 from clm_core.metrics import nps_relations
 from clm_core.metrics.nps import MIN_ANSWERS
@@ -331,6 +330,6 @@ with st.columns([1, 2])[0]:
                               key="w.nps.drill_group")
         if c2.form_submit_button(t("use_group_button", TEXT)):
             ids = nps_relations.nps_group_customers(ctx.dataset, ctx.as_of, ctx.segment, ctx.config, since, chosen)
-            list_id = store.save_customer_list(data.root(), ids)
+            list_id = data.save_customer_list(ids)
             update(segment=view().segment.with_customer_list(list_id))
             st.rerun()

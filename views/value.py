@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from clm_core import export, store
+from clm_core import export
 from clm_core.config import LifecycleConfig
 from clm_core.filters import SegmentFilter
 from clm_core.i18n import format_currency, format_date, format_number, format_percent
@@ -276,7 +276,7 @@ if chosen:
                          "r": "R", "f": "F", "m": "M"})
     download_all(all_members, n_members, len(shown_members), filename, "segment_members")
     if st.button(t("apply", TEXT), help=t("apply_help", TEXT), key="w.value.apply", type="primary"):
-        list_id = store.save_customer_list(data.root(), all_members()["customer_id"].tolist())
+        list_id = data.save_customer_list(all_members()["customer_id"].tolist())
         update(segment=view().segment.with_customer_list(list_id))
         st.rerun()
 
@@ -730,7 +730,7 @@ else:
     download_all(lambda: full_risk(min_risk / 100).valuable[[c for c in columns if c in valuable.columns]],
                  at_risk.at_risk, len(valuable), "valuable_customers_at_risk.csv", "value_at_risk")
     if at_risk.at_risk and st.button(t("apply_risk", TEXT), help=t("apply_help", TEXT), key="w.value.apply_risk"):
-        list_id = store.save_customer_list(data.root(), full_risk(min_risk / 100).valuable["customer_id"].tolist())
+        list_id = data.save_customer_list(full_risk(min_risk / 100).valuable["customer_id"].tolist())
         update(segment=view().segment.with_customer_list(list_id))
         st.rerun()
 
