@@ -7,7 +7,7 @@ import datetime as dt
 
 import streamlit as st
 
-from clm_core import store
+from clm_core import bounds, store
 from clm_core.config import STAGES
 from clm_core.filters import SegmentFilter
 from clm_core.i18n import LANGUAGES
@@ -172,9 +172,14 @@ def sidebar() -> None:
         if not dataset.has("customer_index"):
             return
         default = default_as_of(dataset)
+        first, last = data.day_span(dataset)
+        first, last = first or default, max(last or default, default)
         current = dt.date.fromisoformat(view().as_of) if view().as_of else default
+        current = bounds.clamp_date(current, first, last)
+        if not first <= st.session_state.get("w.as_of", current) <= last:
+            st.session_state["w.as_of"] = current  # a picker cannot hold a date outside its range
         preset = {} if "w.as_of" in st.session_state else {"value": current}
-        as_of = st.date_input(t("as_of"), key="w.as_of", **preset,
+        as_of = st.date_input(t("as_of"), key="w.as_of", **preset, min_value=first, max_value=last,
                               format="DD.MM.YYYY" if view().lang == "de" else "YYYY-MM-DD")
         update(as_of=None if as_of == default else as_of.isoformat())
         with st.expander(t("filter"), expanded=not view().segment.is_empty()):

@@ -44,6 +44,11 @@ def test_as_of_outside_the_data_is_clamped(demo_db, page, asof, used):
         assert any(used.isoformat() in h.value for h in at.subheader)
 
 
+def test_the_sidebar_date_picker_offers_only_the_data_s_days(demo_db):
+    picker = next(d for d in open_page("overview", asof="2024-05-01").date_input if d.key == "w.as_of")
+    assert (picker.min, picker.value, picker.max) == (FIRST, dt.date(2024, 5, 1), LAST)
+
+
 def test_clamped_overview_shows_the_same_numbers_as_the_last_day(demo_db):
     clamped, plain = open_page("overview", asof="9999-12-31"), open_page("overview")
     assert [m.value for m in clamped.metric] == [m.value for m in plain.metric]
