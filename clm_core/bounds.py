@@ -88,6 +88,10 @@ FRACTION = Bound(0.0, 1.0, integer=False)
 PERCENT = Bound(0.0, 100.0, integer=False)
 #: Purchase days that make a customer loyal.
 ORDERS = Bound(1, 1000)
+#: Money a user types (campaign costs, CLV limits): as far as ingest accepts amounts (schema.MAX_NUMBER).
+MONEY = Bound(0.0, 1e9, integer=False)
+#: A campaign's effect on order value as a fraction (up to +1,000 %).
+SPEND_EFFECT = Bound(0.0, 10.0, integer=False)
 
 #: Page parameters shared by several pages (the lifecycle thresholds read by every page's configuration):
 #: their one declaration, used for the link, the configuration and the widgets alike.

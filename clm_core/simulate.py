@@ -60,6 +60,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
+from clm_core import bounds
 from clm_core.config import STAGES, LifecycleConfig
 from clm_core.metrics.clv import TIME_UNITS
 from clm_core.metrics.common import resolve_as_of
@@ -156,6 +157,11 @@ class Scenario:
             raise ValueError("effect_low must not exceed effect_high")
         if ACTIONS[self.action][1] != "spend" and self.effect_high > 1:
             raise ValueError("the effect on a probability is at most 1 (100 percentage points)")
+        if self.effect_high > bounds.SPEND_EFFECT.high:
+            raise ValueError(f"the effect on order value is at most {bounds.SPEND_EFFECT.high:g} (+1,000 %)")
+        for name in ("cost_per_contact", "fixed_cost"):
+            if getattr(self, name) > bounds.MONEY.high:
+                raise ValueError(f"{name} must be at most {bounds.MONEY.high:,.0f}")
         if self.response_rate > 1 or self.margin > 1:
             raise ValueError("response_rate and margin are shares between 0 and 1")
         if int(self.horizon_months) != self.horizon_months or not 1 <= self.horizon_months <= 120:

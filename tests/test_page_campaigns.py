@@ -149,6 +149,14 @@ def test_odd_links_do_not_break_the_page(demo_db):
     assert "Scenario B" in results(at).columns
 
 
+def test_a_link_with_an_absurd_cost_is_a_warning_and_the_default(demo_db):
+    at = open_page(**{"p.campaigns_a_cost_per_contact": "1e308"})
+    assert not at.exception
+    assert any("Scenario A in the link could not be read" in w.value for w in at.warning)
+    cost = at.number_input(key=widget_key("a_cost_per_contact"))
+    assert (cost.value, cost.max) == (1.0, 1e9)
+
+
 def test_evaluate_and_gap_analysis(demo_db, expected):
     at = open_page(**{"p.campaigns_section": "evaluate"})
     assert not at.exception

@@ -216,6 +216,9 @@ def test_scenario_params_round_trip_losslessly():
     ({"stages": ("vip",)}, "unknown stage"),
     ({"horizon_months": ("0",)}, "horizon"),
     ({"action": ("funnel_uplift",), "funnel_step": ("9",)}, "funnel_step"),
+    ({"cost_per_contact": ("1e308",)}, "cost_per_contact must be at most 1,000,000,000"),
+    ({"fixed_cost": ("2e9",)}, "fixed_cost must be at most"),
+    ({"action": ("order_value",), "effect_high": ("10.5",)}, "order value is at most 10"),
 ])
 def test_malformed_scenarios_are_refused(params, message):
     with pytest.raises(ValueError, match=message):

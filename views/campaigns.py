@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from clm_core import simulate
+from clm_core import bounds, simulate
 from clm_core.config import STAGES
 from clm_core.filters import SegmentFilter
 from clm_core.i18n import format_currency, format_number, format_percent, framework_label
@@ -311,13 +311,13 @@ def scenario_editor(name: str, stored: Scenario, steps_available: list[str], ste
     response = st.slider(t("response", TEXT), 0, 100, whole_percent(stored.response_rate),
                          help=t("response_help", TEXT), key=key + "response_rate")
     c1, c2 = st.columns(2)
-    cost = c1.number_input(t("cost_per_contact", TEXT), min_value=0.0, value=stored.cost_per_contact, step=0.1,
+    cost = c1.number_input(t("cost_per_contact", TEXT), **bounds.MONEY.widget(), value=stored.cost_per_contact, step=0.1,
                            format="%.2f", key=key + "cost_per_contact")
-    fixed = c2.number_input(t("fixed_cost", TEXT), min_value=0.0, value=stored.fixed_cost, step=100.0,
+    fixed = c2.number_input(t("fixed_cost", TEXT), **bounds.MONEY.widget(), value=stored.fixed_cost, step=100.0,
                             format="%.2f", key=key + "fixed_cost")
     margin = c1.slider(t("margin", TEXT), 0, 100, whole_percent(stored.margin), help=t("margin_help", TEXT),
                        key=key + "margin")
-    horizon = c2.number_input(t("horizon", TEXT), min_value=1, max_value=120, value=stored.horizon_months, step=1,
+    horizon = c2.number_input(t("horizon", TEXT), **bounds.MONTHS.widget(), value=stored.horizon_months, step=1,
                               key=key + "horizon_months")
     with st.expander(t("narrow", TEXT), expanded=bool(stored.stages or stored.churn_risk or stored.p_alive
                                                        or stored.clv)):
@@ -328,10 +328,10 @@ def scenario_editor(name: str, stored: Scenario, steps_available: list[str], ste
         alive = percent_range(t("p_alive_range", TEXT), key + "p_alive", stored.p_alive)
         low, high = stored.clv if stored.clv is not None else (-math.inf, math.inf)
         c1, c2 = st.columns(2)
-        clv_low = c1.number_input(t("clv_from", TEXT), min_value=0.0,
-                                  value=max(low, 0.0) if math.isfinite(low) else None, step=10.0, key=key + "clv_low")
-        clv_high = c2.number_input(t("clv_to", TEXT), min_value=0.0,
-                                   value=max(high, 0.0) if math.isfinite(high) else None, step=10.0,
+        clv_low = c1.number_input(t("clv_from", TEXT), **bounds.MONEY.widget(),
+                                  value=min(max(low, 0.0), bounds.MONEY.high) if math.isfinite(low) else None, step=10.0, key=key + "clv_low")
+        clv_high = c2.number_input(t("clv_to", TEXT), **bounds.MONEY.widget(),
+                                   value=min(max(high, 0.0), bounds.MONEY.high) if math.isfinite(high) else None, step=10.0,
                                    key=key + "clv_high")
     clv = None if clv_low is None and clv_high is None else (
         -math.inf if clv_low is None else clv_low, math.inf if clv_high is None else clv_high)
