@@ -40,6 +40,10 @@ TEXT = {
                  "used instead.",
                  "Der Stichtag {value} aus dem Link ist kein Datum (JJJJ-MM-TT); stattdessen gilt der letzte "
                  "Tag der Daten, {used}."),
+    "no_view": ("The saved view {value} of the link does not exist (or belongs to another workspace); the "
+                "default view is shown.",
+                "Die gespeicherte Ansicht {value} aus dem Link gibt es nicht (oder sie gehört zu einem anderen "
+                "Arbeitsbereich); die Standardansicht wird gezeigt."),
     "clamped_date": ("The as-of date {value} lies outside the data (first day {first}, last day {last}); "
                      "{used} is used instead.",
                      "Der Stichtag {value} liegt außerhalb der Daten (erster Tag {first}, letzter Tag {last}); "
@@ -147,6 +151,8 @@ def view() -> ViewState:
             found = store.get_view(root(), saved[0], acting)  # the session's workspace only
             if found is not None:
                 params = found.params
+            else:
+                note("no_view", value=shown_value(saved[0]))
         state = ViewState.from_query_params(params)
         st.session_state[_KEY] = state  # what the checks below may read
         raw_as_of = params.get("asof")

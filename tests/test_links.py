@@ -177,3 +177,11 @@ def test_migration_dates_stay_within_the_data(demo_db, link, used):
     if used is not None:
         assert start.value == used
     assert FIRST <= start.value <= LAST
+
+
+def test_a_link_to_a_saved_view_that_is_not_there_is_one_warning(demo_db):
+    at = open_page("overview", view="Zz9_-Zz9")
+    assert not at.exception
+    assert [w for w in warnings_of(at) if "saved view" in w] == [
+        "The saved view `Zz9?-Zz9` of the link does not exist (or belongs to another workspace); "
+        "the default view is shown."]
