@@ -10,18 +10,12 @@ from __future__ import annotations
 
 import ast
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from clm_core import demo, ingest, store
+from processes import free_port, start, stop, streamlit_command
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -54,34 +48,6 @@ def page_files() -> dict[str, Path]:
 def existing_pages() -> list[str]:
     """The pages in the app's navigation: those whose file exists (app.py skips the others)."""
     return [slug for slug, path in page_files().items() if path.exists()]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=15)
 
 
 @pytest.fixture(scope="session")
@@ -119,34 +85,15 @@ def server_log() -> Path:
 @pytest.fixture(scope="session")
 def server(demo_database, server_log) -> str:
     """Base URL (http://127.0.0.1:<port>) of `streamlit run app.py` on the demo database."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log_path = server_log
     env = dict(os.environ, CLM_DATABASE=str(demo_database), PYTHONUNBUFFERED="1")
-    command = [
-        sys.executable, "-m", "streamlit", "run", "app.py",
-        "--server.headless", "true",
-        "--server.port", str(port),
-        "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-        "--server.runOnSave", "false",
-    ]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+    process = start(streamlit_command(port), env, server_log, f"{url}/_stcore/health", "streamlit",
+                    timeout=START_TIMEOUT)
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _healthy(url):
-            if process.poll() is not None:
-                pytest.fail(f"streamlit exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not answer {url}/_stcore/health within {START_TIMEOUT} s:\n"
-                            f"{log_path.read_text(errors='replace')}")
-            time.sleep(0.25)
         yield url
     finally:
-        _stop(process)
+        stop(process)
 
 
 @pytest.fixture(scope="session")

@@ -10,34 +10,17 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from clm_core import ingest, store
+from processes import free_port, start, stop, streamlit_command
 
 ROOT = Path(__file__).resolve().parents[2]
 START_SECONDS = 90
 IMPORT_SECONDS = 60
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def _wait_for(condition, seconds: float, what: str, log: Path) -> None:
@@ -62,21 +45,14 @@ def test_the_running_app_imports_a_job_the_cli_drops(tmp_path, browser):
     finally:
         con.disconnect()
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, CLM_DATABASE=str(database), CLM_INBOX=str(box), CLM_INBOX_SECONDS="0.5",
                PYTHONUNBUFFERED="1")
     log = tmp_path / "streamlit.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
-             str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none", "--server.runOnSave", "false"],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    server = start(streamlit_command(port), env, log, f"{url}/_stcore/health", "streamlit", timeout=START_SECONDS)
     context = None
     try:
-        _wait_for(lambda: _healthy(url) or server.poll() is not None, START_SECONDS, "no health check", log)
-        assert server.poll() is None, log.read_text(errors="replace")
         context = browser.new_context()
         page = context.new_page()
         page.goto(url, wait_until="domcontentloaded")  # a session's first run starts the watcher
@@ -105,13 +81,7 @@ def test_the_running_app_imports_a_job_the_cli_drops(tmp_path, browser):
     finally:
         if context is not None:
             context.close()
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=15)
+        stop(server)
     con = store.connect(database)
     try:
         assert sorted(d.name for d in store.list_datasets(con)) == ["Dropped", "Start"]

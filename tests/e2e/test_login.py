@@ -30,19 +30,13 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from clm_core import access, demo, ingest, store
+from processes import free_port, start, stop, streamlit_command
 
 ROOT = Path(__file__).resolve().parents[2]
 OIDC = ROOT / "tests" / "e2e" / "oidc"
@@ -53,46 +47,6 @@ VIEWER = "viewer@example.com"
 ADMIN = "admin@example.com"
 STRANGER = "stranger@example.com"
 NEWCOMER = "newcomer@example.com"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _start(command, env, log_path: Path, ready_url: str, cwd: Path, what: str, timeout: float = 90):
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + timeout
-    while not _answers(ready_url):
-        if process.poll() is not None or time.monotonic() > deadline:
-            _stop(process)
-            pytest.fail(f"{what} did not start ({ready_url}):\n{log_path.read_text(errors='replace')[-3000:]}")
-        time.sleep(0.2)
-    return process
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=15)
 
 
 @pytest.fixture(scope="module")
@@ -123,18 +77,18 @@ def provider(tmp_path_factory):
         pytest.skip("Node.js is not installed: the sign-in test runs the oidc-provider package (make test)")
     if not (OIDC / "node_modules" / "oidc-provider" / "package.json").is_file():
         pytest.skip("the OIDC provider is not installed: run `npm ci --prefix tests/e2e/oidc` (make test does)")
-    port, app_port = _free_port(), _free_port()
+    port, app_port = free_port(), free_port()
     client_id, client_secret = "clm-e2e", secrets.token_hex(16)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, OIDC_PORT=str(port), OIDC_CLIENT_ID=client_id, OIDC_CLIENT_SECRET=client_secret,
                OIDC_REDIRECT_URI=f"http://127.0.0.1:{app_port}/oauth2callback")
     issuer = f"http://127.0.0.1:{port}"
-    process = _start([node, "server.mjs"], env, ARTIFACTS / "oidc-provider.log",
-                     f"{issuer}/.well-known/openid-configuration", OIDC, "the OIDC provider", timeout=30)
+    process = start([node, "server.mjs"], env, ARTIFACTS / "oidc-provider.log",
+                    f"{issuer}/.well-known/openid-configuration", "the OIDC provider", cwd=OIDC, timeout=30)
     try:
         yield issuer, app_port, client_id, client_secret
     finally:
-        _stop(process)
+        stop(process)
 
 
 @pytest.fixture(scope="module")
@@ -163,15 +117,12 @@ admins = ["{ADMIN}"]
 """, encoding="utf-8")
     env = dict(os.environ, CLM_DATABASE=str(team_database["path"]), PYTHONUNBUFFERED="1")
     env.pop("CLM_ADMINS", None)
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none", "--server.runOnSave", "false",
-               "--secrets.files", str(secrets_file)]
-    process = _start(command, env, login_server_log, f"{url}/_stcore/health", ROOT, "streamlit")
+    process = start(streamlit_command(port, "--secrets.files", str(secrets_file)), env, login_server_log,
+                    f"{url}/_stcore/health", "streamlit")
     try:
         yield url
     finally:
-        _stop(process)
+        stop(process)
 
 
 # ----------------------------------------------------------------------------------- helpers
