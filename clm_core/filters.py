@@ -64,7 +64,7 @@ class SegmentFilter:
         if self.customer_list:
             from clm_core.store import customer_list
 
-            listed = customer_list(dataset.con, self.customer_list, getattr(dataset, "principal", None))
+            listed = customer_list(dataset.con, self.customer_list, workspace=dataset.workspace)
             ids = ids.semi_join(listed, ids.customer_id == listed.customer_id)
         if self.stages:
             from clm_core.metrics.stages import customer_stages

@@ -479,12 +479,15 @@ def save_customer_list(con, customer_ids, principal: Principal | None = None) ->
     return list_id
 
 
-def customer_list(con, list_id: str, principal: Principal | None = None):
-    """Ibis table (customer_id) of a stored list of the principal's workspace; empty for an unknown id
-    (and for another workspace's list)."""
+def customer_list(con, list_id: str, principal: Principal | None = None, workspace: str | None = None):
+    """Ibis table (customer_id) of a stored list of ``workspace`` (default: the principal's); empty for an
+    unknown id and for another workspace's list. A filter passes its dataset's workspace, so whoever
+    opened the dataset, a list only ever narrows data of its own workspace."""
     lists = con.table("clm_lists")
     kept = lists.id == list_id
     principal = principal or access.SYSTEM
-    if not principal.system:
-        kept = kept & (lists.workspace_id.fill_null(access.DEFAULT_WORKSPACE) == principal.workspace)
+    if workspace is None and not principal.system:
+        workspace = principal.workspace
+    if workspace is not None:
+        kept = kept & (lists.workspace_id.fill_null(access.DEFAULT_WORKSPACE) == workspace)
     return lists.filter(kept).select("customer_id")

@@ -15,6 +15,7 @@ through :func:`md` (Markdown escaped) or as plain widget labels, never as HTML.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import streamlit as st
 
@@ -30,6 +31,10 @@ TEXT = {
     "sign_in_help": ("Sign in with your organisation's account to see your team's data.",
                      "Mit dem Konto Ihrer Organisation anmelden, um die Daten Ihres Teams zu sehen."),
     "sign_in": ("Sign in", "Anmelden"),
+    "secrets_unreadable": ("The app's secrets file cannot be read, so sign-in cannot be checked and the app stays "
+                           "closed: {reason}",
+                           "Die Secrets-Datei der App ist nicht lesbar; die Anmeldung kann nicht geprüft werden, "
+                           "daher bleibt die App geschlossen: {reason}"),
     "sign_out": ("Sign out", "Abmelden"),
     "no_workspace": ("{email} is not a member of any workspace yet: ask an admin of your team to add you.",
                      "{email} ist noch in keinem Arbeitsbereich Mitglied: bitte eine Administratorin oder einen "
@@ -65,24 +70,35 @@ def email_md(address) -> str:
     return "`" + str(address).replace("`", "'").replace("\n", " ") + "`"
 
 
+class SecretsUnreadable(RuntimeError):
+    """A secrets file exists but cannot be read: the app stops rather than run without sign-in."""
+
+
 def configured() -> bool:
-    """Whether sign-in is configured (an ``[auth]`` section in the secrets)."""
+    """Whether sign-in is configured (an ``[auth]`` section in the secrets). A secrets file that exists but
+    cannot be parsed raises :class:`SecretsUnreadable`: a typo must not open the app to everybody."""
     try:
         return "auth" in st.secrets
-    except Exception:  # noqa: BLE001 - no or unreadable secrets file: no sign-in
+    except Exception as exc:  # noqa: BLE001 - no secrets file at all: no sign-in
+        files = st.get_option("secrets.files") or []
+        if any(Path(f).expanduser().is_file() for f in files):
+            raise SecretsUnreadable(" ".join(str(exc).split())[:300]) from None
         return False
+
+
+def _setting(name: str):
+    """A value of the secrets' ``[clm]`` section (None when there is none)."""
+    try:
+        return (st.secrets.get("clm") or {}).get(name)
+    except Exception:  # noqa: BLE001 - no secrets file
+        return None
 
 
 def admins() -> frozenset[str]:
     """Bootstrap admins: the secrets' ``[clm] admins`` and ``CLM_ADMINS``."""
-    configured_admins = ()
-    try:
-        section = st.secrets.get("clm") or {}
-        configured_admins = section.get("admins") or ()
-        if isinstance(configured_admins, str):
-            configured_admins = [configured_admins]
-    except Exception:  # noqa: BLE001 - no secrets file
-        pass
+    configured_admins = _setting("admins") or ()
+    if isinstance(configured_admins, str):
+        configured_admins = [configured_admins]
     return access.bootstrap_admins(configured_admins)
 
 
@@ -91,8 +107,11 @@ def signed_in() -> bool:
 
 
 def email() -> str | None:
-    """The signed-in person's address (None: none, or the provider says it is not verified)."""
-    if not signed_in() or st.user.get("email_verified") is False:
+    """The signed-in person's address; None when there is none or the provider does not say it is verified
+    (``email_verified``; members are found by address, so an unverified one could be anybody's). Providers
+    that never send the claim (some Microsoft Entra set-ups) need ``[clm] trust_unverified_email = true``."""
+    verified = st.user.get("email_verified") is True or _setting("trust_unverified_email") is True
+    if not signed_in() or not verified:
         return None
     try:
         return access.normal_email(st.user.get("email"))
@@ -103,8 +122,11 @@ def email() -> str | None:
 def principal() -> access.Principal:
     """Who acts in this session: :data:`access.OPEN` without sign-in; the signed-in member in the chosen
     workspace; :data:`NOBODY` otherwise."""
-    if not configured():
-        return access.OPEN
+    try:
+        if not configured():
+            return access.OPEN
+    except SecretsUnreadable:  # the gate says so and stops
+        return NOBODY
     address = email()
     if address is None:
         return NOBODY
@@ -133,8 +155,12 @@ def denied_text(exc: Exception) -> str:
 def gate() -> bool:
     """Whether the app may be shown. When sign-in is configured and nobody is signed in, draws the sign-in
     button; for somebody who is a member of no workspace, one line (and the sign-out button)."""
-    if not configured():
-        return True
+    try:
+        if not configured():
+            return True
+    except SecretsUnreadable as exc:
+        st.error(t("secrets_unreadable", TEXT, reason=md(str(exc))))
+        return False
     if not signed_in():
         st.title(t("app_title"))
         st.write(t("sign_in_help", TEXT))

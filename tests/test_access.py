@@ -194,6 +194,9 @@ def test_a_segment_filter_reads_only_its_workspace_s_lists(con, team):
     assert sorted(listed.customers(own, as_of).execute()["customer_id"]) == ["1"]
     other = store.get_dataset(con, team["b_id"], team["b_admin"])  # the same ids, another workspace
     assert listed.customers(other, as_of).execute().empty
+    # the app's metric cache opens datasets without a principal: the dataset's workspace still decides
+    assert listed.customers(store.get_dataset(con, team["b_id"]), as_of).execute().empty
+    assert sorted(listed.customers(store.get_dataset(con, team["a_id"]), as_of).execute()["customer_id"]) == ["1"]
 
 
 def test_members_are_managed_by_the_workspace_s_admins(con, team):
