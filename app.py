@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 
 import streamlit as st
@@ -48,5 +50,10 @@ update(page=current)
 sidebar()
 try:
     navigation.run()
+except Exception as exc:  # noqa: BLE001 - no traceback reaches a user: one line, the traceback in the log
+    if os.environ.get("CLM_RAISE_ERRORS") == "1":  # the tests' setting: a page's error fails its test
+        raise
+    logging.getLogger("clm").exception("page %s failed", current)
+    st.error(t("page_failed", kind=type(exc).__name__))
 finally:
     write_url()

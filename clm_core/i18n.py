@@ -15,6 +15,10 @@ LANGUAGES = {"en": "English", "de": "Deutsch"}
 #: key -> (English, German)
 TEXT: dict[str, tuple[str, str]] = {
     "app_title": ("Customer lifecycle", "Kundenlebenszyklus"),
+    "page_failed": ("This part of the page could not be drawn ({kind}); the error was logged. Reload the page, or "
+                    "change the view.",
+                    "Dieser Teil der Seite konnte nicht gezeichnet werden ({kind}); der Fehler wurde protokolliert. "
+                    "Bitte die Seite neu laden oder die Ansicht ändern."),
     "dataset": ("Dataset", "Datensatz"),
     "as_of": ("As of", "Stichtag"),
     "language": ("Language", "Sprache"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 import warnings
 
@@ -10,6 +11,8 @@ import pytest
 from clm_core import demo, ingest, store
 
 warnings.filterwarnings("ignore", message=".*future.infer_string.*")
+# A page's error reaches the tests as an exception (app.py otherwise shows one line and logs it).
+os.environ.setdefault("CLM_RAISE_ERRORS", "1")
 
 
 @pytest.fixture

@@ -35,3 +35,20 @@ def test_filter_from_the_url_changes_the_numbers(demo_db):
     austria = open_page("overview", **{"f.country": "AT"})
     assert not austria.exception
     assert 0 < int(austria.metric[0].value) < int(everyone.metric[0].value)
+
+
+def test_an_unexpected_error_is_one_line_not_a_traceback(demo_db, monkeypatch):
+    """What no test foresaw (here a metric that fails) is one line in the user's language, the traceback
+    only in the server's log (the tests otherwise let it raise: CLM_RAISE_ERRORS)."""
+    from clm_core.metrics import stages
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("<b>boom</b> at C:\\secret\\path")
+
+    monkeypatch.delenv("CLM_RAISE_ERRORS")
+    monkeypatch.setattr(stages, "counts_from_timeline", broken)
+    at = open_page("lifecycle", lang="de")
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "Dieser Teil der Seite konnte nicht gezeichnet werden (RuntimeError); der Fehler wurde protokolliert. "
+        "Bitte die Seite neu laden oder die Ansicht ändern."]
