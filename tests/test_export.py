@@ -191,3 +191,13 @@ def test_widget_download_writes_safe_csv_bytes_when_clicked(monkeypatch):
     (data, kw), = buttons
     assert callable(data) and kw["mime"] == "text/csv"  # built lazily, on the click
     assert data() == b"'=attribute,share\n'@x,-0.5\n'-y,0.25\nz,\n"
+
+
+def test_tables_offer_no_csv_export_that_bypasses_the_neutralisation():
+    """st.dataframe's toolbar would write "=HYPERLINK(…)" as it is: the served app switches it off; its own
+    download buttons (clm_ui.widgets.download) go through clm_core.export."""
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["disableDataExport"] is True

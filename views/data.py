@@ -547,10 +547,13 @@ def upload_section() -> None:
         current = current_dataset(view())
         options = [d.id for d in datasets] + [NEW]
         names_by_id = {d.id: d.name for d in datasets}
+        if st.session_state.get("w.data.target") not in options:  # deleted meanwhile, or another workspace's
+            st.session_state.pop("w.data.target", None)
         c1, c2 = st.columns(2)
         target = c1.selectbox(t("target", TEXT), options,
-                              index=options.index(current.id) if current else len(datasets),
-                              format_func=lambda i: names_by_id.get(i) or t("new_dataset", TEXT), key="w.data.target")
+                              index=options.index(current.id) if current and current.id in options else len(datasets),
+                              format_func=lambda i: t("new_dataset", TEXT) if i == NEW else names_by_id[i],
+                              key="w.data.target")
         new_name = ""
         blocked = []
         if target == NEW:
