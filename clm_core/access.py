@@ -241,23 +241,25 @@ def set_member(con, principal: Principal | None, email: str, role: str, workspac
     if role not in _RANK:
         raise ValueError(f"a role is one of {', '.join(ROLES)}")
     email = normal_email(email)
-    workspace = _managed(con, principal, workspace)
-    if principal is not None and principal.email == email:
-        raise AccessDenied("changing your own role")
-    from clm_core.store import _transaction
-
-    with _transaction(con) as db:
-        db.execute("DELETE FROM clm_members WHERE workspace_id = ? AND email = ?", [workspace, email])
-        db.execute("INSERT INTO clm_members VALUES (?, ?, ?)", [workspace, email, role])
+    _change_member(con, principal, workspace, email, role, "changing your own role")
 
 
 def remove_member(con, principal: Principal | None, email: str, workspace: str | None = None) -> None:
     """Remove ``email`` from the principal's workspace (admins only; not themselves)."""
-    email = normal_email(email)
-    workspace = _managed(con, principal, workspace)
-    if principal is not None and principal.email == email:
-        raise AccessDenied("removing yourself")
-    from clm_core.store import _transaction
+    _change_member(con, principal, workspace, normal_email(email), None, "removing yourself")
 
-    with _transaction(con) as db:
-        db.execute("DELETE FROM clm_members WHERE workspace_id = ? AND email = ?", [workspace, email])
+
+def _change_member(con, principal: Principal | None, workspace: str | None, email: str, role: str | None,
+                   own: str) -> None:
+    """Set (``role``) or remove (None) a member: the admin check and the change in one serialised write, so
+    that two admins demoting each other at once cannot both pass the check."""
+    from clm_core.store import WRITE_LOCK, _transaction
+
+    with WRITE_LOCK:
+        workspace = _managed(con, principal, workspace)
+        if principal is not None and principal.email == email:
+            raise AccessDenied(own)
+        with _transaction(con) as db:
+            db.execute("DELETE FROM clm_members WHERE workspace_id = ? AND email = ?", [workspace, email])
+            if role is not None:
+                db.execute("INSERT INTO clm_members VALUES (?, ?, ?)", [workspace, email, role])

@@ -298,3 +298,29 @@ def test_the_command_line_replacing_a_dataset_keeps_it_in_its_workspace(con, tea
     store.create_dataset(con, "B data")  # the same name in the default workspace
     assert store.find_dataset(con, "B data").workspace == "default"
     assert store.find_dataset(con, "B data", team["b_admin"]).id == new.id
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(con, team):
+    import threading
+
+    b = team["b"]
+    access.set_member(con, access.SYSTEM, "b-second@example.com", "admin", workspace=b)
+    first, second = team["b_admin"], team["who"]("b-second@example.com")
+    start, outcomes = threading.Barrier(2), []
+
+    def demote(me, other):
+        start.wait()
+        try:
+            access.set_member(con, me, other.email, "viewer")
+            outcomes.append("demoted")
+        except AccessDenied:
+            outcomes.append("denied")
+
+    threads = [threading.Thread(target=demote, args=pair) for pair in ((first, second), (second, first))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["demoted", "denied"]
+    roles = dict(access.list_members(con, access.SYSTEM, b))
+    assert sorted(roles.values()) == ["admin", "viewer"]
