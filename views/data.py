@@ -11,18 +11,17 @@ Deleting a dataset and replacing tables of one by a load ask for a confirmation 
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import pandas as pd
 import streamlit as st
 
-from clm_core import ingest, schema, store, upload
+from clm_core import access, ingest, schema, store, upload
 from clm_core.config import LifecycleConfig
 from clm_core.i18n import format_number, reason_label
 from clm_core.metrics.common import resolve_as_of
 from clm_core.models import prepare
-from clm_core import access
 from clm_ui import auth, data
+from clm_ui.auth import md
 from clm_ui.page import current_dataset
 from clm_ui.sidebar import select_dataset
 from clm_ui.state import t, update, view
@@ -177,11 +176,6 @@ def table_label(name: str) -> str:
     return f"{pair[1] if lang == 'de' else pair[0]} ({name})" if pair else name
 
 
-def md(text: str) -> str:
-    """User text (a file or dataset name) as literal Markdown."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", str(text))
-
-
 @st.cache_data(show_spinner=False, max_entries=64)
 def _inspect(file_id: str, name: str, table: str | None, choices: tuple, _head: bytes) -> upload.Inspection:
     """The inspection of an upload's head, cached per (upload, table, mapping choices)."""
@@ -261,7 +255,7 @@ def file_panel(f) -> dict | None:
         try:
             base = base_inspection(f)
         except ingest.IngestError as exc:
-            st.error(t("unreadable", TEXT, name=f.name, error=str(exc)))
+            st.error(t("unreadable", TEXT, name=md(f.name), error=md(str(exc))))
             return None
         options = [SKIP, *schema.TABLES]
         left, c1, c2, c3 = st.columns([2, 1, 1, 1.4])  # room for "Dezimaltrennzeichen"
@@ -294,7 +288,7 @@ def file_panel(f) -> dict | None:
         try:
             inspection = _inspect(fid, f.name, chosen, tuple(sorted(choices.items())), upload.head(f))
         except (ingest.IngestError, ValueError) as exc:
-            st.error(t("unreadable", TEXT, name=f.name, error=str(exc)))
+            st.error(t("unreadable", TEXT, name=md(f.name), error=md(str(exc))))
             return None
         problems = upload.mapping_problems(chosen, base.headers, choices)
         if problems["missing"]:
@@ -333,7 +327,7 @@ def blockers(plans: list[dict], target: str, new_name: str) -> list[str]:
             by_table.setdefault(plan["table"], []).append(plan["file"].name)
     for name, names in by_table.items():
         if len(names) > 1:
-            messages.append(t("two_files", TEXT, kind=table_label(name), files=", ".join(names)))
+            messages.append(t("two_files", TEXT, kind=table_label(name), files=md(", ".join(names))))
     if not by_table:
         messages.append(t("nothing_to_load", TEXT))
     if target == NEW and not (new_name or "").strip():
@@ -398,12 +392,12 @@ def load_files(uploader: str) -> None:
     if target != NEW and replaced_tables(dataset.id, plans) and not st.session_state.get(f"{REPLACE_KEY}.{target}"):
         return  # the page asks for the confirmation
     label = dataset.name
-    with st.status(t("loading", TEXT, n=len(wanted), dataset=label), expanded=True) as status:
+    with st.status(t("loading", TEXT, n=len(wanted), dataset=md(label)), expanded=True) as status:
         bar = st.progress(0.0)
         sources, mapping, names, date_formats = {}, {}, {}, {}
         for i, plan in enumerate(wanted):
             f, name = plan["file"], plan["table"]
-            bar.progress(i / (len(wanted) + 1), text=t("reading", TEXT, name=f.name, kind=table_label(name)))
+            bar.progress(i / (len(wanted) + 1), text=t("reading", TEXT, name=md(f.name), kind=table_label(name)))
             f.seek(0)
             sources[name] = f
             names[name] = f.name
@@ -419,10 +413,10 @@ def load_files(uploader: str) -> None:
                 raise
             status.update(label=t("failed", TEXT), state="error")
             st.session_state[ERROR_KEY] = (auth.denied_text(exc) if isinstance(exc, (access.AccessDenied, KeyError))
-                                           else str(exc))
+                                           else md(str(exc)))
             return
         bar.progress(1.0)
-        status.update(label=t("loaded", TEXT, dataset=dataset.name), state="complete", expanded=False)
+        status.update(label=t("loaded", TEXT, dataset=md(dataset.name)), state="complete", expanded=False)
     st.session_state[REPORT_KEY] = {"report": report, "dataset": dataset.name, "dataset_id": dataset.id,
                                     "time": dt.datetime.now().strftime("%H:%M")}
     st.session_state[ROUND_KEY] = st.session_state.get(ROUND_KEY, 0) + 1  # empties the uploader
@@ -515,7 +509,7 @@ def rename(dataset_id: str) -> None:
     except (access.AccessDenied, KeyError) as exc:
         st.session_state[DENIED_KEY] = auth.denied_text(exc)
         return
-    st.session_state[NOTICE_KEY] = t("renamed", TEXT, dataset=renamed.name)
+    st.session_state[NOTICE_KEY] = t("renamed", TEXT, dataset=md(renamed.name))
     update(dataset=renamed.id)  # the sidebar reads the names afresh
 
 
@@ -529,7 +523,7 @@ def delete(dataset_id: str, remaining: list[str]) -> None:
         return
     if (st.session_state.get(REPORT_KEY) or {}).get("dataset_id") == dataset_id:
         st.session_state.pop(REPORT_KEY, None)
-    st.session_state[NOTICE_KEY] = t("deleted", TEXT, dataset=dataset.name)
+    st.session_state[NOTICE_KEY] = t("deleted", TEXT, dataset=md(dataset.name))
     select_dataset(remaining[0] if remaining else None)
 
 
