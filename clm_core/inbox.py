@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-import ibis
 import pandas as pd
 
 from clm_core import access, export, ingest, schema, store
@@ -307,15 +306,11 @@ def import_job(con, job_folder: str | os.PathLike) -> ImportResult:
     if error is None:
         sources = {t: job_folder / f for t, f in manifest["tables"].items()}
         try:
-            with store.WRITE_LOCK:  # no other write between finding the dataset to replace and replacing it
-                reader = ibis.duckdb.from_connection(store.raw(con).cursor())  # not the shared connection
-                try:
-                    existing = store.find_dataset(reader, name, PRINCIPAL)
-                    dataset = store.new_dataset(con, name, PRINCIPAL)
-                    loaded = ingest.load(dataset, sources, mapping=manifest["mapping"], names=manifest["names"],
-                                         create=True, replaces=existing)
-                finally:
-                    store.raw(reader).close()
+            # The dataset of that name is found and replaced inside the load's transaction: no other write
+            # comes between, and the app's other writes wait only for that, not for unpacking the files.
+            dataset = store.new_dataset(con, name, PRINCIPAL)
+            loaded = ingest.load(dataset, sources, mapping=manifest["mapping"], names=manifest["names"],
+                                 create=True, replaces_name=name)
             dataset_id = dataset.id
         except Exception as exc:  # noqa: BLE001 - whatever it is, the job fails with one line and is not retried
             if not isinstance(exc, (ingest.IngestError, store.MissingTableError, ValueError, OSError, duckdb.Error)):

@@ -895,6 +895,7 @@ def load(
     names: dict[str, str] | None = None,
     create: bool = False,
     replaces: Dataset | None = None,
+    replaces_name: str | None = None,
 ) -> IngestReport:
     """Load CSV files into ``dataset``, replacing the tables given; all or nothing.
 
@@ -902,10 +903,14 @@ def load(
     table -> {header: canonical column} on top of the synonyms; ``date_formats``
     table -> {canonical column: a family of DATE_FAMILIES or a strptime format}.
     ``create`` adds ``dataset`` (from :func:`store.new_dataset`) and ``replaces`` drops another
-    dataset, both in the load's transaction. Loads are serialised (``store.WRITE_LOCK``), each on its
-    own cursor, whose temporary tables go with it.
+    dataset, both in the load's transaction; ``replaces_name`` instead drops the dataset of that name in
+    ``dataset``'s workspace, found inside the transaction (see :func:`store.changing`). Loads are
+    serialised (``store.WRITE_LOCK``), each on its own cursor, whose temporary tables go with it; the
+    files are unpacked and their headers checked before the lock is taken, the principal's role before
+    any file is touched (:class:`access.AccessDenied`).
     Raises :class:`IngestError` (previous data untouched) for a file that cannot be loaded.
     """
+    _check_access(dataset, create, replaces, replaces_name)
     mapping = mapping or {}
     date_formats = date_formats or {}
     report = IngestReport()
@@ -925,12 +930,36 @@ def load(
         # the settings are the database's, changed outside the transaction so that a rollback cannot
         # keep them from being restored
         with writer(dataset.con) as settings, _load_settings(raw(settings), width):
-            with changing(dataset, create=create, replaces=replaces) as bound:
+            with changing(dataset, create=create, replaces=replaces, replaces_name=replaces_name) as bound:
                 _load(bound, raw(bound.con), opened, date_formats, report)
     finally:
         for f in files:
             f.close()
     return report
+
+
+def _check_access(dataset: Dataset, create: bool, replaces: Dataset | None, replaces_name: str | None) -> None:
+    """The role checks :func:`store.changing` makes, made before any file is copied or unpacked (a viewer's
+    4 GB gzip file is refused at once): an editor of the workspace loads, an admin replaces. ``changing``
+    checks again under the write lock, where they count."""
+    from clm_core import access, store
+
+    principal = dataset.principal
+    workspace = dataset.workspace
+    if replaces is not None:
+        store._check(replaces, "admin", "replacing a dataset", principal)
+        if create:
+            workspace = store._workspace_of(dataset.con, replaces.id)
+    elif replaces_name is not None and replaces_name.strip():
+        existing = access._rows(dataset.con, "SELECT 1 FROM clm_datasets WHERE name = ? AND id <> ? "
+                                "AND coalesce(workspace_id, ?) = ? LIMIT 1",
+                                [replaces_name.strip(), dataset.id, access.DEFAULT_WORKSPACE, dataset.workspace])
+        if existing:
+            access.require(dataset.con, principal, workspace, "admin", "replacing a dataset")
+    if create:
+        access.require(dataset.con, principal, workspace, "editor", "loading data")
+    else:
+        store._check(dataset, "editor", "loading data")
 
 
 def _load(dataset, db, opened, date_formats, report) -> None:

@@ -314,15 +314,26 @@ def rename_dataset(dataset: Dataset, name: str, principal: Principal | None = No
 
 
 @contextmanager
-def changing(dataset: Dataset, create: bool = False, replaces: Dataset | None = None):
+def changing(dataset: Dataset, create: bool = False, replaces: Dataset | None = None,
+             replaces_name: str | None = None):
     """A serialised transaction that changes ``dataset``, on its own cursor: yields the dataset bound to
     that cursor. Committed with the version raised (which invalidates cached results), rolled back on any
     error. ``create`` adds a :func:`new_dataset` first and ``replaces`` drops another dataset, both inside
     the transaction, so a refused or killed load leaves neither an empty dataset nor a missing one.
+    ``replaces_name`` (instead of ``replaces``) drops the oldest other dataset of that name in ``dataset``'s
+    workspace, if there is one, found once the write lock is held: no other write can come between
+    finding it and replacing it, and nobody has to hold the lock while the files are prepared.
     Checked against the principal that opened ``dataset``: a change (a load) needs an editor of its
     workspace, ``replaces`` an admin of the replaced dataset's workspace."""
     with writer(dataset.con) as backend:
         workspace = dataset.workspace
+        if replaces is None and replaces_name is not None and replaces_name.strip():
+            rows = access._rows(backend, "SELECT id FROM clm_datasets WHERE name = ? AND id <> ? "
+                                "AND coalesce(workspace_id, ?) = ? ORDER BY created_at LIMIT 1",
+                                [replaces_name.strip(), dataset.id, access.DEFAULT_WORKSPACE, dataset.workspace])
+            if rows:
+                replaces = Dataset(dataset.con, rows[0][0], replaces_name.strip(), dataset.workspace,
+                                   dataset.principal)
         if replaces is not None:
             _check(replaces, "admin", "replacing a dataset", dataset.principal)
             if create:  # the new dataset takes the place of the replaced one, in its workspace

@@ -7,6 +7,7 @@ clm_stage_0_errors does not exist", then a segmentation fault, and both datasets
 
 from __future__ import annotations
 
+import gzip
 import threading
 
 import ibis
@@ -172,3 +173,66 @@ def test_replacing_a_dataset_by_name_keeps_one(con, tmp_path):
                     replaces=store.find_dataset(con, "report"))
     assert [(d.id, d.name) for d in store.list_datasets(con)] == [(new.id, "report")]
     assert pd.DataFrame(store.get_dataset(con, new.id).table("customers").execute())["customer_id"].tolist() == ["7"]
+
+
+def test_a_view_is_saved_while_an_import_job_unpacks_its_files(con, tmp_path, monkeypatch):
+    """The import folder's job takes the write lock only for its transaction: while its (large) gzip
+    file is still being unpacked, another session's write does not wait for it."""
+    from clm_core import inbox
+
+    old = store.new_dataset(con, "Shop")
+    plain = tmp_path / "customers.csv"
+    plain.write_text("customer_id\n1\n", encoding="utf-8")
+    ingest.load(old, {"customers": plain}, create=True)
+    packed = tmp_path / "customers.csv.gz"
+    with gzip.open(packed, "wt", encoding="utf-8") as f:
+        f.write("customer_id\n" + "".join(f"{n}\n" for n in range(2, 1000)))
+    job = inbox.submit(tmp_path / "inbox", "Shop", {"customers": packed})
+
+    unpacking, release = threading.Event(), threading.Event()
+    original = ingest._LocalFile._decompress_gzip
+
+    def slow_gzip(self):  # the reading step of ingest, held until the test has saved its view
+        unpacking.set()
+        assert release.wait(60)
+        return original(self)
+
+    monkeypatch.setattr(ingest._LocalFile, "_decompress_gzip", slow_gzip)
+    results: list = []
+    importer = threading.Thread(target=lambda: results.append(inbox.import_job(con, job)))
+    saved: list = []
+    saver = threading.Thread(target=lambda: saved.append(store.save_view(con, "while importing", {"page": ["x"]})))
+    importer.start()
+    try:
+        assert unpacking.wait(30)
+        saver.start()
+        saver.join(timeout=10)
+        assert not saver.is_alive(), "save_view waited for the import's unpacking"
+        assert importer.is_alive()  # the import was still unpacking meanwhile
+        assert [v.name for v in store.list_views(con)] == ["while importing"]
+    finally:
+        release.set()
+        importer.join(timeout=60)
+        saver.join(timeout=60)
+    [result] = results
+    assert result.ok, result.message
+    [shop] = [d for d in store.list_datasets(con) if d.name == "Shop"]  # replaced, found inside the load
+    assert shop.id == result.dataset_id != old.id
+    assert store.table_rows(shop) == {"customers": 998}
+
+
+def test_replaces_name_replaces_the_dataset_of_that_name_in_the_same_workspace_only(con, tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text("customer_id\n1\n2\n", encoding="utf-8")
+    other_team = store.Principal(None, "other-team", "admin")
+    theirs = store.new_dataset(con, "report", other_team)
+    ingest.load(theirs, {"customers": path}, create=True)
+    ours = store.new_dataset(con, "report")
+    ingest.load(ours, {"customers": path}, create=True, replaces_name="report")  # nothing of ours to replace
+    newer = store.new_dataset(con, "report")
+    ingest.load(newer, {"customers": path}, create=True, replaces_name="report")
+    assert sorted((d.workspace, d.id) for d in store.list_datasets(con)) == sorted(
+        [("other-team", theirs.id), (store.access.DEFAULT_WORKSPACE, newer.id)])
+    # loading into an existing dataset with its own name as replaces_name never drops itself
+    ingest.load(store.get_dataset(con, newer.id), {"customers": path}, replaces_name="report")
+    assert store.get_dataset(con, newer.id).name == "report"

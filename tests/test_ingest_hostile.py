@@ -338,3 +338,48 @@ def test_cli_loads_gzip_files_and_refuses_an_image_in_one_line(tmp_path):
     assert refused.returncode == 2
     assert refused.stderr.splitlines() == ["error: photo.csv is a PNG image, not a CSV file"]
     assert not (tmp_path / "out2").exists()
+
+
+class _Watched(io.BytesIO):
+    """A source file object that records whether it was read."""
+
+    reads = 0
+
+    def read(self, *args):
+        self.reads += 1
+        return super().read(*args)
+
+
+def test_a_load_beyond_the_principals_role_is_refused_before_any_file_is_read(con, tmp_path, monkeypatch):
+    from clm_core import access
+
+    access.set_member(con, access.SYSTEM, "viewer@example.com", "viewer")
+    access.set_member(con, access.SYSTEM, "editor@example.com", "editor")
+    viewer = access.principal_for(con, "viewer@example.com")
+    editor = access.principal_for(con, "editor@example.com")
+    existing = store.create_dataset(con, "existing")
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    packed = gzip.compress(TRANSACTIONS.encode("utf-8"))
+
+    source = _Watched(packed)
+    with pytest.raises(store.AccessDenied):
+        ingest.load(store.get_dataset(con, existing.id, viewer), {"transactions": source})
+    assert source.reads == 0 and list(temp.iterdir()) == []
+    path = tmp_path / "t.csv.gz"
+    path.write_bytes(packed)
+    with pytest.raises(store.AccessDenied):
+        ingest.load(store.get_dataset(con, existing.id, viewer), {"transactions": path})
+    assert list(temp.iterdir()) == []
+    # an editor may load but not replace (an admin's action), by dataset or by name
+    source = _Watched(packed)
+    with pytest.raises(store.AccessDenied):
+        ingest.load(store.new_dataset(con, "new", editor), {"transactions": source}, create=True,
+                    replaces=store.find_dataset(con, "existing", editor))
+    with pytest.raises(store.AccessDenied):
+        ingest.load(store.new_dataset(con, "existing", editor), {"transactions": source}, create=True,
+                    replaces_name="existing")
+    assert source.reads == 0 and list(temp.iterdir()) == []
+    report = ingest.load(store.new_dataset(con, "theirs", editor), {"transactions": _Watched(packed)}, create=True)
+    assert report.tables["transactions"].rows_loaded == 3
