@@ -35,6 +35,9 @@ from pathlib import Path
 
 import bench_core  # bench/ is sys.path[0] when run as a script; bench_core puts the project root on it
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
+import processes  # noqa: E402  tests/e2e/processes.py: free port, health check, stop (conftest imports it too)
+
 ROOT = bench_core.ROOT
 README = ROOT / "bench" / "README.md"
 HEADING = "## `bench_pages.py`: pages in a browser"
@@ -50,7 +53,7 @@ HEADERS = ("first visit", "second visit", "as-of date", "segment filter")
 
 
 def _e2e():
-    """tests/e2e/conftest.py as a module: Chromium's path and flags, free port, health check, stop."""
+    """tests/e2e/conftest.py as a module: Chromium's path and flags, the server's start timeout."""
     spec = importlib.util.spec_from_file_location("e2e_conftest", ROOT / "tests" / "e2e" / "conftest.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -182,7 +185,7 @@ class Server:
     the sum over the server and its child processes of each one's VmHWM (the largest value seen)."""
 
     def __init__(self, e2e, app_dir: Path, database: Path, log: Path):
-        self.url = f"http://127.0.0.1:{e2e._free_port()}"
+        self.url = f"http://127.0.0.1:{processes.free_port()}"
         env = dict(os.environ, CLM_DATABASE=str(database), PYTHONUNBUFFERED="1")
         command = [str(Path(sys.executable).with_name("streamlit")), "run", "app.py",
                    "--server.headless", "true", "--server.port", self.url.rsplit(":", 1)[1],
@@ -193,9 +196,9 @@ class Server:
                                             stderr=subprocess.STDOUT, start_new_session=True)
         self.peaks: dict[int, int] = {}
         deadline = time.monotonic() + e2e.START_TIMEOUT
-        while not e2e._healthy(self.url):
+        while not processes.answers(f"{self.url}/_stcore/health"):
             if self.process.poll() is not None or time.monotonic() > deadline:
-                e2e._stop(self.process)
+                processes.stop(self.process)
                 raise RuntimeError(f"streamlit did not start:\n{log.read_text(errors='replace')[-4000:]}")
             time.sleep(0.25)
 
@@ -211,7 +214,7 @@ def serving(e2e, app_dir: Path, database: Path, log: Path):
     try:
         yield server
     finally:
-        e2e._stop(server.process)
+        processes.stop(server.process)
 
 
 # --------------------------------------------------------------------------- browser
