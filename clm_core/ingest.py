@@ -215,6 +215,54 @@ def _utf16_without_bom(head: bytes) -> str | None:
     return None
 
 
+#: A zip archive listing more entries than this is refused before its directory is read (an upload is
+#: one CSV file; 200,000 empty entries cost zipfile over a second and 200 MB on every look).
+MAX_ZIP_ENTRIES = 100
+#: ... and so is one whose central directory is larger than this (its entry count could understate it).
+MAX_ZIP_DIRECTORY_BYTES = 1 << 18
+_EOCD = b"PK\x05\x06"
+_EOCD64_LOCATOR = b"PK\x06\x07"
+_EOCD64 = b"PK\x06\x06"
+
+
+def check_zip_directory(stream: BinaryIO, name: str) -> None:
+    """Refuse (IngestError, one line) a zip archive with more than MAX_ZIP_ENTRIES entries or a central
+    directory of more than MAX_ZIP_DIRECTORY_BYTES, from its end-of-central-directory record alone (found
+    as ``zipfile`` finds it, ZIP64 included), before ``zipfile.ZipFile`` reads the whole directory. An
+    archive without that record is left to zipfile (which refuses it as damaged). ``stream`` is a seekable
+    binary file; its position is kept."""
+    position = stream.tell()
+    try:
+        stream.seek(0, os.SEEK_END)
+        size = stream.tell()
+        start = max(0, size - (0xFFFF + 22))
+        stream.seek(start)
+        tail = stream.read(size - start)
+        at = len(tail) - 22 if tail[-22:-18] == _EOCD else tail.rfind(_EOCD)
+        if at < 0 or len(tail) - at < 22:
+            return
+        entries = int.from_bytes(tail[at + 10:at + 12], "little")
+        directory = int.from_bytes(tail[at + 12:at + 16], "little")
+        locator = start + at - 20
+        if locator >= 0:
+            stream.seek(locator)
+            if stream.read(4) == _EOCD64_LOCATOR and locator - 56 >= 0:
+                stream.seek(locator - 56)
+                record = stream.read(56)
+                if record[:4] == _EOCD64:  # zipfile takes the ZIP64 record's counts then
+                    entries = int.from_bytes(record[32:40], "little")
+                    directory = int.from_bytes(record[40:48], "little")
+                elif entries == 0xFFFF:
+                    raise IngestError(f"{name} is a zip archive whose number of entries cannot be read; refused")
+    finally:
+        stream.seek(position)
+    if entries > MAX_ZIP_ENTRIES or directory > MAX_ZIP_DIRECTORY_BYTES:
+        count = "65,535 or more" if entries == 0xFFFF else f"{entries:,}"
+        raise IngestError(f"{name} is a zip archive of {count} entries"
+                          + (f" ({directory:,} bytes of directory)" if directory > MAX_ZIP_DIRECTORY_BYTES else "")
+                          + f"; at most {MAX_ZIP_ENTRIES} are read: upload a zip archive of one CSV file")
+
+
 def zip_member(archive, name: str):
     """The one CSV/TXT member of a zip archive (a ``zipfile.ZipFile``); IngestError for an Office document
     or an archive with no or several CSV files."""
@@ -325,6 +373,8 @@ class _LocalFile:
         import zlib
 
         try:
+            with open(self.path, "rb") as packed:
+                check_zip_directory(packed, self.name)
             with zipfile.ZipFile(self.path) as archive:
                 with archive.open(zip_member(archive, self.name)) as stream:
                     self._write_bounded(stream, "a zip archive")

@@ -98,6 +98,7 @@ def _unzip_head(data: Union[bytes, BinaryIO], size: int) -> bytes | None:
     stream = io.BytesIO(bytes(data)) if isinstance(data, (bytes, bytearray, memoryview)) else data
     position = stream.tell() if hasattr(stream, "tell") else None
     try:
+        ingest.check_zip_directory(stream, "upload")  # before zipfile reads a directory of 200,000 entries
         with zipfile.ZipFile(stream) as archive:
             with archive.open(ingest.zip_member(archive, "upload")) as member:
                 return member.read(size + 1)

@@ -383,3 +383,62 @@ def test_a_load_beyond_the_principals_role_is_refused_before_any_file_is_read(co
     assert source.reads == 0 and list(temp.iterdir()) == []
     report = ingest.load(store.new_dataset(con, "theirs", editor), {"transactions": _Watched(packed)}, create=True)
     assert report.tables["transactions"].rows_loaded == 3
+
+
+def _many_entries(n: int) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("t.csv", TRANSACTIONS)
+        for i in range(n - 1):
+            archive.writestr(f"e{i}", b"")
+    return buffer.getvalue()
+
+
+def test_a_zip_of_thousands_of_entries_is_refused_from_its_end_record_in_one_line(con, tmp_path, monkeypatch):
+    many = _many_entries(5_000)
+    opened = []
+    original = zipfile.ZipFile.__init__
+
+    def counting(self, *args, **kwargs):
+        file = args[0] if args else kwargs.get("file")
+        if not isinstance(file, (str, Path)) or str(file).startswith(str(tmp_path)):  # not Python's own
+            opened.append(file)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "__init__", counting)
+    with pytest.raises(IngestError) as refused:
+        load(con, tmp_path, many, "many.zip")
+    message = str(refused.value)
+    assert "\n" not in message and "many.zip" in message and "5,000 entries" in message
+    assert f"at most {ingest.MAX_ZIP_ENTRIES}" in message
+    # the Data page's preview of every rerun does not read the directory either
+    assert upload.head(many).startswith(b"PK\x03\x04")  # its own bytes: ingest.sniff names the problem
+    assert upload._unzip_head(many, 100) is None and upload._unzip_head(io.BytesIO(many), 100) is None
+    assert opened == []  # zipfile never built the directory of 5,000 entries
+    # an end record that defers its count to a ZIP64 record it does not have is refused too
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", allowZip64=True) as archive:
+        archive.writestr("t.csv", TRANSACTIONS)
+    small = buffer.getvalue()
+    eocd = small.rfind(b"PK\x05\x06")
+    no_count = small[: eocd + 10] + b"\xff\xff" + small[eocd + 12:]
+    with pytest.raises(IngestError, match="65,535 or more entries"):
+        ingest.check_zip_directory(io.BytesIO(no_count), "odd.zip")
+    # a normal archive of one CSV file, and one at the limit, still load
+    monkeypatch.setattr(zipfile.ZipFile, "__init__", original)
+    _, report = load(con, tmp_path, zipped({"t.csv": TRANSACTIONS}), "one.zip")
+    assert report.rows_loaded == 3
+    _, report = load(con, tmp_path, _many_entries(ingest.MAX_ZIP_ENTRIES), "hundred.zip")
+    assert report.rows_loaded == 3
+    with pytest.raises(IngestError, match=f"{ingest.MAX_ZIP_ENTRIES + 1} entries"):
+        load(con, tmp_path, _many_entries(ingest.MAX_ZIP_ENTRIES + 1), "hundred-one.zip")
+
+
+def test_a_zip64_end_record_gives_the_count(tmp_path):
+    path = tmp_path / "big.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("t.csv", TRANSACTIONS)
+        for i in range(0xFFFF + 10):  # more than the classic record holds: zipfile writes a ZIP64 record
+            archive.writestr(zipfile.ZipInfo(f"{i}"), b"")
+    with open(path, "rb") as f, pytest.raises(IngestError, match=f"{0xFFFF + 11:,} entries"):
+        ingest.check_zip_directory(f, "big.zip")
