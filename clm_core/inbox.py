@@ -35,6 +35,8 @@ import os
 import re
 import secrets
 import shutil
+import stat
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -182,8 +184,18 @@ class _Incomplete(Exception):
     """The job's files do not match its manifest yet."""
 
 
+def _refuse_links(job_folder: Path) -> None:
+    """ValueError naming the first symbolic link among the job folder's entries (a job holds its files
+    themselves: a link would load, or have the report written over, any file the app can read or write)."""
+    with os.scandir(job_folder) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.is_symlink():
+                raise ValueError(f"{entry.name} is a symbolic link; a job folder must hold its files themselves")
+
+
 def _read_manifest(job_folder: Path) -> dict:
     """The validated manifest: dataset name, table -> file inside the job folder, mapping, names."""
+    _refuse_links(job_folder)
     try:
         manifest = json.loads((job_folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -211,9 +223,16 @@ def _read_manifest(job_folder: Path) -> dict:
     for table, file in tables.items():
         path = job_folder / file
         expected = sizes.get(table) if isinstance(sizes, dict) else None
-        if not path.is_file() or (isinstance(expected, int) and path.stat().st_size != expected):
-            raise _Incomplete(f"{file}: " + ("missing" if not path.is_file() else
-                                             f"{path.stat().st_size} bytes, the manifest says {expected}"))
+        try:
+            status = os.lstat(path)  # never following a link (refused above, or put there since)
+        except FileNotFoundError:
+            raise _Incomplete(f"{file}: missing") from None
+        if stat.S_ISLNK(status.st_mode):
+            raise ValueError(f"{file} is a symbolic link; a job folder must hold its files themselves")
+        if not stat.S_ISREG(status.st_mode):
+            raise ValueError(f"{file} is not a regular file")
+        if isinstance(expected, int) and status.st_size != expected:
+            raise _Incomplete(f"{file}: {status.st_size} bytes, the manifest says {expected}")
     return {"dataset": name.strip(), "tables": tables, "mapping": mapping,
             "names": {t: str(n) for t, n in names.items() if t in tables} if isinstance(names, dict) else {}}
 
@@ -222,17 +241,33 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def _write(path: Path, text: str, sync: bool = False) -> None:
+    """Write ``text`` to ``path`` in the job folder through a new file renamed over it: whatever ``path``
+    is (a symbolic link someone put there), only the job folder's entry is replaced."""
+    fd, temp = tempfile.mkstemp(prefix=".write-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+
+
 def _attempt(job_folder: Path) -> int:
     """Count this attempt in the job folder (on disk before loading); returns how many came before."""
     path = job_folder / ATTEMPTS
     try:
-        before = int(path.read_text().strip() or 0)
+        before = int(path.read_text().strip() or 0) if not path.is_symlink() else 0
     except (OSError, ValueError):
         before = 0
-    with open(path, "w") as f:
-        f.write(str(before + 1))
-        f.flush()
-        os.fsync(f.fileno())
+    _write(path, str(before + 1), sync=True)
     return before
 
 
@@ -255,7 +290,7 @@ def _write_report(job_folder: Path, job: str, status: str, dataset: str | None, 
                 "started_at": started.isoformat(timespec="seconds"),
                 "finished_at": finished.isoformat(timespec="seconds"),
                 "tables": tables, "rejected": rejected}
-    (job_folder / REPORT_JSON).write_text(json.dumps(document, indent=2, ensure_ascii=False), encoding="utf-8")
+    _write(job_folder / REPORT_JSON, json.dumps(document, indent=2, ensure_ascii=False))
     columns = ["record", "table", "rows_read", "rows_loaded", "rows_rejected", "line", "reason"]
     rows = [{"record": "table", **{k: v for k, v in t.items() if k != "source"}} for t in tables]
     rows += [{"record": "rejected", "table": r["table"], "line": r["line"], "reason": r["reason"]} for r in rejected]
@@ -264,7 +299,7 @@ def _write_report(job_folder: Path, job: str, status: str, dataset: str | None, 
     frame = pd.DataFrame(rows, columns=columns)
     for column in ("rows_read", "rows_loaded", "rows_rejected", "line"):
         frame[column] = frame[column].astype("Int64")
-    export.to_csv(frame, job_folder / REPORT_CSV, index=False)
+    _write(job_folder / REPORT_CSV, export.to_csv(frame, None, index=False))
     return tables
 
 
@@ -286,6 +321,11 @@ def import_job(con, job_folder: str | os.PathLike) -> ImportResult:
     :data:`INCOMPLETE_SECONDS`); then ``ok`` is False and ``folder`` the job folder itself."""
     job_folder = Path(job_folder)
     job = job_folder.name
+    if job_folder.is_symlink():  # nothing is read through it, nor any report written into its target
+        final = _move(job_folder, FAILED)
+        message = f"refused {job}: the job folder is a symbolic link; it must be a folder of the import folder"
+        log.warning("%s", message)
+        return ImportResult(job, False, None, message, final)
     started = dt.datetime.now(dt.timezone.utc)
     name = dataset_id = loaded = error = None
     try:

@@ -215,3 +215,50 @@ def test_a_job_replaces_only_the_dataset_of_its_name_in_the_default_workspace(co
     assert result.ok, result.message
     by_workspace = {d.workspace: d.id for d in store.list_datasets(con) if d.name == "Shop"}
     assert by_workspace == {"other-team": theirs.id, store.access.DEFAULT_WORKSPACE: result.dataset_id}
+
+
+def test_a_job_file_that_is_a_symbolic_link_is_refused_and_nothing_is_loaded(con, box, files, tmp_path):
+    job = inbox.submit(box, "Linked", files, MAP)
+    outside = write(tmp_path / "elsewhere", "secret.csv", CUSTOMERS)  # readable, outside the import folder
+    linked = job / "customers-Kunden.csv"
+    linked.unlink()
+    linked.symlink_to(outside)
+    assert linked.is_file()  # what the importer used to check: the link is followed
+    result = inbox.import_job(con, job)
+    assert not result.ok
+    assert result.folder == box / inbox.FAILED / job.name
+    assert result.message == (f"refused {job.name}: customers-Kunden.csv is a symbolic link; "
+                              "a job folder must hold its files themselves")
+    failed = report(result.folder)
+    assert failed["status"] == "failed" and "symbolic link" in failed["error"] and "\n" not in failed["error"]
+    assert failed["tables"] == [] and datasets(con, "Linked") == []
+    assert store.list_datasets(con) == []
+    assert outside.read_text(encoding="utf-8") == CUSTOMERS
+
+
+def test_links_in_a_job_folder_are_never_written_through(con, box, files, tmp_path):
+    victim = write(tmp_path / "elsewhere", "victim.txt", "keep me")
+    # a report file linked elsewhere: the job is refused, and the report replaces the link, not the file
+    job = inbox.submit(box, "Reports", files, MAP)
+    (job / inbox.REPORT_JSON).symlink_to(victim)
+    (job / inbox.ATTEMPTS).symlink_to(victim)
+    result = inbox.import_job(con, job)
+    assert not result.ok and "symbolic link" in result.message
+    assert victim.read_text() == "keep me"
+    assert not (result.folder / inbox.REPORT_JSON).is_symlink() and report(result.folder)["status"] == "failed"
+    # a job folder that is itself a link to a folder elsewhere: moved to failed/, nothing written into it
+    target = tmp_path / "elsewhere" / "job"
+    target.mkdir()
+    for table, source in files.items():
+        (target / f"{table}-{source.name}").write_bytes(source.read_bytes())
+    (target / inbox.MANIFEST).write_text(json.dumps(
+        {"dataset": "Folder link", "tables": {t: f"{t}-{s.name}" for t, s in files.items()}, "mapping": MAP}))
+    before = sorted(p.name for p in target.iterdir())
+    link = box / "20990101T000000.000000Z-abcdef"
+    link.symlink_to(target, target_is_directory=True)
+    assert inbox.pending_jobs(box) == []  # the watcher does not pick it up
+    result = inbox.import_job(con, link)
+    assert not result.ok and "symbolic link" in result.message and "\n" not in result.message
+    assert sorted(p.name for p in target.iterdir()) == before
+    assert result.folder.is_symlink() and result.folder.parent == box / inbox.FAILED
+    assert store.list_datasets(con) == []
