@@ -56,8 +56,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 #: What a page shows, read every POLL seconds.
 STATE_JS = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
-  const busy = '[data-testid="stAppSkeleton"], [data-testid="stSkeleton"], [data-testid="stSkeletonElement"], '
-             + '[data-testid="stSpinner"], [data-testid="stStatusWidgetRunningIcon"]';
+  const busy = '""" + bench_pages.BUSY.replace("'", "\\'") + """';
   return {
     script: app ? app.getAttribute('data-test-script-state') : null,
     connection: app ? app.getAttribute('data-test-connection-state') : null,

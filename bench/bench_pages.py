@@ -221,10 +221,12 @@ def serving(e2e, app_dir: Path, database: Path, log: Path):
 
 #: What the page shows, read every POLL seconds. ``script`` is Streamlit's own run state on the app's root
 #: element (1.67: ``initial`` before the first run, then ``running`` / ``rerunRequested`` / ``notRunning``).
+#: Elements that say the page is still being drawn: skeletons, spinners, the running icon (CSS selector).
+BUSY = ('[data-testid="stAppSkeleton"], [data-testid="stSkeleton"], [data-testid="stSkeletonElement"], '
+        '[data-testid="stSpinner"], [data-testid="stStatusWidgetRunningIcon"]')
 STATE_JS = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
-  const busy = '[data-testid="stAppSkeleton"], [data-testid="stSkeleton"], [data-testid="stSkeletonElement"], '
-             + '[data-testid="stSpinner"], [data-testid="stStatusWidgetRunningIcon"]';
+  const busy = '""" + BUSY.replace("'", "\\'") + """';
   return {
     script: app ? app.getAttribute('data-test-script-state') : null,
     connection: app ? app.getAttribute('data-test-connection-state') : null,
