@@ -91,6 +91,7 @@ class Visit:
     seconds: float | None = None  # until settled; None: did not settle
     script_seconds: float | None = None  # until the script run before it ended
     errors: list[str] = field(default_factory=list)
+    stall: str | None = None  # not settled, but the server had finished: the page still drawing in the browser
     started_at: float | None = None  # seconds since the test's start
     max_gap: float = 0.0  # longest time between two looks at the page (the measurement's resolution)
 
@@ -238,8 +239,12 @@ async def time_visit(page, visit: Visit, timeout: float, t0: float) -> None:
                 visit.errors.append(f"could not read the page: {str(exc).splitlines()[0]}")
             return
         await asyncio.sleep(POLL)
-    visit.errors.append(f"did not settle within {timeout:.0f} s (last state: {state}; longest time between "
-                        f"two looks {visit.max_gap:.1f} s)")
+    unsettled = (f"did not settle within {timeout:.0f} s (last state: {state}; longest time between two looks "
+                 f"{visit.max_gap:.1f} s)")
+    if state and state["script"] == "notRunning" and state["connection"] == "CONNECTED" and not state["stale"]:
+        visit.stall = unsettled  # the server's run had ended, nothing stale: the browser was still drawing
+    else:
+        visit.errors.append(unsettled)
     try:
         visit.errors += await page.evaluate(ERRORS_JS)
     except Error:
@@ -261,7 +266,7 @@ async def run_session(browser, index: int, delay: float, visits: list[Visit], ti
                 except Exception:  # noqa: BLE001 - a frozen tab is left to the context's close
                     pass
             shown = f"{visit.seconds:.1f} s" if visit.seconds is not None else "not settled"
-            print(f"  session {index:2d}: {visit.label:<20} {shown}" + (" — ERROR" if visit.errors else ""),
+            print(f"  session {index:2d}: {visit.label:<20} {shown}" + (" — ERROR" if visit.errors else " — browser stall" if visit.stall else ""),
                   flush=True)
     finally:
         await context.close()
@@ -379,7 +384,10 @@ before the data's last day. A visit's time runs from the navigation until the pa
 0.3 s: the script run finished (`data-test-script-state` = `notRunning`), connected, nothing stale
 (`data-stale`), no skeleton or spinner ("script": until the run before it ended). Errors: an
 `stException` element, an error alert (`stAlertContentError`), a visit not settled within
-`--page-timeout` (default 300 s), a traceback in the server log. `--timeout` (default 900 s) bounds the
+`--page-timeout` (default 300 s) while the server was still running its script (or disconnected, or
+something stale), a traceback in the server log. A visit not settled in time although its script run had
+ended and nothing was stale is a *browser stall* (the page's front-end still drawing in a starved tab),
+listed apart. `--timeout` (default 900 s) bounds the
 whole run: then it stops the sessions and the server and reports what finished. CPU seconds from
 `/proc/<pid>/stat` (utime + stime, with child processes) during the sessions; peak memory is the
 server's VmHWM (with child processes). The browser runs on the same 2 cores, so the figures are those
@@ -404,6 +412,8 @@ def section(args, run: dict, visits: list[Visit], pages: list[str], errors: list
     figures = "\n".join([
         "| figure | value |", "|---|---:|",
         f"| errors | **{len(errors)}** |",
+        f"| browser stalls (not settled in time, though the server's run had ended and nothing was stale) | "
+        f"{sum(1 for v in visits if v.stall)} |",
         f"| page time, median (all visits) | {_fmt([v.seconds for v in visits if v.seconds is not None])[0]} s |",
         f"| page time, worst (all visits) | {_fmt([v.seconds for v in visits if v.seconds is not None])[1]} s |",
         f"| longest time between two looks at a page (median over visits) | "
@@ -419,7 +429,13 @@ def section(args, run: dict, visits: list[Visit], pages: list[str], errors: list
              "Per page, seconds from the navigation until settled (\"script\": until its script run ended):",
              "", table(visits, pages), ""]
     parts += (["Errors:", "", *errors, ""] if errors else ["No errors.", ""])
-    unfinished = [v for v in visits if v.seconds is None and not v.errors]
+    stalls = [v for v in visits if v.stall]
+    if stalls:
+        parts += ["Browser stalls (the page's own front-end still loading or drawing in a tab starved of CPU; "
+                  "counted apart from the app's errors):", ""]
+        parts += [f"- session {v.session}, {v.label} (started at {v.started_at or 0:.0f} s): {v.stall}" for v in stalls]
+        parts.append("")
+    unfinished = [v for v in visits if v.seconds is None and not v.errors and not v.stall]
     if unfinished:
         parts += [f"Not done when the total time limit stopped the run ({len(unfinished)} visits): "
                   + ", ".join(f"session {v.session} {v.label}" for v in unfinished) + ".", ""]
