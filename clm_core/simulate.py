@@ -48,6 +48,16 @@ the 5–95 % range of the simulations, which cost O(buckets) each.
 Incremental CLV = margin × discounted incremental revenue; cost = contacted × cost per contact + fixed
 cost; ROI = (incremental CLV − cost) / cost; the break-even effect is the effect at which the expected
 ROI is 0.
+
+Defaults (:func:`planning_defaults`): a scenario's response rate and margin start from the data where it
+has them — the response rate of past campaigns (treated customers who bought within 30 days of the send
+day, pooled over the campaigns whose window has ended, ``clm_core.metrics.campaigns.observed_response``)
+and the transactions' own margin (revenue-weighted mean of the ``margin`` column over purchases) — and
+otherwise from the conservative stated assumptions :data:`ASSUMED_RESPONSE` (10 %) and
+:data:`ASSUMED_MARGIN` (30 %), which are also the defaults of :class:`Scenario`. A link stores a scenario
+as its differences from a base scenario (:meth:`Scenario.to_params` with ``base``): the page uses the data's
+defaults as the base, so a link's explicit values win over them and everything left out takes the data's
+defaults of the moment the link is opened.
 """
 
 from __future__ import annotations
@@ -57,11 +67,13 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 
+import ibis
 import numpy as np
 import pandas as pd
 
 from clm_core import bounds
 from clm_core.config import STAGES, LifecycleConfig
+from clm_core.metrics.campaigns import observed_response
 from clm_core.metrics.clv import TIME_UNITS
 from clm_core.metrics.common import resolve_as_of
 from clm_core.metrics.funnel import DEFAULT_STEPS, dropped_customers, funnel
@@ -99,6 +111,11 @@ BASELINE_COLUMNS = ("customer_id", "stage", "frequency", "recency", "T", "moneta
 MEASURES = ("contacted", "responders", "incremental_purchasers", "incremental_revenue", "incremental_clv", "cost",
             "roi", "loss_probability", "break_even_effect")
 MAX_BUCKETS = 32
+#: the stated assumptions where the data gives no response rate (no past campaigns) or no margin
+ASSUMED_RESPONSE = 0.10
+ASSUMED_MARGIN = 0.30
+#: days after the send day in which a purchase counts as a past campaign's response (the data default)
+RESPONSE_WINDOW_DAYS = 30
 PARAMETER_DRAWS = 20
 QUANTILES = (5, 95)
 #: up to this many customers a baseline holds every value under every parameter draw; above it the values
@@ -133,10 +150,10 @@ class Scenario:
     action: str = "reactivation"
     effect_low: float = 0.02
     effect_high: float = 0.06
-    response_rate: float = 1.0
+    response_rate: float = ASSUMED_RESPONSE
     cost_per_contact: float = 1.0
     fixed_cost: float = 0.0
-    margin: float = 1.0
+    margin: float = ASSUMED_MARGIN
     horizon_months: int = 12
     stages: tuple[str, ...] = ()
     churn_risk: tuple[float, float] | None = None
@@ -181,21 +198,23 @@ class Scenario:
     def kind(self) -> str:
         return ACTIONS[self.action][1]
 
-    def to_params(self) -> dict[str, tuple[str, ...]]:
-        """Query parameters: name -> values (text); fields at their default are left out. Lossless."""
+    def to_params(self, base: Scenario | None = None) -> dict[str, tuple[str, ...]]:
+        """Query parameters: name -> values (text); fields equal to ``base``'s (default: the class
+        defaults) are left out. Lossless: ``Scenario.from_params(s.to_params(base), base) == s``."""
         params = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if value == f.default:
+            if value == (f.default if base is None else getattr(base, f.name)):
                 continue
             items = value if isinstance(value, tuple) else (value,)
             params[f.name] = tuple(repr(v) if isinstance(v, float) else str(v) for v in items)
         return params
 
     @classmethod
-    def from_params(cls, params: Mapping) -> Scenario:
-        """From :meth:`to_params` (values as text or sequences of text); ValueError on malformed values."""
-        values = {}
+    def from_params(cls, params: Mapping, base: Scenario | None = None) -> Scenario:
+        """From :meth:`to_params` (values as text or sequences of text): the given fields, the others
+        ``base``'s (default: the class defaults); ValueError on malformed values."""
+        values = {} if base is None else {f.name: getattr(base, f.name) for f in fields(base)}
         for f in fields(cls):
             raw = params.get(f.name)
             if raw is None:
@@ -217,6 +236,66 @@ class Scenario:
             except (ValueError, IndexError) as exc:
                 raise ValueError(f"cannot read scenario parameter {f.name}={list(items)!r}") from exc
         return cls(**values)
+
+
+# --------------------------------------------------------------------------- defaults from the data
+
+@dataclass(frozen=True)
+class PlanDefaults:
+    """Where a scenario's response rate and margin start (module doc, "Defaults").
+
+    ``response_source``: ``"campaigns"`` (``responders`` of ``treated`` contacted customers bought within
+    ``window_days``) or ``"assumed"``; ``margin_source``: ``"transactions"`` or ``"assumed"``. The rates
+    are rounded to what the page's inputs show (response 0.1 %, margin 1 %), so that the inputs hold
+    them exactly.
+    """
+
+    response_rate: float = ASSUMED_RESPONSE
+    response_source: str = "assumed"
+    responders: int = 0
+    treated: int = 0
+    window_days: int = RESPONSE_WINDOW_DAYS
+    margin: float = ASSUMED_MARGIN
+    margin_source: str = "assumed"
+
+    def scenario(self, **changes) -> Scenario:
+        """The default scenario with these rates (the base of a link)."""
+        return Scenario(response_rate=self.response_rate, margin=self.margin, **changes)
+
+
+def observed_margin(dataset: Dataset, as_of=None) -> float | None:
+    """Σ amount × margin / Σ amount over the purchases (amount > 0) up to T that have a margin, clipped
+    to [0, 1]; None without a margin column or such purchases."""
+    if not dataset.has("transactions"):
+        return None
+    t = dataset.require("transactions")
+    if "margin" not in t.columns:
+        return None
+    as_of = resolve_as_of(dataset, as_of)
+    rows = t.filter((t.amount > 0) & t.margin.notnull() & (t.ordered_at.cast("date") <= ibis.literal(as_of)))
+    sums = rows.aggregate(revenue=rows.amount.cast("float64").sum(),
+                          margin=(rows.amount.cast("float64") * rows.margin.cast("float64")).sum()).execute()
+    revenue, margin = sums["revenue"].iloc[0], sums["margin"].iloc[0]
+    if pd.isna(revenue) or pd.isna(margin) or not revenue > 0:
+        return None
+    return min(max(float(margin / revenue), 0.0), 1.0)
+
+
+def planning_defaults(dataset: Dataset, as_of=None, segment=None, config: LifecycleConfig | None = None,
+                      window_days: int = RESPONSE_WINDOW_DAYS) -> PlanDefaults:
+    """The response rate of past campaigns and the data's margin where there are, else the assumptions
+    (module doc); ``segment`` narrows the campaigns' customers."""
+    as_of = resolve_as_of(dataset, as_of)
+    values = {"window_days": int(window_days)}
+    if dataset.has("campaigns"):
+        responders, treated = observed_response(dataset, int(window_days), as_of, segment, config)
+        if treated > 0:
+            values.update(response_rate=round(responders / treated, 3), response_source="campaigns",
+                          responders=responders, treated=treated)
+    margin = observed_margin(dataset, as_of)
+    if margin is not None:
+        values.update(margin=round(margin, 2), margin_source="transactions")
+    return PlanDefaults(**values)
 
 
 # --------------------------------------------------------------------------- baseline

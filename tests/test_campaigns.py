@@ -21,6 +21,8 @@ from clm_core.metrics.campaigns import (
     campaign_effects_by,
     campaign_gaps,
     framework_stage_names,
+    observed_response,
+    roi_interval,
     uplift_interval,
     wilson_interval,
 )
@@ -143,6 +145,34 @@ def test_effects_of_a_campaign_with_control_group(ds):
     # before-window: t3's 02-15 purchase (60); t1's send-day purchase counts in neither window
     assert (a.response_before, a.revenue_before) == pytest.approx((1 / 4, 60 / 4))
     assert a.change_before_after == pytest.approx(2 / 4 - 1 / 4)
+
+
+def test_roi_interval_by_hand(ds):
+    # campaign A: treated window revenue 100, 30, 0, −20 (mean 27.5), control 30, 0, 0 (mean 10), cost 10.
+    # sample variances: (72.5² + 2.5² + 27.5² + 47.5²) / 3 = 8275 / 3 and (20² + 10² + 10²) / 2 = 300;
+    # difference 17.5 ± 1.959964 · sqrt(8275 / 12 + 100); ROI = (difference · 4 · margin − 10) / 10
+    z = 1.959963984540054
+    half = z * math.sqrt(8275 / 12 + 100)
+    for margin in (1.0, 0.5):
+        a = row(campaign_effects(ds, margin=margin), campaign="A")
+        low, high = ((17.5 - half) * 4 * margin - 10) / 10, ((17.5 + half) * 4 * margin - 10) / 10
+        assert (a.roi_low, a.roi_high) == pytest.approx((low, high))
+        assert a.roi_low < a.roi < a.roi_high
+    # the statistical core alone; a group of one customer has no variance, a campaign without cost no ROI
+    assert roi_interval(27.5, 8275 / 3, 4, 10.0, 300.0, 3, 10.0) == pytest.approx(
+        (((17.5 - half) * 4 - 10) / 10, ((17.5 + half) * 4 - 10) / 10))
+    assert all(math.isnan(v) for v in roi_interval(27.5, 8275 / 3, 4, 10.0, math.nan, 1, 10.0))
+    assert all(math.isnan(v) for v in roi_interval(27.5, 8275 / 3, 4, 10.0, 300.0, 3, 0.0))
+    b = row(campaign_effects(ds), campaign="B")  # no control group
+    assert math.isnan(b.roi_low) and math.isnan(b.roi_high)
+
+
+def test_observed_response_pools_the_treated_of_complete_windows(ds):
+    # A: t1, t2 of 4 treated respond; B (window 05-02 … 05-31, ended before T): t3 and c2 of 3; C after T
+    assert observed_response(ds) == (2 + 2, 4 + 3)
+    # at 2024-05-15 B's window has not ended: A alone
+    assert observed_response(ds, as_of="2024-05-15") == (2, 4)
+    assert observed_response(ds, as_of="2024-02-01") == (0, 0)
 
 
 def test_margin_scales_incremental_revenue_in_roi(ds):

@@ -3,6 +3,9 @@ a dataset without campaigns, an empty database, German."""
 
 from __future__ import annotations
 
+import json
+import math
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -10,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from clm_core import ingest, simulate, store
 from clm_core.config import STAGES
-from clm_core.i18n import format_currency, format_number
+from clm_core.i18n import format_currency, format_number, format_percent
 from clm_core.metrics import campaigns
 from clm_core.simulate import Scenario
 
@@ -24,6 +27,7 @@ def expected(tmp_path_factory, demo_paths):
     dataset = store.create_dataset(con, "Demo")
     ingest.load(dataset, demo_paths)
     baseline = simulate.customer_baseline(dataset)
+    defaults = simulate.planning_defaults(dataset)
 
     def plan(scenario: Scenario):
         stage = (simulate.funnel_stage(dataset, scenario.funnel_steps, scenario.funnel_step)
@@ -33,6 +37,9 @@ def expected(tmp_path_factory, demo_paths):
 
     out = {
         "plan": plan,
+        "defaults": defaults,
+        "base": defaults.scenario(),  # the page's default scenario: the data's response rate and margin
+        "effects_margin": campaigns.campaign_effects(dataset, window_days=30, margin=round(100 * defaults.margin) / 100),
         "customers": len(baseline.customers),
         "effects": campaigns.campaign_effects(dataset, window_days=30),
         "effects_7": campaigns.campaign_effects(dataset, window_days=7),
@@ -66,6 +73,13 @@ def widget_key(name: str) -> str:
     return f"w.campaigns.campaigns_{name}"
 
 
+def column_labels(at: AppTest, column: str) -> dict[str, str]:
+    """Column -> its label in the first table that has ``column``."""
+    element = next(d for d in at.dataframe if column in d.value.columns)
+    config = json.loads(element.proto.columns or "{}")
+    return {name.removeprefix("col:name:").removeprefix("name:"): c.get("label") for name, c in config.items()}
+
+
 def test_empty_database(tmp_path, monkeypatch):
     monkeypatch.setenv("CLM_DATABASE", str(tmp_path / "empty.duckdb"))
     at = open_page()
@@ -78,7 +92,7 @@ def test_plan_shows_clm_cores_simulation(demo_db, expected):
     assert not at.exception
     assert at.title[0].value == "Campaigns"
     assert at.radio(key="w.campaigns.campaigns_section").options == ["Plan", "Evaluate", "Gap analysis"]
-    target, result = expected["plan"](Scenario())
+    target, result = expected["plan"](expected["base"])
     assert 0 < target.size < expected["customers"]
     table = results(at)
     assert table.loc["Contacted customers", "Scenario A"] == format_number(target.size)
@@ -95,14 +109,44 @@ def test_plan_shows_clm_cores_simulation(demo_db, expected):
     assert len(histograms) == 1
 
 
+def test_defaults_come_from_the_data_and_say_so(demo_db, expected):
+    at = open_page()
+    assert not at.exception
+    defaults = expected["defaults"]
+    assert defaults.response_source == "campaigns" and defaults.margin_source == "transactions"
+    assert 0 < defaults.response_rate < 1 and 0 < defaults.margin < 1
+    response, margin = format_percent(defaults.response_rate, "en", 1), format_percent(defaults.margin, "en", 0)
+    note = next(c.value for c in at.caption if c.value.startswith("Starting values"))
+    assert f"response rate: from your past campaigns: {response}" in note
+    assert format_number(defaults.treated) in note and f"margin: from your data: {margin}" in note
+    assert at.slider(key=widget_key("a_response_rate")).value == pytest.approx(100 * defaults.response_rate)
+    assert at.slider(key=widget_key("a_margin")).value == round(100 * defaults.margin)
+    assert not any(k.startswith("campaigns_a_") for k in at.session_state["clm_view"].params)  # nothing changed
+    # a link's explicit values win over the data's defaults, and stay in the link
+    at = open_page(**{"p.campaigns_a_response_rate": "0.25"})
+    assert at.slider(key=widget_key("a_response_rate")).value == 25.0
+    assert at.slider(key=widget_key("a_margin")).value == round(100 * defaults.margin)
+    assert at.session_state["clm_view"].param("campaigns_a_response_rate") == "0.25"
+    # the warning: shown exactly for a scenario too good to be true
+    _, result = expected["plan"](expected["base"])
+    flagged = result.expected("roi") > 10 or result.expected("loss_probability") == 0
+    assert any("too good to be true" in w.value for w in open_page().warning) == flagged
+    at = open_page(**{"p.campaigns_a_response_rate": "1.0", "p.campaigns_a_margin": "1.0",
+                      "p.campaigns_a_effect_low": "0.2", "p.campaigns_a_effect_high": "0.3",
+                      "p.campaigns_a_cost_per_contact": "0.01"})
+    assert not at.exception
+    warning = next(w.value for w in at.warning if "too good to be true" in w.value)
+    assert warning.startswith("Scenario A looks too good to be true: ROI ") and "chance of a loss 0%" in warning
+
+
 def test_widgets_change_the_numbers(demo_db, expected):
     at = open_page()
-    target, base = expected["plan"](Scenario())
+    target, base = expected["plan"](expected["base"])
     at.number_input(key=widget_key("a_cost_per_contact")).set_value(5.0).run()
     assert not at.exception
     table = results(at)
     assert table.loc["Cost", "Scenario A"] == format_currency(5.0 * target.size, "en", 0)
-    dearer = expected["plan"](Scenario(cost_per_contact=5.0))[1]
+    dearer = expected["plan"](replace(expected["base"], cost_per_contact=5.0))[1]
     assert dearer.expected("roi") < base.expected("roi")
     assert table.loc["ROI", "Scenario A"].startswith(f"{format_number(100 * dearer.expected('roi'))}%")
     assert at.session_state["clm_view"].param("campaigns_a_cost_per_contact") == "5.0"
@@ -110,7 +154,7 @@ def test_widgets_change_the_numbers(demo_db, expected):
     at.selectbox(key=widget_key("a_action")).set_value("churn_reduction").run()
     at.selectbox(key="w.campaigns.campaigns_count").set_value(2).run()
     assert not at.exception
-    retained, _ = expected["plan"](Scenario(action="churn_reduction", cost_per_contact=5.0))
+    retained, _ = expected["plan"](replace(expected["base"], action="churn_reduction", cost_per_contact=5.0))
     table = results(at)
     assert table.loc["Contacted customers", "Scenario A"] == format_number(retained.size) != format_number(target.size)
     assert table.loc["Contacted customers", "Scenario B"] == format_number(target.size)  # a fresh default scenario
@@ -127,13 +171,14 @@ def test_scenarios_from_the_link(demo_db, expected):
     assert at.slider(key=widget_key("b_effect")).value == (5.0, 15.0)
     assert at.multiselect(key=widget_key("b_stages")).value == ["loyal", "active"]
     table = results(at)
-    spend = Scenario(action="order_value", effect_low=0.05, effect_high=0.15, stages=("loyal", "active"), margin=0.4)
+    spend = replace(expected["base"], action="order_value", effect_low=0.05, effect_high=0.15,
+                    stages=("loyal", "active"), margin=0.4)
     target, result = expected["plan"](spend)
     assert table.loc["Contacted customers", "Scenario B"] == format_number(target.size)
     assert table.loc["Incremental CLV (discounted margin)", "Scenario B"].startswith(
         format_currency(result.expected("incremental_clv"), "en", 0))
     assert table.loc["Incremental purchasers", "Scenario B"].startswith("0.0")
-    funnel_target, _ = expected["plan"](Scenario(action="funnel_uplift", funnel_step=3))
+    funnel_target, _ = expected["plan"](replace(expected["base"], action="funnel_uplift", funnel_step=3))
     assert table.loc["Contacted customers", "Scenario C"] == format_number(funnel_target.size)
     assert any("Repeat purchase" in c.value and "convert today" in c.value for c in at.caption)
 
@@ -164,7 +209,20 @@ def test_evaluate_and_gap_analysis(demo_db, expected):
     table = next(d.value for d in at.dataframe if "treated" in d.value.columns)
     assert table["campaign"].tolist() == effects["campaign"].tolist()
     assert table["treated"].tolist() == effects["treated"].tolist()
-    assert table["uplift"].tolist() == pytest.approx(effects["uplift"].tolist(), nan_ok=True)
+    # differences of rates in percentage points, as in the chart; ROI with its 95 % interval
+    assert table["uplift_pp"].tolist() == pytest.approx((100 * effects["uplift"]).tolist(), nan_ok=True)
+    assert table["ci_low_pp"].tolist() == pytest.approx((100 * effects["ci_low"]).tolist(), nan_ok=True)
+    with_margin = expected["effects_margin"]  # the evaluation's margin defaults to the data's
+    assert table["roi"].tolist() == pytest.approx(with_margin["roi"].tolist(), nan_ok=True)
+    assert table["roi_low"].tolist() == pytest.approx(with_margin["roi_low"].tolist(), nan_ok=True)
+    assert table["roi_high"].tolist() == pytest.approx(with_margin["roi_high"].tolist(), nan_ok=True)
+    assert with_margin["roi_low"].notna().any()
+    assert "uplift" not in table.columns and "revenue_treated" not in table.columns  # details below
+    details = next(d.value for d in at.dataframe if "revenue_treated" in d.value.columns)
+    assert details["campaign"].tolist() == effects["campaign"].tolist()
+    labels = column_labels(at, "roi_low")
+    assert (labels["uplift_pp"], labels["ci_low_pp"], labels["roi_low"]) == ("Uplift (pp)", "CI from (pp)", "ROI from")
+    assert any("percentage points" in c.proto.spec for c in at.get("plotly_chart"))
     at.number_input(key="w.campaigns.campaigns_window").set_value(7).run()
     table = next(d.value for d in at.dataframe if "treated" in d.value.columns)
     assert table["response_treated"].tolist() == pytest.approx(expected["effects_7"]["response_treated"].tolist())
@@ -196,6 +254,8 @@ def test_without_campaigns_the_plan_still_works(tmp_path, monkeypatch, demo_path
     plan = open_page()
     assert not plan.exception
     assert int(results(plan).loc["Contacted customers", "Scenario A"].replace(",", "")) > 0
+    assert any("response rate: assumed: " + format_percent(0.10, "en", 1) in c.value for c in plan.caption)
+    assert plan.slider(key=widget_key("a_response_rate")).value == 10.0
     for section in ("evaluate", "gaps"):
         at = open_page(**{"p.campaigns_section": section})
         assert not at.exception
@@ -208,8 +268,11 @@ def test_german(demo_db, expected):
     assert at.title[0].value == "Kampagnen"
     assert at.selectbox(key=widget_key("a_action")).label == "Maßnahme"
     table = results(at)
-    target, _ = expected["plan"](Scenario())
+    target, _ = expected["plan"](expected["base"])
     assert table.loc["Kosten", "Szenario A"] == format_currency(target.size * 1.0, "de", 0)
+    defaults = expected["defaults"]
+    assert any("aus Ihren bisherigen Kampagnen: " + format_percent(defaults.response_rate, "de", 1) in c.value
+               for c in at.caption)
     assert table.loc["Kontaktierte Kunden", "Szenario A"] == format_number(target.size, "de")
     assert "Lückenanalyse" in at.radio(key="w.campaigns.campaigns_section").options
 
@@ -221,6 +284,6 @@ def test_the_plan_is_result_sized_and_says_what_it_computes(demo_db, expected):
     assert not at.exception
     english, german = data.SPINNERS["campaign_plan"]
     assert "{n} customers" in english and "{n} Kunden" in german
-    target, _ = expected["plan"](Scenario())
+    target, _ = expected["plan"](expected["base"])
     who = next(d.value for d in at.dataframe if "customer_id" in d.value.columns)
     assert len(who) == min(target.size, simulate.TABLE_ROWS)

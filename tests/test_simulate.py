@@ -28,8 +28,10 @@ from clm_core.simulate import (
     expected,
     first_purchase_value,
     funnel_stage,
+    observed_margin,
     parameter_draws,
     plan,
+    planning_defaults,
     select_target,
     simulate,
     target_customers,
@@ -133,7 +135,7 @@ def test_interval_narrows_with_the_effect_range():
     target = Target(revenue=values, clv=values)
     widths = []
     for low, high in ((0.0, 0.08), (0.02, 0.06), (0.035, 0.045), (0.04, 0.04)):
-        scenario = Scenario(action="activation", effect_low=low, effect_high=high, response_rate=0.6)
+        scenario = Scenario(action="activation", effect_low=low, effect_high=high, response_rate=0.6, margin=1.0)
         result = simulate(target, scenario, n_sims=5000, seed=7)
         assert result.expected("incremental_clv") == pytest.approx(0.6 * 0.04 * values.sum())  # same mid effect
         lo, hi = result.interval("incremental_clv")
@@ -166,7 +168,7 @@ def test_monte_carlo_mean_matches_the_expectation():
 
 def test_parameter_draws_widen_the_interval():
     values = np.full(2000, 100.0)
-    scenario = Scenario(action="reactivation", effect_low=0.05, effect_high=0.05)
+    scenario = Scenario(action="reactivation", effect_low=0.05, effect_high=0.05, response_rate=1.0)
     plain = simulate(Target(revenue=values, clv=values), scenario, seed=1)
     factors = np.array([[0.8], [1.2]])  # two parameter sets: every value 20 % lower or higher
     drawn = simulate(Target(revenue=values, clv=values, revenue_draws=factors * values, clv_draws=factors * values),
@@ -203,6 +205,70 @@ def test_scenario_params_round_trip_losslessly():
     assert Scenario.from_params({k[len(prefix):]: v for k, v in back.params.items()}) == scenario
     assert Scenario().to_params() == {}  # defaults stay out of the link
     assert Scenario.from_params({}) == Scenario()
+
+
+def test_a_link_stores_the_differences_from_a_base_scenario():
+    # the page's base: the data's defaults; the link holds only what differs from it, both ways lossless
+    base = Scenario(response_rate=0.073, margin=0.34)
+    assert Scenario.from_params({}, base) == base and base.to_params(base) == {}
+    assert Scenario().response_rate == simulate_module.ASSUMED_RESPONSE == 0.10  # the stated assumptions
+    assert Scenario().margin == simulate_module.ASSUMED_MARGIN == 0.30
+    changed = Scenario(response_rate=0.05, margin=0.34, cost_per_contact=2.0)
+    params = changed.to_params(base)
+    assert params == {"response_rate": ("0.05",), "cost_per_contact": ("2.0",)}
+    assert Scenario.from_params(params, base) == changed
+    # a link's explicit value wins, even when it equals the class default the base replaces
+    explicit = Scenario(response_rate=0.10, margin=0.34)
+    assert explicit.to_params(base) == {"response_rate": ("0.1",)}
+    assert Scenario.from_params(explicit.to_params(base), base) == explicit
+    assert Scenario.from_params({"margin": ("1.0",)}, base) == Scenario(response_rate=0.073, margin=1.0)
+
+
+MARGIN_TRANSACTIONS = """customer_id,ordered_at,amount,margin
+a,2024-01-05,100,0.4
+b,2024-01-06,50,0.1
+a,2024-01-07,-20,0.5
+c,2024-01-08,30,
+b,2024-03-01,200,0.9
+"""
+
+
+def test_observed_margin_by_hand(make_dataset):
+    # purchases with a margin up to T: (100 · 0.4 + 50 · 0.1) / (100 + 50) = 0.3; the return and the
+    # purchase without a margin are left out; at T = 2024-03-01 the last purchase counts too
+    ds = make_dataset(transactions=MARGIN_TRANSACTIONS)
+    assert observed_margin(ds, as_of="2024-02-01") == pytest.approx(45 / 150)
+    assert observed_margin(ds) == pytest.approx((45 + 180) / 350)
+    plain = make_dataset(transactions="customer_id,ordered_at,amount\na,2024-01-05,100\n")
+    assert observed_margin(plain) is None
+
+
+def test_planning_defaults_from_the_data_or_stated(make_dataset):
+    # campaign K (sent 01-05, window 01-06 … 02-04 ended): b bought on 01-06, a only returned (01-07),
+    # c was control
+    ds = make_dataset(
+        transactions=MARGIN_TRANSACTIONS,
+        campaigns="customer_id,campaign,sent_at,group\na,K,2024-01-05,treatment\nb,K,2024-01-05,treatment\n"
+                  "c,K,2024-01-05,control\n",
+    )
+    defaults = planning_defaults(ds, as_of="2024-02-15")
+    assert (defaults.response_rate, defaults.response_source, defaults.responders, defaults.treated) == (
+        0.5, "campaigns", 1, 2)
+    assert (defaults.margin, defaults.margin_source) == (0.3, "transactions")
+    assert defaults.scenario() == Scenario(response_rate=0.5, margin=0.3)
+    # rounded to what the page's inputs hold: b and c of 3 → 66.7 %, margin (45 + 180) / 350 → 64 %
+    three = make_dataset(
+        transactions=MARGIN_TRANSACTIONS,
+        campaigns="customer_id,campaign,sent_at\na,K,2024-01-05\nb,K,2024-01-05\nc,K,2024-01-05\n",
+    )
+    defaults = planning_defaults(three)
+    assert (defaults.response_rate, defaults.margin) == (0.667, 0.64)
+    # no campaigns file and no margin column: the stated assumptions
+    bare = make_dataset(transactions="customer_id,ordered_at,amount\na,2024-01-05,100\n")
+    defaults = planning_defaults(bare)
+    assert (defaults.response_rate, defaults.response_source) == (0.10, "assumed")
+    assert (defaults.margin, defaults.margin_source) == (0.30, "assumed")
+    assert defaults.scenario() == Scenario()
 
 
 @pytest.mark.parametrize("params, message", [

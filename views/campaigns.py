@@ -30,6 +30,7 @@ data.register("campaign_plan", simulate.plan,
 data.register("campaign_effects", campaigns.campaign_effects)
 data.register("campaign_effects_by", campaigns.campaign_effects_by)
 data.register("campaign_gaps", campaigns.campaign_gaps)
+data.register("plan_defaults", simulate.planning_defaults)
 data.register("step_availability", drilldown.step_availability)
 data.register("breakdown_attributes", drilldown.breakdown_attributes)
 
@@ -71,6 +72,26 @@ TEXT = {
                     "Unter den reagierenden Kunden. Die Simulation zieht die Wirkung gleichverteilt aus dieser "
                     "Spanne."),
     "response": ("Response rate (%)", "Reaktionsquote (%)"),
+    "defaults": ("Starting values of every scenario — response rate: {response}; margin: {margin}. A link's own "
+                 "values win over them.",
+                 "Startwerte jedes Szenarios — Reaktionsquote: {response}; Marge: {margin}. Die eigenen Werte eines "
+                 "Links gehen ihnen vor."),
+    "src_campaigns": ("from your past campaigns: {rate} ({responders} of {treated} contacted customers bought within "
+                      "{days} days of the send day)",
+                      "aus Ihren bisherigen Kampagnen: {rate} ({responders} von {treated} kontaktierten Kunden kauften "
+                      "innerhalb von {days} Tagen nach dem Versandtag)"),
+    "src_response_assumed": ("assumed: {rate} (no past campaign whose {days}-day window has ended)",
+                             "angenommen: {rate} (keine bisherige Kampagne, deren {days}-Tage-Fenster abgelaufen ist)"),
+    "src_transactions": ("from your data: {rate} (the transactions' margin, weighted by revenue)",
+                         "aus Ihren Daten: {rate} (die Marge der Transaktionen, nach Umsatz gewichtet)"),
+    "src_margin_assumed": ("assumed: {rate} (the transactions have no margin)",
+                           "angenommen: {rate} (die Transaktionen haben keine Marge)"),
+    "too_good": ("Scenario {name} looks too good to be true: ROI {roi}, chance of a loss {loss}. Check the "
+                 "assumptions — response rate, effect, margin and cost per contact: real campaigns rarely return "
+                 "more than 1,000 % and can always lose money.",
+                 "Szenario {name} wirkt zu gut, um wahr zu sein: ROI {roi}, Verlustwahrscheinlichkeit {loss}. Bitte "
+                 "die Annahmen prüfen — Reaktionsquote, Wirkung, Marge und Kosten je Kontakt: Echte Kampagnen "
+                 "bringen selten mehr als 1.000 % und können immer Geld verlieren."),
     "response_help": ("Share of the contacted customers the action reaches (opens the mail, takes the call).",
                       "Anteil der kontaktierten Kunden, den die Maßnahme erreicht (öffnet die Mail, nimmt den Anruf "
                       "an)."),
@@ -113,7 +134,7 @@ TEXT = {
     "churn_error": ("No churn risk (the churn model needs more history): {reason}",
                     "Kein Abwanderungsrisiko (das Modell braucht mehr Historie): {reason}"),
     "bad_link": ("Scenario {name} in the link could not be read ({reason}); it starts from the defaults.",
-                 "Szenario {name} im Link war nicht lesbar ({reason}); es beginnt mit den Standardwerten."),
+                 "Szenario {name} im Link war nicht lesbar ({reason}); es beginnt mit den Startwerten."),
     "invalid": ("Scenario {name} is not valid: {reason}", "Szenario {name} ist ungültig: {reason}"),
     "first_rows": ("The first {shown} of the {n} contacted customers.", "Die ersten {shown} der {n} kontaktierten "
                                                                          "Kunden."),
@@ -168,9 +189,15 @@ TEXT = {
     "window": ("Response window (days after sending)", "Reaktionsfenster (Tage nach Versand)"),
     "eval_margin": ("Margin for the ROI (%)", "Marge für den ROI (%)"),
     "eval_intro": ("Response = a purchase within the window after the send day. Uplift = response rate of the "
-                   "treatment group − that of the control group, with a 95 % confidence interval (Newcombe).",
+                   "treatment group − that of the control group, in percentage points (pp), with its 95 % confidence "
+                   "interval (CI, Newcombe). ROI = (incremental revenue × margin − cost) / cost, with a 95 % interval "
+                   "from the difference in revenue per customer between the groups.",
                    "Reaktion = ein Kauf im Fenster nach dem Versandtag. Uplift = Reaktionsquote der Testgruppe − die "
-                   "der Kontrollgruppe, mit 95-%-Konfidenzintervall (Newcombe)."),
+                   "der Kontrollgruppe, in Prozentpunkten (Pp.), mit 95-%-Konfidenzintervall (KI, Newcombe). ROI = "
+                   "(Zusatzumsatz × Marge − Kosten) / Kosten, mit 95-%-Intervall aus dem Unterschied im Umsatz je "
+                   "Kunde zwischen den Gruppen."),
+    "eval_margin_help": ("Default {source}.", "Standard {source}."),
+    "details": ("Details: revenue, cost, before → after", "Details: Umsatz, Kosten, vorher → nachher"),
     "not_causal": ("Without a control group: {names}. Their figures compare the treated customers before and after "
                    "sending; that is not the campaign's effect (customers chosen because they stopped buying look "
                    "worse before by construction).",
@@ -184,18 +211,21 @@ TEXT = {
     "campaign": ("Campaign", "Kampagne"),
     "channel": ("Channel", "Kanal"),
     "first_sent": ("Sent", "Versandt"),
-    "treated": ("Treated", "Testgruppe"),
-    "control": ("Control", "Kontrollgruppe"),
-    "response_treated": ("Response treated", "Reaktion Test"),
-    "response_control": ("Response control", "Reaktion Kontrolle"),
-    "uplift": ("Uplift", "Uplift"),
-    "ci_low": ("95 % CI from", "95-%-KI von"),
-    "ci_high": ("95 % CI to", "95-%-KI bis"),
+    "treated": ("Treated", "Test"),
+    "control": ("Control", "Kontrolle"),
+    "response_treated": ("Resp. treated", "Reakt. Test"),
+    "response_control": ("Resp. control", "Reakt. Kontr."),
+    "uplift": ("Uplift (pp)", "Uplift (Pp.)"),
+    "ci_low": ("CI from (pp)", "KI von (Pp.)"),
+    "ci_high": ("CI to (pp)", "KI bis (Pp.)"),
     "revenue_treated": ("Revenue per treated", "Umsatz je Test"),
     "revenue_control": ("Revenue per control", "Umsatz je Kontrolle"),
+    "incremental_revenue": ("Incremental revenue", "Zusatzumsatz"),
     "roi": ("ROI", "ROI"),
+    "roi_low": ("ROI from", "ROI von"),
+    "roi_high": ("ROI to", "ROI bis"),
     "causal": ("Control group", "Kontrollgruppe"),
-    "change_before_after": ("Change before → after (not causal)", "Änderung vorher → nachher (nicht kausal)"),
+    "change_before_after": ("Change before → after (pp, not causal)", "Änderung vorher → nachher (Pp., nicht kausal)"),
     "by": ("Effects by", "Wirkung nach"),
     "by_stage": ("Stage at sending", "Phase beim Versand"),
     "by_title": ("Uplift by {by}", "Uplift nach {by}"),
@@ -219,6 +249,7 @@ NAMES = "ABC"
 N_SIMS = 10_000
 COLOURS = ("#2171b5", "#e6550d", "#31a354")
 EFFECT_MAX = 30  # percentage points (or %) on the effect slider
+TOO_GOOD_ROI = 10.0  # an expected ROI above 1,000 % is flagged, as is a chance of a loss of 0 %
 
 ctx = context(require=("transactions",))
 lang = view().lang
@@ -251,19 +282,27 @@ set_param("campaigns_section", None if section == "plan" else section)
 
 # ============================================================================ Plan
 
-def stored_scenario(name: str) -> Scenario:
-    """The scenario kept in the page parameters campaigns_<name>_<field> (defaults when unreadable)."""
+def plan_defaults() -> simulate.PlanDefaults:
+    """The response rate of past campaigns and the data's margin (else the stated assumptions), of the whole
+    dataset at the as-of date: the base every scenario starts from."""
+    return data.metric("plan_defaults", ctx.dataset, EVERYONE, ctx.config, as_of=ctx.as_of)
+
+
+def stored_scenario(name: str, base: Scenario) -> Scenario:
+    """The scenario kept in the page parameters campaigns_<name>_<field>: the link holds only what differs
+    from ``base`` (the data's defaults), so its explicit values win and the rest are the data's defaults;
+    ``base`` when unreadable."""
     prefix = f"campaigns_{name.lower()}_"
     params = {key[len(prefix):]: values for key, values in view().params.items() if key.startswith(prefix)}
     try:
-        return Scenario.from_params(params)
+        return Scenario.from_params(params, base)
     except ValueError as exc:
         st.warning(t("bad_link", TEXT, name=name, reason=exc))
-        return Scenario()
+        return base
 
 
-def store_scenario(name: str, scenario: Scenario) -> None:
-    params = scenario.to_params()
+def store_scenario(name: str, scenario: Scenario, base: Scenario) -> None:
+    params = scenario.to_params(base)
     for f in fields(Scenario):
         set_param(f"campaigns_{name.lower()}_{f.name}", params.get(f.name))
 
@@ -308,8 +347,8 @@ def scenario_editor(name: str, stored: Scenario, steps_available: list[str], ste
     effect = st.slider(t(EFFECT_LABELS[action], TEXT), 0.0, float(top),
                        (round(stored.effect_low * scale, 4), round(stored.effect_high * scale, 4)), step=0.5,
                        help=t("effect_help", TEXT), key=key + "effect")
-    response = st.slider(t("response", TEXT), 0, 100, whole_percent(stored.response_rate),
-                         help=t("response_help", TEXT), key=key + "response_rate")
+    response = st.slider(t("response", TEXT), 0.0, 100.0, min(max(round(stored.response_rate * 100, 1), 0.0), 100.0),
+                         step=0.1, format="%.1f", help=t("response_help", TEXT), key=key + "response_rate")
     c1, c2 = st.columns(2)
     cost = c1.number_input(t("cost_per_contact", TEXT), **bounds.MONEY.widget(), value=stored.cost_per_contact, step=0.1,
                            format="%.2f", key=key + "cost_per_contact")
@@ -337,7 +376,8 @@ def scenario_editor(name: str, stored: Scenario, steps_available: list[str], ste
         -math.inf if clv_low is None else clv_low, math.inf if clv_high is None else clv_high)
     try:
         return Scenario(action=action, effect_low=effect[0] / scale, effect_high=effect[1] / scale,
-                        response_rate=response / 100, cost_per_contact=cost, fixed_cost=fixed, margin=margin / 100,
+                        response_rate=round(response / 100, 3), cost_per_contact=cost, fixed_cost=fixed,
+                        margin=round(margin / 100, 2),
                         horizon_months=int(horizon), stages=tuple(stages), churn_risk=churn, p_alive=alive, clv=clv,
                         funnel_steps=funnel_steps, funnel_step=int(funnel_step))
     except ValueError as exc:
@@ -403,8 +443,34 @@ def distribution_chart(results: dict[str, simulate.SimulationResult]) -> None:
     chart(fig, key="campaigns_distribution")
 
 
+def defaults_sources(defaults: simulate.PlanDefaults) -> tuple[str, str]:
+    """(response rate, margin): each default with where it comes from."""
+    rate = percent(defaults.response_rate, 1)
+    if defaults.response_source == "campaigns":
+        response = t("src_campaigns", TEXT, rate=rate, responders=format_number(defaults.responders, lang),
+                     treated=format_number(defaults.treated, lang), days=defaults.window_days)
+    else:
+        response = t("src_response_assumed", TEXT, rate=rate, days=defaults.window_days)
+    margin = percent(defaults.margin, 0)
+    source = "src_transactions" if defaults.margin_source == "transactions" else "src_margin_assumed"
+    return response, t(source, TEXT, rate=margin)
+
+
+def too_good(name: str, result: simulate.SimulationResult) -> str | None:
+    """The warning for a scenario whose expected ROI exceeds 1,000 % or that never loses in the simulations."""
+    roi, loss = result.expected("roi"), result.expected("loss_probability")
+    if (math.isfinite(roi) and roi > TOO_GOOD_ROI) or loss == 0:
+        return t("too_good", TEXT, name=name, roi=percent(roi, 0) if math.isfinite(roi) else "–",
+                 loss=percent(loss, 0))
+    return None
+
+
 def plan() -> None:
     st.caption(t("plan_intro", TEXT))
+    defaults = plan_defaults()
+    base = defaults.scenario()
+    response_source, margin_source = defaults_sources(defaults)
+    st.caption(t("defaults", TEXT, response=response_source, margin=margin_source))
     with st.columns([1, 3])[0]:
         count = int(param_select(t("scenarios", TEXT), "campaigns_count", [1, 2, 3], default=1))
     available = data.metric("step_availability", ctx.dataset, EVERYONE, ctx.config)
@@ -417,10 +483,10 @@ def plan() -> None:
     for name, column in zip(NAMES[:count], st.columns(count)):
         with column:
             st.subheader(t("scenario", TEXT, name=name))
-            scenario = scenario_editor(name, stored_scenario(name), steps_available, step_label)
+            scenario = scenario_editor(name, stored_scenario(name, base), steps_available, step_label)
             if scenario is None:
                 continue
-            store_scenario(name, scenario)
+            store_scenario(name, scenario, base)
             planned = ctx.metric("campaign_plan", scenario=tuple(sorted(scenario.to_params().items())),
                                  n_sims=N_SIMS)
             notes.update(note for note in (
@@ -454,6 +520,10 @@ def plan() -> None:
     with st.container(key="campaigns_results"):
         st.dataframe(results_table(results), hide_index=True, width="stretch", key="campaigns_results_table",
                      column_config={"measure": t("measure", TEXT)})
+    for name, result in results.items():
+        warning = too_good(name, result)
+        if warning:
+            st.warning(warning)
     raw = pd.concat([r.summary.rename_axis("measure").reset_index().assign(scenario=name)
                      for name, r in results.items()], ignore_index=True)
     download(raw[["scenario", "measure", "expected", "low", "high"]], "campaign_scenarios.csv",
@@ -480,22 +550,43 @@ def uplift_chart(frame: pd.DataFrame, label: pd.Series, key: str, title: str) ->
     chart(fig, key=key)
 
 
+#: differences of rates, shown (and downloaded) in percentage points: column -> its name in the table
+PP_COLUMNS = {"uplift": "uplift_pp", "ci_low": "ci_low_pp", "ci_high": "ci_high_pp",
+              "change_before_after": "change_before_after_pp"}
+EFFECT_COLUMNS = ("channel", "treated", "control", "response_treated", "response_control", "uplift_pp", "ci_low_pp",
+                  "ci_high_pp", "roi", "roi_low", "roi_high")
+DETAIL_COLUMNS = ("first_sent", "revenue_treated", "revenue_control", "incremental_revenue", "cost", "causal",
+                  "change_before_after_pp")
+
+
 def effects_table(frame: pd.DataFrame, filename: str, key: str, extra: tuple[str, ...] = ()) -> None:
-    columns = ["campaign", *extra, "channel", "first_sent", "treated", "control", "response_treated",
-               "response_control", "uplift", "ci_low", "ci_high", "revenue_treated", "revenue_control", "cost", "roi",
-               "causal", "change_before_after"]
-    share = {c: st.column_config.NumberColumn(t(c, TEXT), format="percent")
-             for c in ("response_treated", "response_control", "uplift", "ci_low", "ci_high", "roi",
-                       "change_before_after")}
-    table(frame[columns], filename, key=key, column_config={
-        "campaign": t("campaign", TEXT), "channel": t("channel", TEXT), "first_sent": t("first_sent", TEXT),
-        "treated": st.column_config.NumberColumn(t("treated", TEXT), format="localized"),
-        "control": st.column_config.NumberColumn(t("control", TEXT), format="localized"),
+    """The effects that fit the page (rates in %, their differences in percentage points, ROI with its
+    interval), and the rest (revenue, cost, before → after) in an expander below."""
+    shown = frame.assign(**{pp: 100 * frame[c] for c, pp in PP_COLUMNS.items()})
+    small = {"width": "small"}
+    config = {
+        "campaign": st.column_config.TextColumn(t("campaign", TEXT)), "channel": t("channel", TEXT),
+        "first_sent": t("first_sent", TEXT),
+        "treated": st.column_config.NumberColumn(t("treated", TEXT), format="localized", **small),
+        "control": st.column_config.NumberColumn(t("control", TEXT), format="localized", **small),
+        **{c: st.column_config.NumberColumn(t(c, TEXT), format="percent", **small)
+           for c in ("response_treated", "response_control", "roi", "roi_low", "roi_high")},
+        **{pp: st.column_config.NumberColumn(t(c, TEXT), format="%.1f", **small) for c, pp in PP_COLUMNS.items()},
         "revenue_treated": money_column(t("revenue_treated", TEXT)),
         "revenue_control": money_column(t("revenue_control", TEXT)),
-        "cost": money_column(t("m_cost", TEXT)), "causal": t("causal", TEXT), **share,
+        "incremental_revenue": money_column(t("incremental_revenue", TEXT)),
+        "cost": money_column(t("m_cost", TEXT)), "causal": t("causal", TEXT),
         **{c: t("by_stage", TEXT) if c == "stage" else c for c in extra},
-    })
+    }
+    keys = ["campaign", *extra]
+
+    def part(columns: tuple[str, ...], name: str, part_key: str) -> None:
+        chosen = shown[[*keys, *columns]]
+        table(chosen, name, key=part_key, column_config={c: v for c, v in config.items() if c in chosen.columns})
+
+    part(EFFECT_COLUMNS, filename, key)
+    with st.expander(t("details", TEXT)):
+        part(DETAIL_COLUMNS, filename.replace(".csv", "_details.csv"), key + "_details")
 
 
 def window_input() -> int:
@@ -506,8 +597,11 @@ def evaluate() -> None:
     c1, c2, _ = st.columns([1, 1, 2])
     with c1:
         window = window_input()
+    defaults = plan_defaults()
     with c2:
-        margin = param_number(t("eval_margin", TEXT), "campaigns_eval_margin", 100, min_value=0, max_value=100)
+        margin = param_number(t("eval_margin", TEXT), "campaigns_eval_margin", round(100 * defaults.margin),
+                              min_value=0, max_value=100,
+                              help=t("eval_margin_help", TEXT, source=defaults_sources(defaults)[1]))
     st.caption(t("eval_intro", TEXT))
     effects = ctx.metric("campaign_effects", window_days=window, margin=margin / 100)
     if effects.empty:
@@ -579,14 +673,15 @@ def gaps() -> None:
                                colorbar_title=t("customers_reached", TEXT)))
     fig.update_layout(title=t("gap_title", TEXT), height=120 + 55 * len(STAGES), yaxis_autorange="reversed")
     chart(fig, key="campaigns_gaps")
-    shown = gap.assign(stage=gap["stage"].map(lambda s: t(s)), framework_stage=gap["stage"].map(names))
+    shown = gap.assign(stage=gap["stage"].map(lambda s: t(s)), framework_stage=gap["stage"].map(names),
+                       uplift=100 * gap["uplift"]).rename(columns={"uplift": "uplift_pp"})
     table(shown, "campaign_gaps.csv", key="campaigns_gap_table", column_config={
         "stage": t("stage"),
         "framework_stage": t("framework_stage", TEXT, framework=framework_label(ctx.config.framework, lang)),
         "channel": t("channel", TEXT),
         "customers_reached": st.column_config.NumberColumn(t("customers_reached", TEXT), format="localized"),
         "campaigns": st.column_config.NumberColumn(t("campaigns", TEXT), format="localized"),
-        "uplift": st.column_config.NumberColumn(t("uplift", TEXT), format="percent"),
+        "uplift_pp": st.column_config.NumberColumn(t("uplift", TEXT), format="%.1f"),
     })
 
 

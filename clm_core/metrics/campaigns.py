@@ -20,7 +20,13 @@ Definitions (campaigns table of DESIGN §2, one row per contact):
   the small control groups and low response rates campaigns have, where the
   Wald interval is too narrow.
 - Incremental revenue = (revenue per treated − revenue per control) × treated;
-  ROI = (incremental revenue × margin − cost) / cost.
+  ROI = (incremental revenue × margin − cost) / cost. Its 95 % interval (``roi_low``, ``roi_high``)
+  carries the interval of the difference in revenue per customer through that formula (which is
+  increasing in the difference): d ± z · sqrt(s_t² / n_t + s_c² / n_c), with s² the sample variance of
+  the customers' window revenue in each group (Welch's normal interval, computed in the database). ROI
+  is built from revenue, not from response, so the uplift's interval does not give it: a campaign can
+  lift the response and still bring less revenue. NaN without a control group, with a group of one
+  customer (no variance) or without cost.
 - Without a control group the causal columns are NaN and ``causal`` is False;
   ``response_before`` / ``revenue_before`` give the treated customers' figures in
   the window of the same length before the send day ([send − window, send)) and
@@ -51,7 +57,7 @@ from clm_core.store import Dataset
 
 COLUMNS = (
     "campaign", "treated", "control", "response_treated", "response_control", "uplift", "ci_low", "ci_high",
-    "revenue_treated", "revenue_control", "cost", "roi",
+    "revenue_treated", "revenue_control", "cost", "roi", "roi_low", "roi_high",
 )
 EXTRA_COLUMNS = (
     "causal", "window_complete", "first_sent", "last_sent", "channel", "contacts", "incremental_revenue",
@@ -89,6 +95,36 @@ def uplift_interval(responders_treated, treated, responders_control, control, le
     lc, uc = wilson_interval(xc, nc, level)
     d = pt - pc
     return d, d - np.sqrt((pt - lt) ** 2 + (uc - pc) ** 2), d + np.sqrt((ut - pt) ** 2 + (pc - lc) ** 2)
+
+
+def roi_interval(mean_treated, var_treated, treated, mean_control, var_control, control, cost, margin: float = 1.0,
+                 level: float = 0.95):
+    """(low, high) of ROI = ((m_t − m_c) · n_t · margin − cost) / cost: Welch's normal interval of the
+    difference in mean revenue per customer m_t − m_c (sample variances ``var_*``), carried through the
+    formula. NaN where a group has fewer than two customers, a variance is missing, or cost ≤ 0."""
+    mt, mc = np.asarray(mean_treated, dtype=float), np.asarray(mean_control, dtype=float)
+    vt, vc = np.asarray(var_treated, dtype=float), np.asarray(var_control, dtype=float)
+    nt, nc = np.asarray(treated, dtype=float), np.asarray(control, dtype=float)
+    cost = np.asarray(cost, dtype=float)
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        usable = (nt >= 2) & (nc >= 2) & (cost > 0)
+        half = z * np.sqrt(np.maximum(vt, 0) / nt + np.maximum(vc, 0) / nc)
+        d = mt - mc
+        low = np.where(usable, ((d - half) * nt * margin - cost) / cost, np.nan)
+        high = np.where(usable, ((d + half) * nt * margin - cost) / cost, np.nan)
+    return low, high
+
+
+def observed_response(dataset: Dataset, window_days: int = 30, as_of=None, segment=None, config=None) -> tuple[int, int]:
+    """(responders, treated) over the treated contacts of all campaigns whose window of ``window_days``
+    days ends on or before T: how many contacted customers bought within the window (the module's
+    response), pooled over campaigns. (0, 0) without campaigns or complete windows."""
+    outcomes, as_of = _outcomes(dataset, window_days, as_of, segment, config)
+    o = outcomes
+    done = o.treated & (o.sent <= ibis.literal(as_of - dt.timedelta(days=int(window_days))))
+    counts = o.aggregate(treated=o.count(where=done), responders=o.count(where=done & o.responded)).execute()
+    return int(counts["responders"].fillna(0).iloc[0]), int(counts["treated"].fillna(0).iloc[0])
 
 
 # --------------------------------------------------------------------------- contacts and outcomes
@@ -182,6 +218,8 @@ def summarise(outcomes, keys: list[str], window_days: int, as_of: dt.date, margi
         responders_control=o.count(where=c & o.responded),
         revenue_sum_treated=o.revenue.sum(where=t),
         revenue_sum_control=o.revenue.sum(where=c),
+        revenue_var_treated=o.revenue.var(where=t, how="sample"),
+        revenue_var_control=o.revenue.var(where=c, how="sample"),
         cost=o.cost.sum(where=t),
         contacts=o.contacts.sum(),
         first_sent=o.sent.min(),
@@ -213,6 +251,8 @@ def effects_frame(
     uplift, low, high = uplift_interval(f["responders_treated"], treated, f["responders_control"], control)
     incremental = (revenue_treated - revenue_control) * treated
     cost = f["cost"].astype("float64").round(9)  # a sum of per-contact costs, without float dust
+    roi_low, roi_high = roi_interval(revenue_treated, f["revenue_var_treated"], treated, revenue_control,
+                                     f["revenue_var_control"], control, cost, margin)
     response_treated = _per(f["responders_treated"], treated)
     response_before = _per(f["responders_before"], treated)
     last_sent = pd.to_datetime(f["last_sent"]).dt.date
@@ -229,6 +269,8 @@ def effects_frame(
         "revenue_control": revenue_control,
         "cost": cost,
         "roi": (incremental * margin - cost) / _positive(cost),
+        "roi_low": roi_low,
+        "roi_high": roi_high,
         "causal": (treated > 0) & (control > 0),
         "window_complete": last_sent + dt.timedelta(days=window_days) <= as_of,
         "first_sent": pd.to_datetime(f["first_sent"]).dt.date,
