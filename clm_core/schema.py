@@ -27,13 +27,18 @@ TABLE_COLUMNS: dict[str, tuple[Column, ...]] = {
     "customers": (
         _c("customer_id", "id", True, "customerid customer kundennummer kundenid kundennr kunde "
            "clientid userid custid kdnr debitornummer debitor accountid contactid kontaktid id"),
-        _c("created_at", "date", False, "createdat created createddate datecreated signupdate "
-           "registrationdate registriertam erstelltam angelegtam anlagedatum erstkontakt "
+        _c("created_at", "date", False, "createdat created createddate datecreated creationdate signupdate "
+           "signupat signedupat registrationdate registeredat customersince joindate "
+           "joinedat datejoined anmeldedatum registrierungsdatum registriertam registriertseit kundeseit "
+           "erstelltam erstellt erstellungsdatum angelegtam angelegt anlagedatum erstkontakt "
            "firstseen leaddate"),
-        _c("channel", "text", False, "channel acquisitionchannel kanal akquisekanal herkunft source quelle"),
-        _c("segment", "text", False, "segment customersegment kundensegment kundengruppe customertype kundentyp"),
-        _c("country", "text", False, "country countrycode land laenderkennzeichen länderkennzeichen"),
-        _c("city", "text", False, "city stadt ort wohnort"),
+        _c("channel", "text", False, "channel acquisitionchannel kanal akquisekanal akquisitionskanal "
+           "vertriebskanal herkunftskanal leadsource leadquelle herkunft source quelle"),
+        _c("segment", "text", False, "segment customersegment kundensegment kundengruppe customertype kundentyp "
+           "kundenklasse"),
+        _c("country", "text", False, "country countrycode land landcode laenderkennzeichen länderkennzeichen "
+           "laenderkuerzel länderkürzel laendercode ländercode"),
+        _c("city", "text", False, "city stadt ort stadtort wohnort town"),
         _c("postal_code", "text", False, "postalcode zipcode zip postcode plz postleitzahl"),
         _c("latitude", "number", False, "latitude lat breitengrad breite"),
         _c("longitude", "number", False, "longitude lon lng long längengrad laengengrad länge"),
@@ -42,11 +47,14 @@ TABLE_COLUMNS: dict[str, tuple[Column, ...]] = {
         _c("customer_id", "id", True, "customerid customer kundennummer kundenid kundennr kunde "
            "clientid userid custid kdnr debitornummer debitor accountid"),
         _c("ordered_at", "date", True, "orderedat orderdate invoicedate bestelldatum rechnungsdatum "
-           "belegdatum auftragsdatum kaufdatum purchasedate transactiondate date datum"),
-        _c("amount", "number", True, "amount revenue betrag umsatz nettobetrag bruttobetrag "
-           "gesamtbetrag netamount total sales ordervalue orderamount value wert"),
+           "belegdatum auftragsdatum kaufdatum purchasedate transactiondate orderedon orderdatetime "
+           "bestellzeitpunkt kaufzeitpunkt date datum"),
+        _c("amount", "number", True, "amount revenue betrag umsatz bestellwert auftragswert rechnungsbetrag "
+           "nettobetrag bruttobetrag gesamtbetrag netamount grossamount total ordertotal sales ordervalue "
+           "orderamount invoiceamount value wert"),
         _c("transaction_id", "id", False, "transactionid orderid invoiceno invoicenumber invoice "
-           "ordernumber bestellnummer bestellnr auftragsnummer rechnungsnummer belegnummer belegnr"),
+           "ordernumber orderno ordernr bestellnummer bestellnr auftragsnummer auftragsnr rechnungsnummer "
+           "rechnungsnr belegnummer belegnr"),
         _c("category", "text", False, "category productcategory kategorie produktkategorie warengruppe"),
         _c("quantity", "integer", False, "quantity qty menge anzahl stückzahl stueckzahl"),
         _c("margin", "number", False, "margin marginrate marge"),
@@ -63,14 +71,17 @@ TABLE_COLUMNS: dict[str, tuple[Column, ...]] = {
            "clientid userid custid kdnr accountid"),
         _c("answered_at", "date", True, "answeredat surveydate responsedate submittedat "
            "antwortdatum befragungsdatum date datum"),
-        _c("score", "score", True, "score npsscore nps rating bewertung empfehlung punktzahl punkte"),
+        _c("score", "score", True, "score npsscore nps npswert recommendationscore likelihoodtorecommend "
+           "weiterempfehlung empfehlungswert empfehlungsbereitschaft rating bewertung empfehlung "
+           "punktzahl punkte"),
         _c("comment", "text", False, "comment kommentar feedback anmerkung bemerkung text"),
     ),
     "campaigns": (
         _c("customer_id", "id", True, "customerid customer kundennummer kundenid kundennr kunde "
            "clientid userid custid kdnr accountid"),
-        _c("campaign", "text", True, "campaign campaignname kampagne kampagnenname"),
-        _c("sent_at", "date", True, "sentat sentdate senddate versanddatum versendetam versandam date datum"),
+        _c("campaign", "text", True, "campaign campaignname campaignid kampagne kampagnenname kampagnenid"),
+        _c("sent_at", "date", True, "sentat sentdate senddate sentday versanddatum versendetam versandam "
+           "versandtag sendedatum date datum"),
         _c("group", "group", False, "group gruppe testgroup variant arm"),
         _c("channel", "text", False, "channel kanal"),
         _c("cost", "number", False, "cost costpercontact kosten kostenprokontakt"),

@@ -264,3 +264,18 @@ def test_line_numbers_and_texts_of_rejected_rows_in_a_file_of_several_row_groups
     assert (table.rows_read, table.rows_rejected) == (n - 1, 4)
     assert dataset.table("transactions").count().execute() == n - 5
     assert sorted(dataset.tables() & {"transactions", "customer_days"}) == ["customer_days", "transactions"]
+
+
+def test_german_crm_customer_export_loads_its_signup_date_as_created_at(con, tmp_path):
+    content = ("Kunden-Nr.;Anmeldedatum;Kanal;Stadt/Ort;PLZ;Lieblingsfarbe\r\n"
+               "000123;01.02.2024;Web;Köln;50667;grün\r\n"
+               "000124;15.03.2024;Filiale;Düsseldorf;40213;blau\r\n").encode("cp1252")
+    dataset, report = load(con, tmp_path, customers=content)
+    assert report.tables["customers"].sniffed.mapping == {
+        "Kunden-Nr.": "customer_id", "Anmeldedatum": "created_at", "Kanal": "channel", "Stadt/Ort": "city",
+        "PLZ": "postal_code"}
+    assert report.tables["customers"].sniffed.attributes == ["Lieblingsfarbe"]
+    index = rows(dataset, "customers")
+    assert index["customer_id"].tolist() == ["000123", "000124"]
+    assert [d.date() for d in index["created_at"]] == [dt.date(2024, 2, 1), dt.date(2024, 3, 15)]
+    assert index["city"].tolist() == ["Köln", "Düsseldorf"]

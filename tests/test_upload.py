@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from clm_core import ingest, store, upload
+from clm_core import ingest, schema, store, upload
 
 GERMAN = (
     "Belegnummer;Kundennummer;Bestelldatum;Betrag;Warengruppe;Filiale\r\n"
@@ -141,3 +141,109 @@ def test_report_frames_after_a_real_load(con):
     assert rejected["reason"].iloc[1] == "missing customer_id"
     assert "Filiale" in rejected.columns and rejected["Filiale"].tolist() == ["Bonn", "Bonn"]
     assert upload.rejected_rows(ingest.IngestReport()).columns.tolist() == ["table", "line", "reason"]
+
+
+# --------------------------------------------------------------------------- header synonyms (issue 7, item 4)
+
+@pytest.mark.parametrize("table, header, canonical", [
+    # customers: the created date of German and English CRM exports
+    ("customers", "Anmeldedatum", "created_at"),
+    ("customers", "Registrierungsdatum", "created_at"),
+    ("customers", "Kunde seit", "created_at"),
+    ("customers", "Erstellt am", "created_at"),
+    ("customers", "Angelegt am", "created_at"),
+    ("customers", "Signup Date", "created_at"),
+    ("customers", "Sign-up date", "created_at"),
+    ("customers", "Registration Date", "created_at"),
+    ("customers", "Customer Since", "created_at"),
+    ("customers", "Created", "created_at"),
+    ("customers", "Kundennr.", "customer_id"),
+    ("customers", "Kundennr", "customer_id"),
+    ("customers", "Kunden-Nr.", "customer_id"),
+    ("customers", "Kanal", "channel"),
+    ("customers", "Stadt", "city"),
+    ("customers", "Ort", "city"),
+    ("customers", "Stadt/Ort", "city"),
+    ("customers", "PLZ", "postal_code"),
+    ("customers", "Postleitzahl", "postal_code"),
+    ("customers", "Land", "country"),
+    ("customers", "Segment", "segment"),
+    # transactions
+    ("transactions", "Kunden-Nr.", "customer_id"),
+    ("transactions", "Bestellwert", "amount"),
+    ("transactions", "Umsatz", "amount"),
+    ("transactions", "Bruttobetrag", "amount"),
+    ("transactions", "Nettobetrag", "amount"),
+    ("transactions", "Rechnungsbetrag", "amount"),
+    ("transactions", "Order Total", "amount"),
+    ("transactions", "Order Value", "amount"),
+    ("transactions", "Bestellnummer", "transaction_id"),
+    ("transactions", "Auftragsnummer", "transaction_id"),
+    ("transactions", "Rechnungsdatum", "ordered_at"),
+    ("transactions", "Auftragsdatum", "ordered_at"),
+    # nps
+    ("nps", "Bewertung", "score"),
+    ("nps", "Weiterempfehlung", "score"),
+    ("nps", "Empfehlungswert", "score"),
+    ("nps", "NPS-Wert", "score"),
+    ("nps", "Rating", "score"),
+    ("nps", "Recommendation Score", "score"),
+    # campaigns
+    ("campaigns", "Kampagne", "campaign"),
+    ("campaigns", "Versanddatum", "sent_at"),
+    ("campaigns", "Gruppe", "group"),
+    ("campaigns", "Kanal", "channel"),
+])
+def test_each_synonym_maps_to_its_column_of_its_table(table, header, canonical):
+    assert schema.propose_mapping(table, [header]) == {header: canonical}
+    # case, spaces and punctuation do not matter
+    shouted = header.upper().replace(" ", "_")
+    assert schema.propose_mapping(table, [f" {shouted} "]) == {f" {shouted} ": canonical}
+
+
+@pytest.mark.parametrize("table, header", [
+    ("customers", "Datum"),  # which date? not the created date of a customer
+    ("customers", "Versanddatum"),
+    ("transactions", "Versanddatum"),  # the shipping date is not the order date
+    ("transactions", "Anmeldedatum"),
+    ("transactions", "Kunde seit"),
+    ("events", "Anmeldedatum"),
+    ("nps", "Anmeldedatum"),
+    ("nps", "Bestellwert"),
+    ("campaigns", "Rechnungsdatum"),
+])
+def test_a_synonym_of_one_table_maps_nothing_in_another(table, header):
+    assert schema.propose_mapping(table, [header]) == {}
+
+
+def test_no_synonym_names_two_columns_of_one_table():
+    for table, cols in schema.TABLE_COLUMNS.items():
+        owner: dict[str, str] = {}
+        for col in cols:
+            for synonym in (schema.normalise_header(col.name), *col.synonyms):
+                assert synonym == schema.normalise_header(synonym), (table, synonym)  # written normalised
+                assert owner.setdefault(synonym, col.name) == col.name, (table, synonym, owner[synonym], col.name)
+
+
+def test_a_german_crm_customer_export_is_recognised_completely():
+    headers = ["Kunden-Nr.", "Anmeldedatum", "Kanal", "Segment", "Stadt/Ort", "PLZ", "Land", "Lieblingsfarbe"]
+    assert upload.guess_table(headers) == "customers"
+    assert schema.propose_mapping("customers", headers) == {
+        "Kunden-Nr.": "customer_id", "Anmeldedatum": "created_at", "Kanal": "channel", "Segment": "segment",
+        "Stadt/Ort": "city", "PLZ": "postal_code", "Land": "country"}
+
+
+def test_german_order_and_survey_exports_are_recognised():
+    orders = ["Auftragsnummer", "Kundennr.", "Rechnungsdatum", "Versanddatum", "Bestellwert"]
+    assert upload.guess_table(orders) == "transactions"
+    assert schema.propose_mapping("transactions", orders) == {
+        "Auftragsnummer": "transaction_id", "Kundennr.": "customer_id", "Rechnungsdatum": "ordered_at",
+        "Bestellwert": "amount"}  # Versanddatum stays an attribute
+    survey = ["Kundennr", "Befragungsdatum", "Weiterempfehlung", "Bewertung", "Kommentar"]
+    assert upload.guess_table(survey) == "nps"
+    # the recommendation (0-10) wins over a general rating; the rating stays an attribute
+    assert schema.propose_mapping("nps", survey)["Weiterempfehlung"] == "score"
+    assert "Bewertung" not in schema.propose_mapping("nps", survey)
+    # one net and one gross amount: the net amount is the revenue
+    assert schema.propose_mapping("transactions", ["Kunde", "Datum", "Bruttobetrag", "Nettobetrag"])[
+        "Nettobetrag"] == "amount"

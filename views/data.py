@@ -5,7 +5,9 @@ Works on an empty database (this is where users start): it never calls
 ``context()``; writes go through the process connection ``data.root()`` and name the session's principal
 (``auth.principal()``), which the store checks: uploads and renames for editors, deletes and members for
 admins (the controls of a higher role are not drawn; a forged action is refused by the store all the same).
-Deleting a dataset and replacing tables of one by a load ask for a confirmation naming the dataset.
+Deleting a dataset and replacing tables of one by a load ask for a confirmation naming the dataset; a load
+goes into a new dataset unless the user picks an existing one. Each column of an upload has a select box for
+what it holds (a canonical column, by its display name, or "keep as attribute"), the synonyms pre-selected.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import streamlit as st
 
 from clm_core import access, ingest, schema, store, upload
 from clm_core.config import LifecycleConfig
-from clm_core.i18n import format_number, reason_label
+from clm_core.i18n import format_number, reason_label, tr
 from clm_core.metrics.common import resolve_as_of
 from clm_core.models import prepare
 from clm_ui import auth, data
@@ -51,17 +53,22 @@ TEXT = {
     "auto_none": ("detect on load", "beim Laden erkennen"),
     "none": ("none", "keins"),
     "mapping": ("Header mapping", "Spaltenzuordnung"),
-    "mapping_help": ("Known names are pre-filled; correct a column or keep it as a customer attribute.",
-                     "Bekannte Namen sind vorbelegt; Spalte korrigieren oder als Kundenmerkmal behalten."),
-    "header": ("Header in the file", "Spalte in der Datei"),
-    "column": ("Column", "Spalte"),
-    "example": ("First value", "Erster Wert"),
-    "attribute": ("(keep as attribute)", "(als Merkmal behalten)"),
+    "mapping_help": ("For each column of your file, choose what it holds; recognised names are pre-selected. "
+                     "Anything else: “Keep as attribute” loads it unchanged as an extra field (for customers, "
+                     "a segment filter).",
+                     "Für jede Spalte Ihrer Datei wählen, was sie enthält; erkannte Namen sind vorausgewählt. "
+                     "Alles andere: „Als Merkmal behalten“ lädt sie unverändert als zusätzliches Feld (bei "
+                     "Kunden ein Segmentfilter)."),
+    "mapping_all": ("All {n} columns of the file ({k} recognised)", "Alle {n} Spalten der Datei ({k} erkannt)"),
+    "example": ("e.g. {value}", "z. B. {value}"),
+    "no_example": ("empty in the first rows", "in den ersten Zeilen leer"),
+    "attribute": ("Keep as attribute", "Als Merkmal behalten"),
+    "required": ("required", "Pflicht"),
     "preview": ("First rows", "Erste Zeilen"),
-    "missing": ("Required column missing: {columns}. Map a header to it.",
-                "Pflichtspalte fehlt: {columns}. Bitte eine Spalte zuordnen."),
-    "duplicate": ("Several headers are mapped to {columns}; each column takes one header.",
-                  "Mehrere Spalten sind {columns} zugeordnet; jede Spalte nimmt nur eine."),
+    "missing": ("Required column missing: {columns}. Choose it for one of the file's columns above.",
+                "Pflichtspalte fehlt: {columns}. Bitte oben bei einer Spalte der Datei auswählen."),
+    "duplicate": ("Several columns of the file are set to {columns}; choose it for one only.",
+                  "Mehrere Spalten der Datei sind auf {columns} gesetzt; bitte nur bei einer auswählen."),
     "overridden": ("{headers} will still be read as a known column (its name is a recognised synonym). "
                    "Rename it in the file to keep it as an attribute.",
                    "{headers} wird trotzdem als bekannte Spalte gelesen (der Name ist ein bekanntes Synonym). "
@@ -72,6 +79,10 @@ TEXT = {
     "unreadable": ("{name}: {error}", "{name}: {error}"),
     "target": ("Load into dataset", "Laden in Datensatz"),
     "new_dataset": ("New dataset…", "Neuer Datensatz…"),
+    "target_help": ("A new dataset unless you choose an existing one: loading into an existing dataset replaces "
+                    "its tables of the same kind.",
+                    "Ein neuer Datensatz, außer Sie wählen einen bestehenden: Laden in einen bestehenden "
+                    "Datensatz ersetzt dessen Tabellen derselben Art."),
     "new_name": ("Name of the new dataset", "Name des neuen Datensatzes"),
     "default_name": ("Upload {date}", "Upload {date}"),
     "replaces": ("Loading a table replaces that table of the dataset, so loading a file again never doubles "
@@ -155,6 +166,37 @@ TABLE_LABELS = {
     "nps": ("NPS answers", "NPS-Antworten"),
     "campaigns": ("Campaigns", "Kampagnen"),
 }
+#: Display names of the canonical columns (DESIGN §2) in the mapping's select boxes: (English, German).
+COLUMN_LABELS = {
+    "customer_id": ("Customer ID", "Kundennummer"),
+    "created_at": ("Created on", "Erstellt am"),
+    "channel": ("Channel", "Kanal"),
+    "segment": ("Segment", "Segment"),
+    "country": ("Country", "Land"),
+    "city": ("City", "Ort"),
+    "postal_code": ("Postal code", "Postleitzahl"),
+    "latitude": ("Latitude", "Breitengrad"),
+    "longitude": ("Longitude", "Längengrad"),
+    "ordered_at": ("Order date", "Bestelldatum"),
+    "amount": ("Amount", "Betrag"),
+    "transaction_id": ("Order number", "Belegnummer"),
+    "category": ("Category", "Kategorie"),
+    "quantity": ("Quantity", "Menge"),
+    "margin": ("Margin", "Marge"),
+    "occurred_at": ("Time", "Zeitpunkt"),
+    "event": ("Event", "Ereignis"),
+    "answered_at": ("Answer date", "Antwortdatum"),
+    "score": ("Score 0–10", "Bewertung 0–10"),
+    "comment": ("Comment", "Kommentar"),
+    "campaign": ("Campaign", "Kampagne"),
+    "sent_at": ("Sent on", "Versanddatum"),
+    "group": ("Group (treatment/control)", "Gruppe (Test/Kontrolle)"),
+    "cost": ("Cost per contact", "Kosten pro Kontakt"),
+    "stage_targeted": ("Targeted stage", "Zielphase"),
+}
+#: More columns than this: the mapping's select boxes sit in an expander.
+MANY_COLUMNS = 30
+PER_ROW = 3  # select boxes side by side
 SKIP = "__skip__"
 NEW = "__new__"
 REPORT_KEY = "data.report"
@@ -167,6 +209,18 @@ DENIED_KEY = "data.denied"
 
 lang = view().lang
 acting = auth.principal()
+
+
+def column_label(table_name: str, canonical: str) -> str:
+    """A mapping choice for display: "Erstellt am (created_at)", "· Pflicht" on required columns (in the page's
+    language also when called outside the script run, e.g. by a test reading the select box)."""
+    if canonical == upload.ATTRIBUTE:
+        return tr("attribute", lang, TEXT)
+    pair = COLUMN_LABELS.get(canonical)
+    text = f"{pair[1] if lang == 'de' else pair[0]} ({canonical})" if pair else canonical
+    if any(c.name == canonical and c.required for c in schema.columns(table_name)):
+        text += f" · {tr('required', lang, TEXT)}"
+    return text
 
 
 def table_label(name: str) -> str:
@@ -186,8 +240,9 @@ def table_key(fid: str) -> str:
     return f"w.data.table.{fid}"
 
 
-def map_key(fid: str, name: str) -> str:
-    return f"w.data.map.{fid}.{name}"
+def map_key(fid: str, name: str, position: int) -> str:
+    """The select box of the header at ``position`` (0-based) when the file is read as table ``name``."""
+    return f"w.data.map.{fid}.{name}.{position}"
 
 
 def date_key(fid: str, name: str, column: str) -> str:
@@ -199,21 +254,20 @@ def base_inspection(f) -> upload.Inspection:
     return _inspect(f.file_id, f.name, None, (), upload.head(f))
 
 
-def editor_frame(base: upload.Inspection, name: str) -> pd.DataFrame:
-    """The mapping editor's rows: each header, its proposed column (synonyms), its first value."""
+def proposed_choice(base: upload.Inspection, name: str) -> list[str]:
+    """Per header (in file order) its pre-selected choice: the synonyms' canonical column, else ATTRIBUTE."""
     proposed = schema.propose_mapping(name, base.headers)
-    attribute = t("attribute", TEXT)
-    return pd.DataFrame({
-        "header": base.headers,
-        "column": [proposed.get(h, attribute) for h in base.headers],
-        "example": [_first_value(base.sample[h]) for h in base.headers],
-    })
+    return [proposed.get(h, upload.ATTRIBUTE) for h in base.headers]
 
 
-def choices_of(frame: pd.DataFrame, name: str) -> dict[str, str]:
-    """Header -> canonical column or upload.ATTRIBUTE, from the (edited) editor rows."""
+def choices_from_state(fid: str, base: upload.Inspection, name: str) -> dict[str, str]:
+    """Header -> canonical column or upload.ATTRIBUTE: the select boxes' values, the proposal where unset."""
     canonical = {c.name for c in schema.columns(name)}
-    return {h: (c if c in canonical else upload.ATTRIBUTE) for h, c in zip(frame["header"], frame["column"])}
+    choices = {}
+    for i, (header, default) in enumerate(zip(base.headers, proposed_choice(base, name))):
+        picked = st.session_state.get(map_key(fid, name, i), default)
+        choices[header] = picked if picked in canonical else upload.ATTRIBUTE
+    return choices
 
 
 def plan_of(f, name: str, choices: dict[str, str], base: upload.Inspection) -> dict:
@@ -239,12 +293,7 @@ def plan_from_state(f) -> dict | None:
     name = st.session_state.get(table_key(f.file_id), base.guessed or SKIP)
     if name == SKIP:
         return plan_of(f, SKIP, {}, base)
-    frame = editor_frame(base, name)
-    edits = (st.session_state.get(map_key(f.file_id, name)) or {}).get("edited_rows", {})
-    for row, change in edits.items():
-        if "column" in change:
-            frame.loc[int(row), "column"] = change["column"]
-    return plan_of(f, name, choices_of(frame, name), base)
+    return plan_of(f, name, choices_from_state(f.file_id, base, name), base)
 
 
 def file_panel(f) -> dict | None:
@@ -270,21 +319,7 @@ def file_panel(f) -> dict | None:
             st.dataframe(base.preview(), hide_index=True, width="stretch", placeholder="")  # empty stays empty
             return plan_of(f, SKIP, {}, base)
 
-        # Mapping editor: one row per header, the synonyms pre-filled.
-        canonical = [c.name for c in schema.columns(chosen)]
-        st.markdown(f"**{t('mapping', TEXT)}**")
-        edited = st.data_editor(
-            editor_frame(base, chosen), hide_index=True, width="stretch", disabled=["header", "example"],
-            key=map_key(fid, chosen),
-            column_config={
-                "header": st.column_config.TextColumn(t("header", TEXT)),
-                "column": st.column_config.SelectboxColumn(t("column", TEXT), required=True,
-                                                           options=[t("attribute", TEXT), *canonical]),
-                "example": st.column_config.TextColumn(t("example", TEXT)),
-            },
-        )
-        st.caption(t("mapping_help", TEXT))
-        choices = choices_of(edited, chosen)
+        choices = mapping_boxes(fid, base, chosen)
         try:
             inspection = _inspect(fid, f.name, chosen, tuple(sorted(choices.items())), upload.head(f))
         except (ingest.IngestError, ValueError) as exc:
@@ -292,9 +327,9 @@ def file_panel(f) -> dict | None:
             return None
         problems = upload.mapping_problems(chosen, base.headers, choices)
         if problems["missing"]:
-            st.error(t("missing", TEXT, columns=", ".join(problems["missing"])))
+            st.error(t("missing", TEXT, columns=", ".join(column_label(chosen, c) for c in problems["missing"])))
         if problems["duplicate"]:
-            st.error(t("duplicate", TEXT, columns=", ".join(problems["duplicate"])))
+            st.error(t("duplicate", TEXT, columns=", ".join(column_label(chosen, c) for c in problems["duplicate"])))
         if problems["overridden"]:
             st.warning(t("overridden", TEXT, headers=", ".join(problems["overridden"])))
 
@@ -314,6 +349,36 @@ def file_panel(f) -> dict | None:
         st.caption(t("preview", TEXT))
         st.dataframe(inspection.preview(), hide_index=True, width="stretch", placeholder="")
         return plan
+
+
+def mapping_boxes(fid: str, base: upload.Inspection, name: str) -> dict[str, str]:
+    """One select box per header of the file: what it holds (a canonical column of table ``name``, display name
+    in the UI language) or "keep as attribute"; the synonyms' proposal pre-selected. Beyond MANY_COLUMNS headers
+    they sit in an expander (open while a required column is missing). Returns header -> choice."""
+    options = [upload.ATTRIBUTE, *(c.name for c in schema.columns(name))]
+    defaults = proposed_choice(base, name)
+    st.markdown(f"**{t('mapping', TEXT)}**")
+    st.caption(t("mapping_help", TEXT))
+    area = st.container()
+    if len(base.headers) > MANY_COLUMNS:
+        current = choices_from_state(fid, base, name)
+        problems = upload.mapping_problems(name, base.headers, current)
+        recognised = sum(1 for c in current.values() if c)
+        area = st.expander(t("mapping_all", TEXT, n=len(base.headers), k=recognised),
+                           expanded=bool(problems["missing"] or problems["duplicate"]))
+    choices: dict[str, str] = {}
+    with area:
+        for start in range(0, len(base.headers), PER_ROW):
+            row = st.columns(PER_ROW)
+            for cell, i in zip(row, range(start, min(start + PER_ROW, len(base.headers)))):
+                header = base.headers[i]
+                label = md(header) if str(header).strip() else f"({i + 1})"
+                picked = cell.selectbox(label, options, index=options.index(defaults[i]),
+                                        format_func=lambda c: column_label(name, c), key=map_key(fid, name, i))
+                example = _first_value(base.sample.iloc[:, i]) if i < base.sample.shape[1] else ""
+                cell.caption(t("example", TEXT, value=md(example)) if example else t("no_example", TEXT))
+                choices[header] = picked or upload.ATTRIBUTE
+    return choices
 
 
 def blockers(plans: list[dict], target: str, new_name: str) -> list[str]:
@@ -538,15 +603,13 @@ def upload_section() -> None:
 
     if files:
         datasets = store.list_datasets(data.connection(), acting)
-        current = current_dataset(view())
-        options = [d.id for d in datasets] + [NEW]
+        options = [NEW] + [d.id for d in datasets]  # a new dataset unless the user picks one
         names_by_id = {d.id: d.name for d in datasets}
         if st.session_state.get("w.data.target") not in options:  # deleted meanwhile, or another workspace's
             st.session_state.pop("w.data.target", None)
         c1, c2 = st.columns(2)
-        target = c1.selectbox(t("target", TEXT), options,
-                              index=options.index(current.id) if current and current.id in options else len(datasets),
-                              format_func=lambda i: t("new_dataset", TEXT) if i == NEW else names_by_id[i],
+        target = c1.selectbox(t("target", TEXT), options, index=0, help=t("target_help", TEXT),
+                              format_func=lambda i: tr("new_dataset", lang, TEXT) if i == NEW else names_by_id[i],
                               key="w.data.target")
         new_name = ""
         blocked = []
