@@ -48,6 +48,11 @@ if "clm_started" not in st.session_state:
         st.switch_page(pages[requested])
 update(page=current)
 sidebar()
+# The Excel workbook of this view, at the end of the sidebar: clm_ui.widgets.table collects the tables the page
+# shows in this run, and the workbook is written from them when the button is clicked.
+from clm_ui.widgets import workbook_download  # noqa: E402 - beside its one use
+
+workbook_download()
 try:
     navigation.run()
 except Exception as exc:  # noqa: BLE001 - no traceback reaches a user: one line, the traceback in the log

@@ -34,6 +34,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "revenue": ("Revenue", "Umsatz"),
     "share": ("Share", "Anteil"),
     "download_csv": ("Download CSV", "CSV herunterladen"),
+    "download_xlsx": ("Excel workbook of this view", "Excel-Arbeitsmappe dieser Ansicht"),
     "rows_shown": ("The first {shown} of {total} rows; the CSV download has all of them.",
                    "Die ersten {shown} von {total} Zeilen; der CSV-Download enthält alle."),
     "no_dataset": ("No dataset yet: upload your exports on the Data page, or run `make run` for the demo data.",

@@ -1,15 +1,15 @@
-"""Drawing helpers: charts in the view's language, tables with a CSV download."""
+"""Drawing helpers: charts in the view's language, tables with a CSV download, and the Excel workbook of the
+tables a page shows."""
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
 
-from clm_core import export
+from clm_core import export, workbook
 from clm_core.i18n import format_currency, format_date, format_number, format_percent, plotly_separators
 from clm_ui.state import t, view
 
@@ -30,10 +30,15 @@ PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png",
 MAX_STYLED_CELLS = 60_000
 #: Rows a table shows in the browser; its CSV download has all of them.
 MAX_SHOWN_ROWS = 10_000
-#: Columns without a configured format whose name says they hold a fraction, shown as a percentage.
-FRACTION_NAME = re.compile(r"^(share|rate|retention|conversion.*|.*_(share|rate|retention))$")
-#: A printf-style format as the pages write them for NumberColumn: "%.1f", "± %.1f", "%.2f €", "%d".
-PRINTF = re.compile(r"^(?P<before>[^%]*)%[,']?(?:\.(?P<decimals>\d+))?[dif](?P<after>[^%]*)$")
+#: Columns without a configured format whose name says they hold a fraction, shown as a percentage, and
+#: the printf-style formats the pages write for NumberColumn ("%.1f", "± %.1f", "%.2f €", "%d"): one
+#: definition with the Excel export's (clm_core.workbook).
+FRACTION_NAME, PRINTF = workbook.FRACTION_NAME, workbook.PRINTF
+#: Session key of the tables this run shows, for the Excel workbook of the view (:func:`workbook_download`).
+SHOWN = "clm_shown_tables"
+#: Pages without the workbook download (the Data page's tables are about loading files, not the analysis).
+NO_WORKBOOK = {"data"}
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def chart(fig, key: str | None = None, **kwargs):
@@ -79,6 +84,7 @@ def table(frame: pd.DataFrame, filename: str, key: str | None = None, column_con
     table_element = st.dataframe(shown, hide_index=True, width="stretch", key=key, column_config=config or None,
                                  **kwargs)
     download(frame, filename, key=f"dl.{key or filename}")
+    collect(frame, filename, column_config, kwargs.get("column_order"))
     return table_element
 
 
@@ -182,3 +188,82 @@ def download(frame: pd.DataFrame, filename: str, key: str | None = None) -> None
     """A CSV download of ``frame``, written only when the button is clicked (not on every run)."""
     st.download_button(t("download_csv"), lambda: export.to_csv_bytes(frame), file_name=filename,
                        mime="text/csv", key=key or f"dl.{filename}")
+
+
+# ----------------------------------------------------------------------- the Excel workbook of the view
+
+def workbook_download() -> None:
+    """Start collecting this run's tables (:func:`table` adds each one) and offer, at the end of the sidebar,
+    the Excel workbook of the view: a sheet of the view's parameters and filter, one sheet per table. Called
+    by app.py before the page runs; the workbook is written only when the button is clicked, from the tables
+    the run showed. Not on the pages of :data:`NO_WORKBOOK`."""
+    state = view()
+    if state.page in NO_WORKBOOK:
+        st.session_state.pop(SHOWN, None)
+        return
+    shown = {"view": state, "tables": [], "dataset": None, "as_of": None}
+    from clm_ui.page import current_dataset, default_as_of
+
+    dataset = current_dataset(state)
+    if dataset is not None:
+        shown["dataset"] = dataset.name
+        if dataset.has("customer_index"):
+            shown["as_of"] = default_as_of(dataset)
+    st.session_state[SHOWN] = shown  # a new list each run: a click gets the tables of the run that drew it
+    day = state.as_of or (shown["as_of"].isoformat() if shown["as_of"] else "")
+    name = f"{state.page}_{day}.xlsx" if day else f"{state.page}.xlsx"
+    st.sidebar.download_button(t("download_xlsx"), lambda: view_workbook_bytes(shown), file_name=name, mime=XLSX,
+                               key="dl.workbook", icon=":material/table_view:")
+
+
+def collect(frame: pd.DataFrame, filename: str, column_config: dict | None = None,
+            column_order: list | None = None) -> None:
+    """Add a table to this run's workbook (nothing when no collection was started, e.g. a page run alone)."""
+    shown = st.session_state.get(SHOWN)
+    if shown is None:
+        return
+    shown["view"] = view()  # the page parameters as the page has set them so far
+    title = filename[:-4] if filename.lower().endswith(".csv") else filename
+    shown["tables"].append((title, frame, dict(column_config or {}), column_order))
+
+
+def view_workbook_bytes(shown: dict) -> bytes:
+    """The .xlsx of a run's collection (:func:`workbook_download`); no Streamlit call (it runs on the click)."""
+    state = shown["view"]
+    as_of = dt.date.fromisoformat(state.as_of) if state.as_of else shown["as_of"]
+    rows = workbook.describe_view(state, dataset_name=shown["dataset"], as_of=as_of)
+    tables = [(title, *export_table(frame, config, order)) for title, frame, config, order in shown["tables"]]
+    return workbook.view_workbook(rows, tables, state.lang)
+
+
+def export_table(frame: pd.DataFrame, column_config: dict | None = None,
+                 column_order: list | None = None) -> tuple[pd.DataFrame, list]:
+    """The table as the page shows it, for the workbook: its shown columns in their order, headed by their
+    labels, and each column's NumberColumn format (a fraction named as a share: "percent")."""
+    config = column_config or {}
+    positions = list(range(frame.shape[1]))
+    if column_order and frame.columns.is_unique:
+        positions = [frame.columns.get_loc(c) for c in column_order if c in frame.columns]
+    kept, labels, formats = [], [], []
+    for position in positions:
+        column = frame.columns[position]
+        spec = config.get(column, column) if column in config else column
+        if spec is None or (isinstance(spec, dict) and spec.get("hidden")):
+            continue
+        wanted = None
+        if isinstance(spec, dict):
+            type_config = spec.get("type_config") or {}
+            if type_config.get("type") in (None, "number", "progress"):
+                wanted = type_config.get("format")
+            label = spec.get("label") or column
+        else:
+            label = spec
+        values = frame.iloc[:, position]
+        if wanted is None and FRACTION_NAME.match(str(column)) and pd.api.types.is_float_dtype(values):
+            wanted = "percent"
+        kept.append(position)
+        labels.append(label)
+        formats.append(wanted)
+    out = frame.iloc[:, kept]
+    out.columns = labels
+    return out, formats

@@ -59,3 +59,56 @@ def test_configuration_keeps_the_label_and_drops_the_replaced_format():
     assert kept["label"] == "Anteil" and kept["type_config"]["format"] is None
     assert spec["type_config"]["format"] == "percent"  # the page's own configuration is not changed
     assert display_format(pd.Series([1], name="n"), "Kunden", "de")[1] == "Kunden"
+
+
+# ----------------------------------------------------------------------- the Excel workbook of the view
+
+def test_the_workbook_table_is_the_shown_table():
+    """Hidden columns left out, columns in the shown order under their labels, each with its format."""
+    from clm_ui.widgets import export_table
+
+    frame = pd.DataFrame({"stage": ["new"], "label": ["Neu"], "customers": [5], "share": [0.25],
+                          "revenue": [12.5], "median": [4.0]})
+    config = {"stage": None, "label": "Phase", "customers": st.column_config.NumberColumn("Kunden"),
+              "revenue": st.column_config.NumberColumn("Umsatz", format="euro"),
+              "median": st.column_config.NumberColumn("Median", format="%.1f")}
+    shown, formats = export_table(frame, config)
+    assert list(shown.columns) == ["Phase", "Kunden", "share", "Umsatz", "Median"]
+    assert formats == [None, None, "percent", "euro", "%.1f"]  # "share" of fractions: a percentage
+    assert shown["Kunden"].tolist() == [5] and list(frame.columns)[0] == "stage"  # the page's frame unchanged
+    ordered, _ = export_table(frame, {}, column_order=["share", "stage"])
+    assert list(ordered.columns) == ["share", "stage"]
+
+
+def test_a_page_offers_the_workbook_of_its_tables(demo_db):
+    import io
+
+    import openpyxl
+    from apptest import open_page
+
+    from clm_ui.widgets import SHOWN, view_workbook_bytes
+
+    at = open_page("overview", lang="de")
+    assert not at.exception
+    buttons = [b for b in at.sidebar.get("download_button") if b.proto.label == "Excel-Arbeitsmappe dieser Ansicht"]
+    assert len(buttons) == 1
+    shown = at.session_state[SHOWN]
+    assert [title for title, *_ in shown["tables"]] == ["lifecycle_stages", "stage_history"]
+    assert len(at.dataframe) == 2
+    for (_, frame, _, _), element in zip(shown["tables"], at.dataframe):
+        assert frame["customers"].tolist() == element.value["customers"].tolist()  # the tables the page drew
+
+    book = openpyxl.load_workbook(io.BytesIO(view_workbook_bytes(shown)))
+    assert book.sheetnames == ["Ansicht", "lifecycle_stages", "stage_history"]
+    view = {row[0]: row[1] for row in book["Ansicht"].iter_rows(values_only=True)}
+    assert view["Seite"] == "Überblick" and view["Datensatz"] == "Demo" and view["Segmentfilter"] == "keiner"
+    assert view["Stichtag"].date() == shown["as_of"]
+    history = book["stage_history"]
+    assert [c.value for c in history[1]] == ["Monat", "Phase", "Kunden", "Anteil"]  # the key "stage" is hidden
+    assert history["A2"].value == shown["tables"][1][1]["month"].iloc[0]  # YYYY-MM, text as on the page
+    assert history["C2"].data_type == "n" and history["D2"].number_format == "0.0 %"
+
+    # the Data page offers no workbook, and keeps no tables
+    data = open_page("data")
+    assert not [b for b in data.get("download_button") if b.proto.label == "Excel workbook of this view"]
+    assert SHOWN not in data.session_state
