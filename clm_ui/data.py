@@ -26,7 +26,7 @@ from clm_core import bounds, store, watchdog
 from clm_core.config import LifecycleConfig
 from clm_core.filters import SegmentFilter
 from clm_core.i18n import format_number
-from clm_core.metrics import clv, cohorts, funnel, growth, nps, stages
+from clm_core.metrics import clv, cohorts, funnel, growth, losses, nps, stages
 from clm_core.models import rfm
 from clm_ui.state import stop, t, view
 
@@ -166,6 +166,7 @@ FUNCTIONS = {
     "mean_historic_value": clv.mean_historic_value,
     "net_revenue": clv.net_revenue,
     "rfm_scores": rfm.rfm_scores,
+    "losses": losses.losses,
 }
 
 
@@ -190,6 +191,8 @@ SPINNERS = {
     "rfm_summary": _VALUE, "historic_value": _VALUE, "mean_historic_value": _VALUE, "net_revenue": _VALUE,
     "rfm_scores": ("Scoring recency, frequency and value of {n} customers…",
                    "Bewerte Aktualität, Häufigkeit und Wert von {n} Kunden…"),
+    "losses": ("Finding where {n} customers slipped to at risk or churned…",
+               "Suche, wo {n} Kunden zu gefährdet oder abgewandert abgerutscht sind…"),
 }
 _COMPUTING = ("Computing for {n} customers…", "Berechne für {n} Kunden…")
 

@@ -86,7 +86,7 @@ def test_distribution_mapping_and_migration_match_clm_core(demo_db):
     stayed = migration[migration["from_stage"] == migration["to_stage"]]["customers"].sum()
     assert at.metric[0].label == "Same stage on both dates"
     assert at.metric[0].value.startswith(f"{stayed:,} (")
-    assert len(at.get("plotly_chart")) == 6  # canonical, framework, history, growth, stickiness, Sankey
+    assert len(at.get("plotly_chart")) == 7  # canonical, framework, history, losses, growth, stickiness, Sankey
 
 
 def test_framework_param_and_selector_change_the_stage_names(demo_db):
@@ -172,3 +172,89 @@ def test_german_page_names_the_framework_and_its_stages_in_german(demo_db):
                                        "Loyalität/Empfehlung", "Abgewandert"]
     assert names["customers"].sum() == 301
     assert any("5-Phasen-Customer-Journey" in m.value for m in at.markdown)
+
+
+# ------------------------------------------------------------------ where are we losing customers?
+
+def losses_table(at: AppTest, kind: str = "churned"):
+    return frame(at, f"{kind}_share")
+
+
+def test_losses_section_matches_clm_core_on_the_demo(demo_db):
+    from clm_core.metrics.losses import losses, worst_segment
+
+    _, ds = demo_db
+    at = open_page(**{"p.losses_period": "quarter", "p.losses_by": "segment", "p.lifecycle_months": "12"})
+    assert not at.exception and not at.error
+    assert "Where are we losing customers?" in [h.value for h in at.subheader]
+    expected = losses(ds, "quarter", 4, as_of=resolve_as_of(ds), by="segment")
+    shown = losses_table(at)
+    assert shown["period"].tolist() == expected["period"].tolist()[::-1]  # the latest period first
+    assert shown["churned"].tolist() == expected["churned"].tolist()[::-1]
+    assert shown["churned_base"].tolist() == expected["churned_base"].tolist()[::-1]
+    latest = expected[expected["period"] == expected["period"].iloc[-1]]
+    total = f"{expected['period'].iloc[-1]}: {int(latest['churned'].sum()):,} customers churned"
+    assert any(m.value.startswith(total) for m in at.markdown)
+    sentences = [i.value for i in at.info]
+    if worst_segment(expected) is None:
+        assert any("no segment of segment differs significantly" in s for s in sentences)
+    else:
+        assert any(s.startswith("Worst segment in") for s in sentences)
+    assert url(at)["p.losses_by"] == ["segment"] and url(at)["p.losses_period"] == ["quarter"]
+    # at risk, by month, without a breakdown: one row per period, and a hint to pick an attribute
+    at = open_page(**{"p.losses_kind": "at_risk", "p.losses_by": "", "p.losses_period": "month",
+                      "p.losses_periods": "6"})
+    assert not at.exception and not at.error
+    shown = losses_table(at, "at_risk")
+    expected = losses(ds, "month", 6, as_of=resolve_as_of(ds))
+    assert shown["at_risk"].tolist() == expected["at_risk"].tolist()[::-1]
+    assert any("Pick an attribute" in c.value for c in at.caption)
+
+
+def _tier_database(folder):
+    """A database where tier 'big' clearly churns more in June 2024 (100 of 200) than 'other' (40 of 400),
+    and 'tiny' loses all of its 3 customers; the data end on 2024-06-25."""
+    customers, transactions = ["customer_id,tier"], ["customer_id,ordered_at,amount"]
+    for name, churners, stayers in (("big", 100, 100), ("other", 40, 360), ("tiny", 3, 0)):
+        for i in range(churners + stayers):
+            cid = f"{name}{i:04d}"
+            customers.append(f"{cid},{name}")
+            if i < churners:
+                transactions.append(f"{cid},2023-12-20,10")  # churned on 2024-06-18
+            else:
+                transactions += [f"{cid},2024-05-01,10", f"{cid},2024-06-25,10"]
+    (folder / "customers.csv").write_text("\n".join(customers) + "\n")
+    (folder / "transactions.csv").write_text("\n".join(transactions) + "\n")
+    path = folder / "app.duckdb"
+    con = store.connect(path)
+    from clm_core import ingest
+
+    ingest.load(store.create_dataset(con, "Tiers"),
+                {"customers": folder / "customers.csv", "transactions": folder / "transactions.csv"})
+    con.disconnect()
+    return path
+
+
+def test_losses_section_names_the_worst_segment_and_drills_down(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLM_DATABASE", str(_tier_database(tmp_path)))
+    at = open_page(**{"p.losses_period": "month", "p.losses_by": "tier"})
+    assert not at.exception and not at.error
+    sentence = next(i.value for i in at.info if i.value.startswith("Worst segment"))
+    assert sentence.startswith("Worst segment in 2024-06: tier = **big**. 50.0% of its 200 customers churned (100)")
+    assert "10.7% in the rest (p < 0.001)" in sentence
+    shown = losses_table(at).set_index("segment_label")
+    june = shown[shown["period"] == "2024-06"]
+    assert june["churned"].to_dict() == {"big": 100, "other": 40, "tiny": 3}
+    assert june["churned_significant"].to_dict() == {"big": True, "other": True, "tiny": False}
+    assert any("still running" in c.value for c in at.caption)  # June ends on the 25th here
+    # the drill-down: the worst segment's lost customers become the segment filter
+    assert at.selectbox(key="w.lifecycle.losses_drill.month.churned.tier").value == "big"
+    at.button(key="w.lifecycle.losses_use_filter").click().run()
+    assert not at.exception and not at.error
+    assert at.session_state["clm_view"].segment.customer_list
+    assert any(m.value.startswith("2024-06: 100 customers churned, 100.0% of the 100") for m in at.markdown)
+    # German
+    de = open_page(lang="de", **{"p.losses_period": "month", "p.losses_by": "tier"})
+    assert not de.exception and not de.error
+    assert "Wo verlieren wir Kunden?" in [h.value for h in de.subheader]
+    assert any(i.value.startswith("Schlechtestes Segment im Zeitraum 2024-06: tier = **big**") for i in de.info)
