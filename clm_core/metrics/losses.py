@@ -147,21 +147,34 @@ def losses(dataset: Dataset, period: str = "month", periods: int = 6, as_of=None
     as_of, first, last = _periods(dataset, period, periods, as_of)
     t = _day_number(as_of)
     rows = _rows(dataset, period, first, as_of, by, config, segment)
-    parts = []
+    # one pass: per row and kind the periods first … last it is in the base for ([start, end]) and the one it
+    # is lost in, counted by these values; the per-period sums are then over this small table
+    columns = {}
     for kind in KINDS:
         hi = rows[f"{kind}_hi"]
-        base = rows.filter(rows.lo <= hi, rows.lo <= last, hi >= first)
-        parts.append(base.select("segment", kind=ibis.literal(kind), what=ibis.literal("base"),
-                                 period=ibis.greatest(base.lo, first).cast("int64"), n=ibis.literal(1, "int64")))
-        ends = base.filter(base[f"{kind}_hi"] + 1 <= last)
-        parts.append(ends.select("segment", kind=ibis.literal(kind), what=ibis.literal("base"),
-                                 period=(ends[f"{kind}_hi"] + 1).cast("int64"), n=ibis.literal(-1, "int64")))
-        lost = _lost_rows(rows, kind, t, period)
-        lost = lost.filter(lost.period >= first, lost.period <= last)
-        parts.append(lost.select("segment", kind=ibis.literal(kind), what=ibis.literal("lost"),
-                                 period=lost.period, n=ibis.literal(1, "int64")))
-    union = ibis.union(*parts)
-    counts = union.group_by("kind", "segment", "what", "period").aggregate(n=union.n.sum()).execute()
+        start, end = ibis.greatest(rows.lo, first), ibis.least(hi, last)
+        in_base = (rows.lo <= hi) & (start <= end)
+        entry = rows[f"{kind}_next"]
+        lost = _period_of(entry, period)
+        columns[f"{kind}_start"] = ibis.ifelse(in_base, start, ibis.null("int64")).cast("int64")
+        columns[f"{kind}_end"] = ibis.ifelse(in_base, end, ibis.null("int64")).cast("int64")
+        columns[f"{kind}_lost"] = ibis.ifelse(in_base & entry.notnull() & (entry <= t) & (lost >= start)
+                                              & (lost <= end), lost, ibis.null("int64")).cast("int64")
+    spans = rows.select("segment", **columns)
+    spans = spans.filter(spans.at_risk_start.notnull() | spans.churned_start.notnull())
+    grouped = spans.group_by(["segment", *columns]).aggregate(n=spans.count()).execute()
+    counts = []
+    for kind in KINDS:
+        based = grouped[grouped[f"{kind}_start"].notnull()]
+        counts.append(pd.DataFrame({"kind": kind, "segment": based["segment"], "what": "base",
+                                    "period": based[f"{kind}_start"], "n": based["n"]}))
+        ends = based[based[f"{kind}_end"] + 1 <= last]
+        counts.append(pd.DataFrame({"kind": kind, "segment": ends["segment"], "what": "base",
+                                    "period": ends[f"{kind}_end"] + 1, "n": -ends["n"]}))
+        lost = grouped[grouped[f"{kind}_lost"].notnull()]
+        counts.append(pd.DataFrame({"kind": kind, "segment": lost["segment"], "what": "lost",
+                                    "period": lost[f"{kind}_lost"], "n": lost["n"]}))
+    counts = pd.concat(counts, ignore_index=True)
     return _frame(counts, period, first, last, as_of, by, min_base, alpha)
 
 
