@@ -270,3 +270,16 @@ def test_bases_equal_the_stage_distribution_on_the_base_dates(demo_dataset):
         fine = int(stages[["new", "active", "reactivated", "loyal"]].sum())
         assert totals.loc[period, "at_risk_base"] == fine
         assert totals.loc[period, "churned_base"] == fine + int(stages["at_risk"])
+
+
+def test_a_segment_filter_keeps_only_its_customers(fixture):
+    from clm_core.filters import SegmentFilter
+
+    north = losses(fixture, "month", 3, as_of=AS_OF, segment=SegmentFilter({"region": ("north",)}))
+    by_region = losses(fixture, "month", 3, as_of=AS_OF, by="region")
+    by_region = by_region[by_region["segment"] == "north"]
+    for column in ("at_risk", "at_risk_base", "churned", "churned_base"):
+        assert north[column].tolist() == by_region[column].tolist()
+    lost = lost_customers(fixture, "churned", "month", as_of=AS_OF,
+                          segment=SegmentFilter({"region": ("south",)})).execute()
+    assert lost["customer_id"].tolist() == ["c7"]
