@@ -4,6 +4,8 @@ filter and saved views. Everything listed is the session's workspace's (``auth.p
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 
 import streamlit as st
 
@@ -19,6 +21,69 @@ from clm_ui.state import replace_view, t, update, view
 #: customer_index columns that make no sense as a value filter
 NOT_FILTERABLE = {"customer_id", "implicit", "latitude", "longitude", "created_at", "first_seen"}
 MAX_VALUES = 500
+
+TEXT = {
+    "copy_link": ("Copy link to this view", "Link zu dieser Ansicht kopieren"),
+    "copy_view_link": ("Copy link", "Link kopieren"),
+    "copied": ("Link copied", "Link kopiert"),
+    "copy_failed": ("Could not copy: copy the address bar instead", "Kopieren nicht möglich: bitte die Adresszeile "
+                    "kopieren"),
+    "view_link_help": ("Opens the saved view in a new tab", "Öffnet die gespeicherte Ansicht in einem neuen Tab"),
+}
+
+#: a saved view's id (clm_core.store makes them so); nothing else reaches a link or the copy button's HTML
+VIEW_ID = re.compile(r"[A-Za-z0-9_-]{8}")
+
+#: The copy buttons' one script (constant: no user text): one click listener on the document (capturing:
+#: React's handlers in the sidebar stop the bubbling) copies the address bar's URL (the view; app.py
+#: mirrors it there every run) or a saved view's link (the app's root with ?view=<id>, resolved against the
+#: address bar) to the clipboard. navigator.clipboard needs a secure context (https, localhost); elsewhere
+#: a hidden textarea and execCommand("copy") do it. The button shows "✓ Link copied" for 2.5 s.
+_COPY_SCRIPT = """<script>
+(() => {
+  if (window.__clmCopy) return;
+  window.__clmCopy = true;
+  const fallback = (text) => {
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    let done = false;
+    try { done = document.execCommand("copy"); } catch (e) { done = false; }
+    area.remove();
+    return done ? Promise.resolve() : Promise.reject(new Error("copy refused"));
+  };
+  const copy = (text) => (navigator.clipboard && window.isSecureContext)
+    ? navigator.clipboard.writeText(text).catch(() => fallback(text)) : fallback(text);
+  const show = (button, label) => {
+    button.textContent = label;
+    clearTimeout(button.__clmTimer);
+    button.__clmTimer = setTimeout(() => { button.textContent = button.dataset.label; }, 2500);
+  };
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest && event.target.closest("button[data-clm-copy]");
+    if (!button) return;
+    let url = window.location.href;
+    const id = button.dataset.clmView;
+    if (id !== undefined) {
+      if (!/^[A-Za-z0-9_-]{8}$/.test(id)) return;
+      url = new URL("./?view=" + id, window.location.href).href;
+    }
+    copy(url).then(() => show(button, button.dataset.done), () => show(button, button.dataset.failed));
+  }, true);
+})();
+</script>"""
+
+_COPY_STYLE = """<style>
+button[data-clm-copy] { font: inherit; font-size: 0.875rem; color: inherit; background: transparent;
+  border: 1px solid rgba(128, 128, 128, 0.45); border-radius: 0.5rem; padding: 0.25rem 0.75rem;
+  min-height: 2.25rem; cursor: pointer; }
+button[data-clm-copy]:hover { border-color: currentColor; }
+button[data-clm-copy]:active { opacity: 0.7; }
+</style>"""
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -76,6 +141,28 @@ def segment_editor(dataset: store.Dataset) -> SegmentFilter:
     return SegmentFilter(values, tuple(stages_chosen), cohort_from, cohort_to, customer_list)
 
 
+def copy_button(label_key: str, view_id: str | None = None) -> None:
+    """A button that copies the current view's full URL (``view_id`` None) or saved view ``view_id``'s full
+    link to the clipboard, in the browser (no rerun). Its HTML holds the app's own texts and the checked id."""
+    attributes = {"data-clm-copy": "view" if view_id else "page", "data-label": t(label_key, TEXT),
+                  "data-done": "✓ " + t("copied", TEXT), "data-failed": t("copy_failed", TEXT)}
+    if view_id is not None:
+        if not VIEW_ID.fullmatch(view_id):
+            return
+        attributes["data-clm-view"] = view_id
+    shown = " ".join(f'{name}="{html.escape(value, quote=True)}"' for name, value in attributes.items())
+    button = f'<button type="button" {shown}>{html.escape(t(label_key, TEXT))}</button>'
+    st.html(_COPY_STYLE + button + _COPY_SCRIPT, width="content", unsafe_allow_javascript=True)
+
+
+def view_link(view_id: str) -> str:
+    """A saved view's link as Markdown: ``?view=<id>`` at the app's root (relative to the address bar, so it
+    holds behind a proxy's base path too); it opens in a new tab, a session of its own."""
+    if not VIEW_ID.fullmatch(view_id):
+        return ""
+    return f"[`?view={view_id}`](./?view={view_id} \"{t('view_link_help', TEXT)}\")"
+
+
 def saved_views() -> None:
     """Save the view; the workspace's saved views (open; rename and delete for their owner and admins)."""
     con = data.root()
@@ -90,7 +177,8 @@ def saved_views() -> None:
                 st.error(auth.denied_text(exc))
     for saved in store.list_views(con, acting):
         with st.expander(auth.md(saved.name)):
-            st.code(f"?view={saved.id}", language=None)
+            st.markdown(view_link(saved.id))
+            copy_button("copy_view_link", saved.id)
             if saved.owner and saved.owner != acting.email:
                 st.caption(auth.email_md(saved.owner))
             mine = store.may_change_view(con, saved, acting)
@@ -184,5 +272,6 @@ def sidebar() -> None:
         update(as_of=None if as_of == default else as_of.isoformat())
         with st.expander(t("filter"), expanded=not view().segment.is_empty()):
             update(segment=segment_editor(dataset))
+        copy_button("copy_link")
         with st.expander(t("saved_views")):
             saved_views()

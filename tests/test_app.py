@@ -52,3 +52,53 @@ def test_an_unexpected_error_is_one_line_not_a_traceback(demo_db, monkeypatch):
     assert [e.value for e in at.error] == [
         "Dieser Teil der Seite konnte nicht gezeichnet werden (RuntimeError); der Fehler wurde protokolliert. "
         "Bitte die Seite neu laden oder die Ansicht ändern."]
+
+
+# ----------------------------------------------------------------------------------- sharing a view
+
+def _copy_buttons(at) -> list[str]:
+    """The sidebar's copy buttons (st.html): their HTML."""
+    return [h.value for h in at.sidebar.get("html") if "data-clm-copy" in h.value]
+
+
+def test_the_sidebar_has_a_copy_link_button_in_both_languages(demo_db):
+    for lang, label in (("en", "Copy link to this view"), ("de", "Link zu dieser Ansicht kopieren")):
+        at = open_page("overview", lang=lang)
+        assert not at.exception
+        [button] = [b for b in _copy_buttons(at) if 'data-clm-copy="page"' in b]
+        assert f">{label}</button>" in button
+        assert "navigator.clipboard" in button and "window.location.href" in button
+
+
+def test_each_saved_view_is_a_link_with_a_copy_button(demo_db, database):
+    from clm_core import store
+
+    con = store.connect(database)
+    try:
+        views = [store.save_view(con, name, {"page": page, "f.country": "AT"})
+                 for name, page in (("Austria <b>funnel</b>", "funnel"), ("_NPS_ [x](y)", "nps"))]
+    finally:
+        con.disconnect()
+    at = open_page("overview", lang="de")
+    assert not at.exception
+    links = [m.value for m in at.sidebar.get("markdown") if "?view=" in m.value]
+    assert links == [f'[`?view={v.id}`](./?view={v.id} "Öffnet die gespeicherte Ansicht in einem neuen Tab")'
+                     for v in views]
+    copies = [b for b in _copy_buttons(at) if 'data-clm-copy="view"' in b]
+    assert [re.search(r'data-clm-view="([^"]*)"', b).group(1) for b in copies] == [v.id for v in views]
+    assert all(">Link kopieren</button>" in b for b in copies)
+    assert not any("<b>" in b or "funnel" in b for b in _copy_buttons(at))  # no user text in the HTML
+
+
+def test_a_saved_view_link_opens_that_view(demo_db, database):
+    from clm_core import store
+
+    con = store.connect(database)
+    try:
+        saved = store.save_view(con, "Austria", {"page": "overview", "f.country": "AT"})
+    finally:
+        con.disconnect()
+    austria = open_page("overview", **{"f.country": "AT"})
+    by_link = open_page("overview", view=saved.id)
+    assert not by_link.exception
+    assert by_link.metric[0].value == austria.metric[0].value
