@@ -37,6 +37,7 @@ from playwright.sync_api import Page, expect
 
 from clm_core import access, demo, ingest, store
 from processes import free_port, start, stop, streamlit_command
+from test_browser import choose, widget
 
 ROOT = Path(__file__).resolve().parents[2]
 OIDC = ROOT / "tests" / "e2e" / "oidc"
@@ -208,6 +209,8 @@ def test_the_admin_manages_data_and_members(app, team_database, new_page):
     settle(page)
     # a file loaded into "Shop A" replaces its customers table: confirmed by name before Load is possible
     page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(team_database["customers"]))
+    settle(page)
+    choose(page, widget(main, "stSelectbox", "Load into dataset"), "Shop A")  # the default is a new dataset
     confirm = main.get_by_text("Yes, replace customers (40) in “Shop A”")
     expect(confirm).to_be_visible()
     load = main.get_by_role("button", name="Load", exact=True)
