@@ -142,7 +142,7 @@ def open_expander(page: Page, title: str, scope=None):
     # the summary also holds the icon's ligature text ("keyboard_arrow_down"): match the label itself
     expander = scope.locator('[data-testid="stExpander"]').filter(
         has=page.locator("summary").get_by_text(title, exact=True)).first
-    details = expander.locator("details")
+    details = expander.locator("details").first  # its own, not those of expanders inside it
     if details.get_attribute("open") is None:
         expander.locator("summary").first.click()
     expect(details).to_have_attribute("open", "")
