@@ -38,7 +38,7 @@ import ibis
 import pandas as pd
 
 from clm_core import schema
-from clm_core.store import Dataset, changing, quote_ident, raw, writer
+from clm_core.store import Dataset, changing, check_change, quote_ident, raw, writer
 
 Source = Union[str, os.PathLike, BinaryIO, bytes]
 
@@ -960,7 +960,9 @@ def load(
     any file is touched (:class:`access.AccessDenied`).
     Raises :class:`IngestError` (previous data untouched) for a file that cannot be loaded.
     """
-    _check_access(dataset, create, replaces, replaces_name)
+    # the checks store.changing makes again under the write lock, here before any file is copied or unpacked
+    # (a viewer's 4 GB gzip file is refused at once)
+    check_change(dataset, create, replaces, replaces_name)
     mapping = mapping or {}
     date_formats = date_formats or {}
     report = IngestReport()
@@ -986,30 +988,6 @@ def load(
         for f in files:
             f.close()
     return report
-
-
-def _check_access(dataset: Dataset, create: bool, replaces: Dataset | None, replaces_name: str | None) -> None:
-    """The role checks :func:`store.changing` makes, made before any file is copied or unpacked (a viewer's
-    4 GB gzip file is refused at once): an editor of the workspace loads, an admin replaces. ``changing``
-    checks again under the write lock, where they count."""
-    from clm_core import access, store
-
-    principal = dataset.principal
-    workspace = dataset.workspace
-    if replaces is not None:
-        store._check(replaces, "admin", "replacing a dataset", principal)
-        if create:
-            workspace = store._workspace_of(dataset.con, replaces.id)
-    elif replaces_name is not None and replaces_name.strip():
-        existing = access._rows(dataset.con, "SELECT 1 FROM clm_datasets WHERE name = ? AND id <> ? "
-                                "AND coalesce(workspace_id, ?) = ? LIMIT 1",
-                                [replaces_name.strip(), dataset.id, access.DEFAULT_WORKSPACE, dataset.workspace])
-        if existing:
-            access.require(dataset.con, principal, workspace, "admin", "replacing a dataset")
-    if create:
-        access.require(dataset.con, principal, workspace, "editor", "loading data")
-    else:
-        store._check(dataset, "editor", "loading data")
 
 
 def _load(dataset, db, opened, date_formats, report) -> None:

@@ -313,6 +313,30 @@ def rename_dataset(dataset: Dataset, name: str, principal: Principal | None = No
     return replace(dataset, name=name.strip())
 
 
+def check_change(dataset: Dataset, create: bool = False, replaces: Dataset | None = None,
+                 replaces_name: str | None = None, con=None) -> tuple[Dataset | None, str]:
+    """The role checks of a change to ``dataset`` (see :func:`changing`): an editor of its workspace loads,
+    an admin of the replaced dataset's workspace replaces. Returns (the dataset to replace, found by
+    ``replaces_name`` in ``dataset``'s workspace when not given; the workspace the changed dataset is in).
+    Raises AccessDenied / KeyError. ``con``: where to look the name up (default the dataset's own)."""
+    workspace = dataset.workspace
+    if replaces is None and replaces_name is not None and replaces_name.strip():
+        rows = access._rows(con or dataset.con, "SELECT id FROM clm_datasets WHERE name = ? AND id <> ? "
+                            "AND coalesce(workspace_id, ?) = ? ORDER BY created_at LIMIT 1",
+                            [replaces_name.strip(), dataset.id, access.DEFAULT_WORKSPACE, dataset.workspace])
+        if rows:
+            replaces = Dataset(dataset.con, rows[0][0], replaces_name.strip(), dataset.workspace, dataset.principal)
+    if replaces is not None:
+        _check(replaces, "admin", "replacing a dataset", dataset.principal)
+        if create:  # the new dataset takes the place of the replaced one, in its workspace
+            workspace = _workspace_of(dataset.con, replaces.id)
+    if create:
+        access.require(dataset.con, dataset.principal, workspace, "editor", "loading data")
+    else:
+        _check(dataset, "editor", "loading data")
+    return replaces, workspace
+
+
 @contextmanager
 def changing(dataset: Dataset, create: bool = False, replaces: Dataset | None = None,
              replaces_name: str | None = None):
@@ -326,22 +350,7 @@ def changing(dataset: Dataset, create: bool = False, replaces: Dataset | None = 
     Checked against the principal that opened ``dataset``: a change (a load) needs an editor of its
     workspace, ``replaces`` an admin of the replaced dataset's workspace."""
     with writer(dataset.con) as backend:
-        workspace = dataset.workspace
-        if replaces is None and replaces_name is not None and replaces_name.strip():
-            rows = access._rows(backend, "SELECT id FROM clm_datasets WHERE name = ? AND id <> ? "
-                                "AND coalesce(workspace_id, ?) = ? ORDER BY created_at LIMIT 1",
-                                [replaces_name.strip(), dataset.id, access.DEFAULT_WORKSPACE, dataset.workspace])
-            if rows:
-                replaces = Dataset(dataset.con, rows[0][0], replaces_name.strip(), dataset.workspace,
-                                   dataset.principal)
-        if replaces is not None:
-            _check(replaces, "admin", "replacing a dataset", dataset.principal)
-            if create:  # the new dataset takes the place of the replaced one, in its workspace
-                workspace = _workspace_of(dataset.con, replaces.id)
-        if create:
-            access.require(dataset.con, dataset.principal, workspace, "editor", "loading data")
-        else:
-            _check(dataset, "editor", "loading data")
+        replaces, workspace = check_change(dataset, create, replaces, replaces_name, backend)
         db = raw(backend)
         bound = replace(dataset, con=backend, workspace=workspace)
         db.execute("BEGIN TRANSACTION")
