@@ -48,8 +48,8 @@ POLL = 0.05  # seconds between two looks at the page
 CHANGE_PAGES = ("overview", "lifecycle", "value")  # pages timed with an as-of date and a filter as well
 FILTER = {"f.channel": "Email"}  # segment filter (clm_core.filters: f.<attribute>); Email exists at every size
 LOAD_CODE = ("ingest.py", "derived.py", "schema.py", "store.py")  # what decides the tables a load stores
-KINDS = ("first", "second", "asof", "filter")
-HEADERS = ("first visit", "second visit", "as-of date", "segment filter")
+KINDS = ("first", "second", "asof", "filter", "click", "click_again")
+HEADERS = ("first visit", "second visit", "as-of date", "segment filter", "in-app, first", "in-app, again")
 
 
 def _e2e():
@@ -259,9 +259,17 @@ def time_view(context, url: str, timeout: float) -> Timing:
     """Seconds from navigation in a new tab of ``context`` (a new Streamlit session; the browser's HTTP cache
     is the context's) until the page is drawn and stays so for STABLE seconds (the time is that of the first
     look of the stable stretch)."""
+    page = context.new_page()
+    try:
+        return time_view_on(page, url, timeout)
+    finally:
+        page.close()
+
+
+def time_view_on(page, url: str, timeout: float) -> Timing:
+    """``time_view`` in a given tab (left open)."""
     from playwright.sync_api import Error
 
-    page = context.new_page()
     try:
         started = time.perf_counter()
         page.goto(url, wait_until="commit", timeout=timeout * 1000)
@@ -285,8 +293,59 @@ def time_view(context, url: str, timeout: float) -> Timing:
         return Timing(None)
     except Error:  # the navigation itself timed out
         return Timing(None)
+
+
+TITLE_JS = "() => { const h = document.querySelector('[data-testid=\"stMain\"] h1'); return h ? h.innerText : null; }"
+
+
+def time_click(page, slug: str, timeout: float) -> Timing:
+    """Seconds from a click on the page's link in the sidebar of an open tab (the same Streamlit session, the
+    app's front end already loaded: how a manager moves between pages) until the new page is drawn and stays so
+    for STABLE seconds. The new page counts as started once its title (h1) differs from the one before."""
+    from playwright.sync_api import Error
+
+    before = page.evaluate(TITLE_JS)
+    path = "" if slug == "overview" else slug
+    started = time.perf_counter()
+    try:
+        page.locator(f'[data-testid="stSidebarNavLink"][href$="/{path}"]').first.click(timeout=timeout * 1000)
+    except Error:
+        return Timing(None)
+    since = ran = None
+    while (now := time.perf_counter()) - started < timeout:
+        try:
+            state, title = page.evaluate(STATE_JS), page.evaluate(TITLE_JS)
+        except Error:
+            state, title = None, before
+        moved = title is not None and title != before
+        if not moved or (state and state["script"] != "notRunning"):
+            ran = None
+        elif state and ran is None:
+            ran = now
+        if not moved or not drawn(state):
+            since = None
+        elif since is None:
+            since = now
+        elif now - since >= STABLE:
+            return Timing(since - started, ran - started, state["error"] > 0)
+        time.sleep(POLL)
+    return Timing(None)
+
+
+def time_clicks(context, base: str, pages: list[str], rows: dict, timeout: float) -> None:
+    """In one tab opened at Overview: every page reached by its sidebar link, twice round (``click``, then
+    ``click_again``); Overview last in each round, as the tab starts there."""
+    tab = context.new_page()
+    try:
+        start = time_view_on(tab, base + "/", timeout)
+        if start.seconds is None:
+            return
+        order = [slug for slug in pages if slug != "overview"] + [slug for slug in pages if slug == "overview"]
+        for kind in ("click", "click_again"):
+            for slug in order:
+                rows.setdefault(slug, {})[kind] = time_click(tab, slug, timeout)
     finally:
-        page.close()
+        tab.close()
 
 
 def page_url(base: str, slug: str, params: dict | None = None) -> str:
@@ -324,6 +383,11 @@ def measure_size(e2e, app_dir: Path, database: Path, meta: dict, pages: list[str
                         row[kind] = time_view(context, page_url(server.url, slug, params), timeout)
                 server.peak_mib()
                 print(f"    {slug}: " + ", ".join(f"{k} {v.cell(timeout)}" for k, v in row.items()), flush=True)
+            time_clicks(context, server.url, pages, results["pages"], timeout)
+            for slug in pages:
+                row = results["pages"][slug]
+                print(f"    {slug}: in-app " + ", ".join(row[k].cell(timeout) for k in ("click", "click_again")
+                                                        if k in row), flush=True)
         finally:
             context.close()
             browser.close()
