@@ -24,7 +24,7 @@ import io
 import math
 import re
 from collections.abc import Mapping, Sequence
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import numpy as np
 import pandas as pd
@@ -73,9 +73,11 @@ OPTIONS = {
 # ------------------------------------------------------------------------------------------- the view sheet
 
 def describe_view(state, lang: str | None = None, dataset_name: str | None = None, as_of: dt.date | None = None,
-                  page_title: str | None = None) -> list[tuple[str, object]]:
+                  page_title: str | None = None, base_url: str | None = None) -> list[tuple[str, object]]:
     """The rows of the "View" sheet for a :class:`clm_core.viewstate.ViewState`: page, dataset, as-of date
-    (a date), segment filter, page parameters and the link's query string, labelled in ``lang``."""
+    (a date), segment filter, page parameters and the link, labelled in ``lang``. The link is the app's
+    address ``base_url`` (an http(s) URL, as the browser showed it) with the view's query string, or the
+    query string alone without one."""
     lang = lang or state.lang
     rows: list[tuple[str, object]] = [
         (tr("page", lang, TEXT), page_title or tr(f"page_{state.page}", lang)),
@@ -99,8 +101,23 @@ def describe_view(state, lang: str | None = None, dataset_name: str | None = Non
             rows.append((f"{filter_label}: {tr('customer_list', lang, TEXT)}", segment.customer_list))
     for name, values in sorted(state.params.items()):
         rows.append((tr("parameter", lang, TEXT, name=name), ", ".join(values)))
-    rows.append((tr("link", lang, TEXT), "?" + urlencode(state.to_query_params(), doseq=True)))
+    query = "?" + urlencode(state.to_query_params(), doseq=True)
+    base = _base_url(base_url)
+    rows.append((tr("link", lang, TEXT), base + query if base else query))
     return rows
+
+
+def _base_url(url: str | None) -> str:
+    """``url`` without its query and fragment if it is an http(s) address with a host, else ""."""
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(str(url))
+    except ValueError:
+        return ""
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(c in str(url) for c in ' "<>\'`\n\r\t'):
+        return ""
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 # ------------------------------------------------------------------------------------------- number formats

@@ -1,5 +1,5 @@
-"""Drawing helpers: charts in the view's language, tables with a CSV download, and the Excel workbook of the
-tables a page shows."""
+"""Drawing helpers: charts in the view's language, tables with a CSV download, and the exports of the view:
+the Excel workbook of the tables a page shows and the one-file HTML report of its charts and tables."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from clm_core import export, workbook
-from clm_core.i18n import format_currency, format_date, format_number, format_percent, plotly_separators
+from clm_core import export, html_report, workbook
+from clm_core.i18n import format_date, format_number, plotly_separators
 from clm_ui.state import t, view
 
 #: One colour per canonical stage, the same on every page.
@@ -34,11 +34,20 @@ MAX_SHOWN_ROWS = 10_000
 #: the printf-style formats the pages write for NumberColumn ("%.1f", "± %.1f", "%.2f €", "%d"): one
 #: definition with the Excel export's (clm_core.workbook).
 FRACTION_NAME, PRINTF = workbook.FRACTION_NAME, workbook.PRINTF
-#: Session key of the tables this run shows, for the Excel workbook of the view (:func:`workbook_download`).
+#: Session key of the tables and charts this run shows, for the workbook and the report of the view
+#: (:func:`workbook_download`).
 SHOWN = "clm_shown_tables"
-#: Pages without the workbook download (the Data page's tables are about loading files, not the analysis).
+#: Pages without the workbook and report downloads (the Data page's tables are about loading files).
 NO_WORKBOOK = {"data"}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+TEXT = {
+    "download_report": ("Report of this view (HTML, prints to PDF)", "Bericht dieser Ansicht (HTML, als PDF druckbar)"),
+    "report_help": ("One file with the page's charts and tables, readable offline. For a PDF, open it and print it "
+                    "(“Save as PDF”).",
+                    "Eine Datei mit den Diagrammen und Tabellen der Seite, auch offline lesbar. Für ein PDF die Datei "
+                    "öffnen und drucken („Als PDF speichern“)."),
+    "download_pdf": ("Report of this view (PDF)", "Bericht dieser Ansicht (PDF)"),
+}
 
 
 def chart(fig, key: str | None = None, **kwargs):
@@ -48,11 +57,15 @@ def chart(fig, key: str | None = None, **kwargs):
     fig.update_yaxes(separatethousands=True)
     if fig.layout.margin.t is None:  # keep a margin the page chose
         fig.update_layout(margin=dict(l=10, r=10, t=40, b=10))
+    collect_chart(fig, kwargs.pop("title", None))  # for the report of the view (the figure, drawn on a click)
     return st.plotly_chart(fig, width="stretch", config=PLOTLY_CONFIG, key=key, **kwargs)
 
 
-def table(frame: pd.DataFrame, filename: str, key: str | None = None, column_config: dict | None = None, **kwargs):
+def table(frame: pd.DataFrame, filename: str, key: str | None = None, column_config: dict | None = None,
+          title: str | None = None, **kwargs):
     """A table in the view's language, and its CSV download with the raw, machine-readable values.
+    ``title`` (the section's heading in the interface language) names its workbook sheet and heads it in the
+    report of the view; without one, the CSV file's name does.
 
     Numbers and dates are shown the language's way (German 1.234,56 and 05.03.2024) through a
     display-only pandas Styler, so the table still sorts by the numbers. A NumberColumn's ``format``
@@ -84,7 +97,7 @@ def table(frame: pd.DataFrame, filename: str, key: str | None = None, column_con
     table_element = st.dataframe(shown, hide_index=True, width="stretch", key=key, column_config=config or None,
                                  **kwargs)
     download(frame, filename, key=f"dl.{key or filename}")
-    collect(frame, filename, column_config, kwargs.get("column_order"))
+    collect(frame, filename, column_config, kwargs.get("column_order"), title=title)
     return table_element
 
 
@@ -104,24 +117,9 @@ def display_format(values: pd.Series, spec, lang: str) -> tuple[Callable | None,
     return _missing_as_dash(formatter), _without_format(spec)
 
 
-def number_formatter(values: pd.Series, wanted: str | None, lang: str) -> Callable | None:
-    """The function that writes one number of ``values`` as ``wanted`` says, in ``lang``."""
-    if wanted == "percent" or (wanted is None and FRACTION_NAME.match(str(values.name))
-                               and pd.api.types.is_float_dtype(values)):
-        return lambda v: format_percent(float(v), lang, 1)
-    if wanted == "euro":
-        return lambda v: format_currency(float(v), lang, 2)
-    if wanted in (None, "localized"):
-        decimals = 0 if _whole_numbers(values) else 2
-        return lambda v: format_number(float(v), lang, decimals)
-    printf = PRINTF.match(wanted)
-    if printf is None:  # "plain", "compact", "dollar", ...: Streamlit's own format
-        return None
-    decimals = int(printf["decimals"] or 0)
-    before, after = printf["before"], printf["after"]
-    if "€" in before + after:
-        return lambda v: format_currency(float(v), lang, decimals)
-    return lambda v: f"{before}{format_number(float(v), lang, decimals)}{after}"
+#: The function that writes one number of a column as its NumberColumn format says, in a language: one
+#: definition with the report's tables (clm_core.html_report).
+number_formatter = html_report.number_formatter
 
 
 def _is_number(values: pd.Series) -> bool:
@@ -190,18 +188,20 @@ def download(frame: pd.DataFrame, filename: str, key: str | None = None) -> None
                        mime="text/csv", key=key or f"dl.{filename}")
 
 
-# ----------------------------------------------------------------------- the Excel workbook of the view
+# ----------------------------------------------------------------------- the workbook and report of the view
 
 def workbook_download() -> None:
-    """Start collecting this run's tables (:func:`table` adds each one) and offer, at the end of the sidebar,
-    the Excel workbook of the view: a sheet of the view's parameters and filter, one sheet per table. Called
-    by app.py before the page runs; the workbook is written only when the button is clicked, from the tables
-    the run showed. Not on the pages of :data:`NO_WORKBOOK`."""
+    """Start collecting this run's tables and charts (:func:`table` and :func:`chart` add each one) and offer,
+    at the end of the sidebar, the exports of the view: the Excel workbook (a sheet of the view's parameters
+    and filter, one sheet per table) and the one-file HTML report (the view's description, every chart and
+    table; a PDF as well where a headless Chromium is installed). Called by app.py before the page runs; a
+    file is written only when its button is clicked, from what the run showed. Not on the pages of
+    :data:`NO_WORKBOOK`."""
     state = view()
     if state.page in NO_WORKBOOK:
         st.session_state.pop(SHOWN, None)
         return
-    shown = {"view": state, "tables": [], "dataset": None, "as_of": None}
+    shown = {"view": state, "tables": [], "items": [], "dataset": None, "as_of": None, "url": _app_url()}
     from clm_ui.page import current_dataset, default_as_of
 
     dataset = current_dataset(state)
@@ -214,26 +214,82 @@ def workbook_download() -> None:
     name = f"{state.page}_{day}.xlsx" if day else f"{state.page}.xlsx"
     st.sidebar.download_button(t("download_xlsx"), lambda: view_workbook_bytes(shown), file_name=name, mime=XLSX,
                                key="dl.workbook", icon=":material/table_view:")
+    stem = name[:-len(".xlsx")]
+    st.sidebar.download_button(t("download_report", TEXT), lambda: view_report_bytes(shown),
+                               file_name=f"{stem}.html", mime="text/html", key="dl.report",
+                               icon=":material/article:", help=t("report_help", TEXT))
+    if html_report.pdf_browser():
+        st.sidebar.download_button(t("download_pdf", TEXT), lambda: view_pdf_bytes(shown), file_name=f"{stem}.pdf",
+                                   mime="application/pdf", key="dl.report_pdf", icon=":material/picture_as_pdf:")
+
+
+def _app_url() -> str | None:
+    """The app's address as the browser shows it (without the query), for the exports' link; None when
+    unknown (a test run)."""
+    try:
+        return st.context.url
+    except Exception:  # noqa: BLE001 - no browser context: the link is the query string alone
+        return None
 
 
 def collect(frame: pd.DataFrame, filename: str, column_config: dict | None = None,
-            column_order: list | None = None) -> None:
-    """Add a table to this run's workbook (nothing when no collection was started, e.g. a page run alone)."""
+            column_order: list | None = None, title: str | None = None) -> None:
+    """Add a table to this run's workbook and report, headed ``title`` (else the CSV file's name); nothing
+    when no collection was started (e.g. a page run alone). For a table a page draws itself."""
     shown = st.session_state.get(SHOWN)
     if shown is None:
         return
     shown["view"] = view()  # the page parameters as the page has set them so far
-    title = filename[:-4] if filename.lower().endswith(".csv") else filename
-    shown["tables"].append((title, frame, dict(column_config or {}), column_order))
+    if not title:
+        title = filename[:-4] if filename.lower().endswith(".csv") else filename
+    shown["items"].append(("table", len(shown["tables"])))
+    shown["tables"].append((str(title), frame, dict(column_config or {}), column_order))
+
+
+def collect_chart(fig, title: str | None = None) -> None:
+    """Add a Plotly figure to this run's report (kept as it is; written out only on a click)."""
+    shown = st.session_state.get(SHOWN)
+    if shown is None:
+        return
+    shown["view"] = view()
+    shown.setdefault("items", []).append(("chart", fig, str(title) if title else None))
+
+
+def _view_rows(shown: dict) -> list[tuple[str, object]]:
+    state = shown["view"]
+    as_of = dt.date.fromisoformat(state.as_of) if state.as_of else shown["as_of"]
+    return workbook.describe_view(state, dataset_name=shown["dataset"], as_of=as_of, base_url=shown.get("url"))
 
 
 def view_workbook_bytes(shown: dict) -> bytes:
     """The .xlsx of a run's collection (:func:`workbook_download`); no Streamlit call (it runs on the click)."""
-    state = shown["view"]
-    as_of = dt.date.fromisoformat(state.as_of) if state.as_of else shown["as_of"]
-    rows = workbook.describe_view(state, dataset_name=shown["dataset"], as_of=as_of)
     tables = [(title, *export_table(frame, config, order)) for title, frame, config, order in shown["tables"]]
-    return workbook.view_workbook(rows, tables, state.lang)
+    return workbook.view_workbook(_view_rows(shown), tables, shown["view"].lang)
+
+
+def view_report(shown: dict, chart_width: int | None = None) -> str:
+    """The HTML report of a run's collection (:func:`workbook_download`): the page's title, the view's
+    description, its charts and tables in the order the page drew them; no Streamlit call."""
+    state = shown["view"]
+    items = []
+    for entry in shown.get("items", []):
+        if entry[0] == "chart":
+            items.append(html_report.Chart(entry[1].to_json(), entry[2]))
+        else:
+            title, frame, config, order = shown["tables"][entry[1]]
+            items.append(html_report.Table(title, *export_table(frame, config, order)))
+    rows = _view_rows(shown)
+    return html_report.view_report(str(rows[0][1]), rows, items, state.lang, chart_width=chart_width)
+
+
+def view_report_bytes(shown: dict) -> bytes:
+    """The report as the bytes of an .html file."""
+    return view_report(shown).encode("utf-8")
+
+
+def view_pdf_bytes(shown: dict) -> bytes:
+    """The report printed to PDF by the headless Chromium here (charts at the printed page's width)."""
+    return html_report.pdf_from_html(view_report(shown, chart_width=html_report.PRINT_WIDTH))
 
 
 def export_table(frame: pd.DataFrame, column_config: dict | None = None,
