@@ -760,9 +760,10 @@ def _parsed_select(sniffed: Sniffed) -> tuple[list[str], list[str], list[str], l
         else:
             outputs.append(text)
         names.append(label)
-    # An attribute named like a canonical column another header maps to gets a suffix (names are unique
-    # regardless of case in the database).
-    canonical = {n.lower() for n in names}
+    # An attribute named like a canonical column gets a suffix: another header may map to that column, and a
+    # header kept as an attribute although it is a column's name (created_at as text) must not pass for it
+    # (names are unique regardless of case in the database).
+    canonical = {n.lower() for n in names} | {c.name.lower() for c in schema.columns(sniffed.table)}
     taken = {h.lower() for h in sniffed.headers} | canonical
     for header in sniffed.attributes:
         column_name = header

@@ -144,29 +144,29 @@ def guess_table(headers: list[str], name: str | None = None) -> str | None:
 
 # --------------------------------------------------------------------------- mapping
 
-def explicit_mapping(choices: dict[str, str | None]) -> dict[str, str]:
-    """The user's choices (header -> canonical column or ATTRIBUTE/None) as the loader's mapping."""
-    return {h: c for h, c in choices.items() if c}
+def explicit_mapping(choices: dict[str, str | None]) -> dict[str, str | None]:
+    """The user's choices (header -> canonical column, or ATTRIBUTE/None) as the loader's mapping: a header
+    chosen as attribute becomes ``{header: None}``, which keeps it as an attribute even when its name is a
+    known synonym (:func:`schema.propose_mapping`)."""
+    return {h: (c or None) for h, c in choices.items()}
 
 
 def effective_mapping(table: str, headers: list[str], choices: dict[str, str | None]) -> dict[str, str]:
-    """Header -> canonical column as :func:`ingest.load` will apply it: the choices, then synonyms."""
+    """Header -> canonical column as :func:`ingest.load` will apply it: the choices, then synonyms for the
+    headers without a choice."""
     return schema.propose_mapping(table, headers, explicit_mapping(choices))
 
 
 def mapping_problems(table: str, headers: list[str], choices: dict[str, str | None]) -> dict[str, list[str]]:
-    """What stops a file from loading: ``missing`` required columns, ``duplicate`` canonical choices,
-    and ``overridden``: headers chosen as attributes that the synonyms still map."""
-    chosen = explicit_mapping(choices)
+    """What stops a file from loading: ``missing`` required columns and ``duplicate`` canonical choices."""
     counts: dict[str, int] = {}
-    for canonical in chosen.values():
-        counts[canonical] = counts.get(canonical, 0) + 1
-    effective = effective_mapping(table, headers, choices)
-    present = set(effective.values())
+    for canonical in choices.values():
+        if canonical:
+            counts[canonical] = counts.get(canonical, 0) + 1
+    present = set(effective_mapping(table, headers, choices).values())
     return {
         "missing": [c.name for c in schema.columns(table) if c.required and c.name not in present],
         "duplicate": sorted(c for c, n in counts.items() if n > 1),
-        "overridden": [h for h, c in choices.items() if not c and h in effective],
     }
 
 

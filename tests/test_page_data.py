@@ -266,7 +266,7 @@ def test_german_export_is_mapped_by_visible_select_boxes_and_loads_into_a_new_da
     call = calls[0]
     assert (call["dataset"], call["tables"], call["create"]) == (name, ["customers"], True)
     assert call["mapping"] == {"customers": {"Kunden-Nr.": "customer_id", "Anmeldedatum": "created_at",
-                                             "Kanal": "channel", "Lieblingsfarbe": "segment"}}
+                                             "Kanal": "channel", "Start": None, "Lieblingsfarbe": "segment"}}
     assert names_in(database) == ["Demo", name]
     assert table_rows(database, "Demo", "customers") == demo_customers  # the Demo dataset is untouched
     con = store.connect(database)
@@ -280,6 +280,39 @@ def test_german_export_is_mapped_by_visible_select_boxes_and_loads_into_a_new_da
     assert customers["segment"].tolist() == ["grün", "blau"]
     assert customers["Start"].tolist() == ["Januar", "März"]
     assert "Importbericht" in [s.value for s in at.subheader]
+
+
+def test_a_recognised_column_can_be_kept_as_attribute(database, uploads):
+    """Anmeldedatum is a synonym of created_at: its select box offers "keep as attribute" all the same, the choice
+    reaches ingest.load as {header: None} and the column is loaded as a text attribute under its own name."""
+    files, calls = uploads
+    files.append(f := Upload(CRM_EXPORT, "crm.csv"))
+    at = open_page(lang="de")
+    assert box(at, f, 1).value == "created_at"
+    assert at.selectbox(key=f"w.data.datefmt.{f.file_id}.customers.created_at")  # a date column: its format
+    assert box(at, f, 1).options[0] == "Als Merkmal behalten"
+    box(at, f, 1).select("").run()
+    assert not at.exception
+    assert box(at, f, 1).value == ""
+    assert not at.warning and not at.error  # nothing overrides the choice, nothing is missing
+    assert not [s for s in at.selectbox if s.key.startswith("w.data.datefmt.")]  # no date column left
+    assert "Für jede Spalte Ihrer Datei wählen" in " ".join(c.value for c in at.caption)
+    at.button(key="w.data.load").click().run()
+    assert not at.exception
+    assert len(calls) == 1
+    assert calls[0]["mapping"] == {"customers": {"Kunden-Nr.": "customer_id", "Anmeldedatum": None,
+                                                 "Kanal": "channel", "Start": None, "Lieblingsfarbe": None}}
+    con = store.connect(database)
+    try:
+        loaded = next(d for d in store.list_datasets(con) if d.name.startswith("Upload "))
+        customers = loaded.table("customers").order_by("customer_id").execute()
+    finally:
+        con.disconnect()
+    assert customers.columns.tolist() == ["customer_id", "channel", "Anmeldedatum", "Start", "Lieblingsfarbe"]
+    assert customers["Anmeldedatum"].tolist() == ["01.02.2024", "15.03.2024"]
+    assert customers["channel"].tolist() == ["Web", "Filiale"]
+    report = at.session_state["data.report"]["report"]
+    assert report.tables["customers"].sniffed.attributes == ["Anmeldedatum", "Start", "Lieblingsfarbe"]
 
 
 def test_an_unrecognised_required_column_is_chosen_in_its_select_box(database, uploads):
@@ -300,7 +333,8 @@ def test_an_unrecognised_required_column_is_chosen_in_its_select_box(database, u
     assert box(at, f, 1).options[2] == "Created on (created_at)"
     at.button(key="w.data.load").click().run()
     assert not at.exception
-    assert calls and calls[0]["mapping"] == {"customers": {"Nr": "customer_id", "Registered on": "created_at"}}
+    assert calls and calls[0]["mapping"] == {"customers": {"Nr": "customer_id", "Registered on": "created_at",
+                                                           "Region": None}}
     assert calls[0]["create"] is True
 
 

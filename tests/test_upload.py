@@ -115,16 +115,55 @@ def test_chosen_table_and_mapping_choices_change_the_sniffed_mapping():
 def test_mapping_problems():
     headers = ["Kunde", "Datum", "Betrag", "Kanal"]
     ok = {"Kunde": "customer_id", "Datum": "ordered_at", "Betrag": "amount", "Kanal": upload.ATTRIBUTE}
-    assert upload.mapping_problems("transactions", headers, ok) == {"missing": [], "duplicate": [], "overridden": []}
+    assert upload.mapping_problems("transactions", headers, ok) == {"missing": [], "duplicate": []}
     missing = {"Kunde": "customer_id", "Datum": upload.ATTRIBUTE, "Betrag": "amount", "Kanal": upload.ATTRIBUTE}
-    # Datum is a synonym of ordered_at: left as attribute the loader still maps it
-    assert upload.mapping_problems("transactions", headers, missing)["overridden"] == ["Datum"]
+    # Datum is a synonym of ordered_at: kept as attribute, it is not the order date, which is then missing
+    assert upload.mapping_problems("transactions", headers, missing) == {"missing": ["ordered_at"], "duplicate": []}
     no_date = ["Kunde", "Tag", "Betrag"]
     choices = {"Kunde": "customer_id", "Tag": upload.ATTRIBUTE, "Betrag": "amount"}
     assert upload.mapping_problems("transactions", no_date, choices)["missing"] == ["ordered_at"]
     twice = {"Kunde": "customer_id", "Tag": "ordered_at", "Betrag": "ordered_at"}
     problems = upload.mapping_problems("transactions", no_date, twice)
     assert problems["duplicate"] == ["ordered_at"] and problems["missing"] == ["amount"]
+
+
+def test_explicit_mapping_passes_keep_as_attribute_as_none():
+    choices = {"Kunde": "customer_id", "Anmeldedatum": upload.ATTRIBUTE, "Kanal": None, "Farbe": "segment"}
+    assert upload.explicit_mapping(choices) == {"Kunde": "customer_id", "Anmeldedatum": None, "Kanal": None,
+                                                "Farbe": "segment"}
+    headers = list(choices)
+    # without the choices the synonyms map Anmeldedatum and Kanal; with them the two stay attributes
+    assert schema.propose_mapping("customers", headers) == {"Kunde": "customer_id", "Anmeldedatum": "created_at",
+                                                             "Kanal": "channel"}
+    assert upload.effective_mapping("customers", headers, choices) == {"Kunde": "customer_id", "Farbe": "segment"}
+    found = upload.inspect("Kunde;Anmeldedatum;Kanal;Farbe\n1;01.02.2024;Web;rot\n".encode(), "crm.csv",
+                           "customers", choices)
+    assert found.sniffed.mapping == {"Kunde": "customer_id", "Farbe": "segment"}
+    assert found.sniffed.attributes == ["Anmeldedatum", "Kanal"]
+    assert found.date_formats == {}  # no date column any more
+
+
+def test_a_synonym_kept_as_attribute_loads_as_an_attribute(con):
+    """{header: None} reaches ingest.load and keeps a recognised header as a text attribute under its own
+    name; a header that is a canonical column's own name gets a suffix, so that it cannot pass for that column."""
+    text = ("Kundennr.;Anmeldedatum;Kanal;created_at\r\n"
+            "000123;01.02.2024;Web;gestern\r\n"
+            "000124;15.03.2024;Filiale;\r\n").encode("cp1252")
+    choices = {"Kundennr.": "customer_id", "Anmeldedatum": upload.ATTRIBUTE, "Kanal": "channel",
+               "created_at": upload.ATTRIBUTE}
+    dataset = store.create_dataset(con, "kept")
+    report = ingest.load(dataset, {"customers": text}, mapping={"customers": upload.explicit_mapping(choices)})
+    assert report.summary()["rows_loaded"].tolist() == [2]
+    assert report.tables["customers"].sniffed.attributes == ["Anmeldedatum", "created_at"]
+    customers = dataset.table("customers").order_by("customer_id").execute()
+    assert customers.columns.tolist() == ["customer_id", "channel", "Anmeldedatum", "created_at_2"]
+    assert customers["Anmeldedatum"].tolist() == ["01.02.2024", "15.03.2024"]  # text, as in the file
+    assert customers["created_at_2"].tolist()[0] == "gestern"
+    assert customers["channel"].tolist() == ["Web", "Filiale"]
+    # without the choice the synonym maps it: Anmeldedatum is the created date
+    again = store.create_dataset(con, "mapped")
+    ingest.load(again, {"customers": "Kundennr.;Anmeldedatum\r\n000123;01.02.2024\r\n".encode()})
+    assert again.table("customers").columns == ("customer_id", "created_at")
 
 
 def test_report_frames_after_a_real_load(con):

@@ -54,11 +54,11 @@ TEXT = {
     "none": ("none", "keins"),
     "mapping": ("Header mapping", "Spaltenzuordnung"),
     "mapping_help": ("For each column of your file, choose what it holds; recognised names are pre-selected. "
-                     "Anything else: “Keep as attribute” loads it unchanged as an extra field (for customers, "
-                     "a segment filter).",
+                     "“Keep as attribute” loads a column unchanged as an extra field (for customers, a segment "
+                     "filter), also one whose name was recognised.",
                      "Für jede Spalte Ihrer Datei wählen, was sie enthält; erkannte Namen sind vorausgewählt. "
-                     "Alles andere: „Als Merkmal behalten“ lädt sie unverändert als zusätzliches Feld (bei "
-                     "Kunden ein Segmentfilter)."),
+                     "„Als Merkmal behalten“ lädt eine Spalte unverändert als zusätzliches Feld (bei Kunden ein "
+                     "Segmentfilter), auch eine mit erkanntem Namen."),
     "mapping_all": ("All {n} columns of the file ({k} recognised)", "Alle {n} Spalten der Datei ({k} erkannt)"),
     "example": ("e.g. {value}", "z. B. {value}"),
     "no_example": ("empty in the first rows", "in den ersten Zeilen leer"),
@@ -69,10 +69,6 @@ TEXT = {
                 "Pflichtspalte fehlt: {columns}. Bitte oben bei einer Spalte der Datei auswählen."),
     "duplicate": ("Several columns of the file are set to {columns}; choose it for one only.",
                   "Mehrere Spalten der Datei sind auf {columns} gesetzt; bitte nur bei einer auswählen."),
-    "overridden": ("{headers} will still be read as a known column (its name is a recognised synonym). "
-                   "Rename it in the file to keep it as an attribute.",
-                   "{headers} wird trotzdem als bekannte Spalte gelesen (der Name ist ein bekanntes Synonym). "
-                   "Zum Behalten als Merkmal in der Datei umbenennen."),
     "two_files": ("Several files are set to {kind}: {files}. Choose one (set the others to “do not load”).",
                   "Mehrere Dateien sind {kind} zugeordnet: {files}. Bitte eine wählen (die anderen auf "
                   "„nicht laden“)."),
@@ -281,7 +277,7 @@ def plan_of(f, name: str, choices: dict[str, str], base: upload.Inspection) -> d
             overrides[column.name] = picked
     problems = upload.mapping_problems(name, base.headers, choices)
     return {"file": f, "table": name, "mapping": upload.explicit_mapping(choices), "date_formats": overrides,
-            "problems": {k: v for k, v in problems.items() if v and k != "overridden"}, "choices": choices}
+            "problems": {k: v for k, v in problems.items() if v}, "choices": choices}
 
 
 def plan_from_state(f) -> dict | None:
@@ -330,8 +326,6 @@ def file_panel(f) -> dict | None:
             st.error(t("missing", TEXT, columns=", ".join(column_label(chosen, c) for c in problems["missing"])))
         if problems["duplicate"]:
             st.error(t("duplicate", TEXT, columns=", ".join(column_label(chosen, c) for c in problems["duplicate"])))
-        if problems["overridden"]:
-            st.warning(t("overridden", TEXT, headers=", ".join(problems["overridden"])))
 
         # Formats detected on the first rows; a date format can be set explicitly.
         fact(c3, t("decimal", TEXT), inspection.decimal or t("none", TEXT))
