@@ -15,6 +15,16 @@ from clm_ui.widgets import STAGE_COLORS, chart, table
 
 TEXT = {
     "title": ("Overview", "Überblick"),
+    "customers_help": ("All customers known on the as-of date, prospects included: {listed} from the customers "
+                       "file and {implicit} that appear only in transactions, NPS answers or events (created "
+                       "automatically). The upload report and the funnel’s “Created” step count the customers "
+                       "file only.",
+                       "Alle am Stichtag bekannten Kunden, Interessenten eingeschlossen: {listed} aus der "
+                       "Kundendatei und {implicit}, die nur in Transaktionen, NPS-Antworten oder Ereignissen "
+                       "vorkommen (automatisch angelegt). Der Importbericht und der Trichterschritt „Angelegt“ "
+                       "zählen nur die Kundendatei."),
+    "customers_help_listed": ("All customers known on the as-of date, prospects included.",
+                              "Alle am Stichtag bekannten Kunden, Interessenten eingeschlossen."),
     "period": ("Compare with", "Vergleich mit"),
     "active_share": ("Active share", "Aktiver Anteil"),
     "active_help": ("Share of buying customers who are new, active, reactivated or loyal.",
@@ -60,8 +70,12 @@ def headline(as_of: dt.date) -> dict:
 
 now, before = headline(ctx.as_of), headline(previous)
 c1, c2, c3, c4, c5 = st.columns(5)
+sources = ctx.metric("known_sources")  # why this may exceed the customers file's rows (say 5,020 vs 5,000)
 c1.metric(t("customers"), format_number(now["customers"], lang),
-          delta=format_number(now["customers"] - before["customers"], lang))
+          delta=format_number(now["customers"] - before["customers"], lang),
+          help=t("customers_help", TEXT, listed=format_number(sources["listed"], lang),
+                 implicit=format_number(sources["implicit"], lang)) if sources["implicit"]
+          else t("customers_help_listed", TEXT))
 c2.metric(t("active_share", TEXT), format_percent(now["active_share"], lang),
           delta=format_points(now["active_share"] - before["active_share"], lang), help=t("active_help", TEXT))
 c3.metric(t("revenue_period", TEXT, days=days), format_currency(now["revenue"], lang, 0),

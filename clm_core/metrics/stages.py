@@ -76,6 +76,18 @@ def known_count(dataset: Dataset, as_of=None, segment=None, config=None) -> int:
     return int(known_customers(dataset, resolve_as_of(dataset, as_of), segment, config).count().execute())
 
 
+def known_sources(dataset: Dataset, as_of=None, segment=None, config=None) -> dict[str, int]:
+    """Where the customers known at T (those a stage distribution counts) come from: ``known`` in all,
+    ``listed`` rows of the customers file, ``implicit`` customers that appear only in transactions, NPS answers
+    or events (created implicitly, DESIGN §2). Why the Overview counts more customers than the customers file
+    has rows (and than the funnel's "created" step, which needs a customers row with created_at)."""
+    known = known_customers(dataset, resolve_as_of(dataset, as_of), segment, config)
+    row = known.aggregate(known=known.count(), implicit=known.implicit.cast("int64").sum()).execute().iloc[0]
+    total = int(row["known"])
+    implicit = 0 if pd.isna(row["implicit"]) else int(row["implicit"])
+    return {"known": total, "listed": total - implicit, "implicit": implicit}
+
+
 def customer_stages(dataset: Dataset, as_of=None, config: LifecycleConfig | None = None, segment=None):
     """Ibis table: customer_id, stage, interested (prospects with an event ≤ T), recency."""
     config = config or LifecycleConfig()
