@@ -259,6 +259,7 @@ with left:
     bars.update_layout(showlegend=False, height=340)
     chart(bars, key="lifecycle_canonical_chart")
     table(distribution[["stage", "label", "customers", "share"]], "lifecycle_stages.csv", key="lifecycle_canonical",
+          title=t("canonical", TEXT),
           column_config={"share": st.column_config.NumberColumn(t("share"), format="percent"),
                          "stage": None, "label": t("stage"), "customers": t("customers")})
 
@@ -275,6 +276,7 @@ with right:
     bars.update_layout(height=340)
     chart(bars, key="lifecycle_framework_chart")
     table(framework_frame, "lifecycle_framework_stages.csv", key="lifecycle_framework",
+          title=t("in_framework", TEXT, framework=framework_name),
           column_config={"share": st.column_config.NumberColumn(t("share"), format="percent"),
                          "stage": t("stage"), "customers": t("customers")})
 
@@ -285,7 +287,7 @@ mapping = pd.DataFrame({
     "canonical_stage": [t(key, TEXT) if key.startswith("prospect_") else t(key) for key in MAPPING_KEYS],
     "framework_stage": [framework_label(labels[key], lang) for key in MAPPING_KEYS],
 })
-table(mapping, "lifecycle_mapping.csv", key="lifecycle_mapping",
+table(mapping, "lifecycle_mapping.csv", key="lifecycle_mapping", title=t("mapping", TEXT, framework=framework_name),
       column_config={"key": None, "canonical_stage": t("canonical_stage", TEXT),
                      "framework_stage": t("framework_stage", TEXT, framework=framework_name)})
 st.caption(t("mapping_caption", TEXT))
@@ -309,6 +311,7 @@ if measure == "share":
     area.update_yaxes(tickformat=".0%", range=[0, 1])
 chart(area, key="lifecycle_history_chart")
 table(history[["month", "stage", "label", "customers", "share"]], "lifecycle_stage_history.csv",
+      title=t("history", TEXT),
       key="lifecycle_history", column_config={"share": st.column_config.NumberColumn(t("share"), format="percent"),
                                               "stage": None, "label": t("stage"), "month": t("month", TEXT),
                                               "customers": t("customers")})
@@ -382,6 +385,7 @@ else:
     shown_losses = lost.iloc[::-1][["period", "segment_label", loss_kind, f"{loss_kind}_base", f"{loss_kind}_share",
                                     f"{loss_kind}_p", f"{loss_kind}_significant"]]
     table(shown_losses, f"lifecycle_losses_{loss_kind}_by_{loss_by or 'all'}.csv", key="lifecycle_losses",
+          title=t("losses", TEXT),
           column_config={"period": t("period", TEXT), "segment_label": loss_attribute or t("segment", TEXT),
                          loss_kind: t(f"lost_{loss_kind}", TEXT), f"{loss_kind}_base": t("base", TEXT),
                          f"{loss_kind}_share": st.column_config.NumberColumn(t("loss_share", TEXT), format="percent"),
@@ -431,7 +435,7 @@ bars.update_layout(barmode="relative", height=400, yaxis=dict(title=t("customers
                    legend=dict(orientation="h", y=-0.15))
 chart(bars, key="lifecycle_growth_chart")
 st.caption(t("partial", TEXT))
-table(growth, "lifecycle_growth_accounting.csv", key="lifecycle_growth",
+table(growth, "lifecycle_growth_accounting.csv", key="lifecycle_growth", title=t("growth", TEXT),
       column_config={"period": t("period", TEXT), "new": t("g_new", TEXT), "returning": t("g_returning", TEXT),
                      "resurrecting": t("g_resurrecting", TEXT), "dormant": t("g_dormant", TEXT),
                      "active": t("customers"), "quick_ratio": t("quick_ratio", TEXT), "partial": None})
@@ -442,7 +446,7 @@ bars = px.bar(sticky, x="active_periods", y="customers",
               labels={"active_periods": t("active_periods", TEXT), "customers": t("customers")})
 bars.update_traces(marker_color="#1f4e79")
 bars.update_layout(height=320)
-chart(bars, key="lifecycle_stickiness_chart")
+chart(bars, key="lifecycle_stickiness_chart", title=t("stickiness", TEXT, n=periods))
 
 # ------------------------------------------------------------------ migration between two dates
 st.subheader(t("migration", TEXT))
@@ -536,4 +540,4 @@ matrix = migration.pivot(index="from_stage", columns="to_stage", values="custome
 matrix.index = [t(s) for s in matrix.index]
 matrix.columns = [t(s) for s in matrix.columns]
 matrix = matrix.rename_axis(t("stage")).reset_index()
-table(matrix, "lifecycle_migration.csv", key="lifecycle_migration")
+table(matrix, "lifecycle_migration.csv", key="lifecycle_migration", title=t("migration", TEXT))
