@@ -119,6 +119,7 @@ bar.update_layout(height=230, barmode="stack", yaxis_visible=False, margin=dict(
                   legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, xanchor="left", title_text=""))
 chart(bar, key="lifecycle_bar")
 table(framework, "lifecycle_stages.csv", key="framework_table",
+      title=t("lifecycle", TEXT, framework=framework_label(ctx.config.framework, lang)),
       column_config={"stage": t("stage"), "customers": t("customers"), "share": t("share")})
 
 st.subheader(t("history", TEXT))
@@ -131,5 +132,6 @@ area.for_each_trace(lambda trace: trace.update(name=t(trace.name), hovertemplate
                                                + "<br>%{x|%Y-%m}: %{y:,}<extra></extra>"))
 chart(area, key="history_chart")
 table(history[["month", "stage", "stage_label", "customers", "share"]], "stage_history.csv", key="history_table",
+      title=t("history", TEXT),
       column_config={"month": t("month", TEXT), "stage": None, "stage_label": t("stage"),
                      "customers": t("customers"), "share": t("share")})
