@@ -19,7 +19,7 @@ from clm_core.simulate import Scenario
 from clm_ui import data
 from clm_ui.page import context
 from clm_ui.state import param_number, param_select, set_param, t, view
-from clm_ui.widgets import chart, download, table
+from clm_ui.widgets import chart, collect, download, table
 
 # simulate.plan returns a result-sized plan; the baseline behind it is computed once per dataset version
 data.register("campaign_plan", simulate.plan,
@@ -207,6 +207,7 @@ TEXT = {
     "incomplete": ("The window of {names} reaches past the as-of date: their figures are not final.",
                    "Das Fenster von {names} reicht über den Stichtag hinaus: Ihre Zahlen sind noch nicht endgültig."),
     "uplift_chart": ("Uplift in response rate with 95 % confidence interval", "Uplift der Reaktionsquote mit 95-%-KI"),
+    "effects_title": ("Campaign effects", "Kampagnenwirkung"),
     "uplift_axis": ("Uplift (percentage points)", "Uplift (Prozentpunkte)"),
     "campaign": ("Campaign", "Kampagne"),
     "channel": ("Channel", "Kanal"),
@@ -391,7 +392,8 @@ def customer_table(name: str, plan: simulate.Plan, scenario: Scenario) -> None:
     unit_label = {"conversion": "unit_value", "spend": "unit_value_spend", "retention": "unit_value_retention"}
     columns = ["customer_id", "stage", "p_alive", "expected_purchases", "expected_spend", "predicted_clv",
                "churn_risk", value_column]
-    table(shown[columns].round(4), f"campaign_target_{name}.csv", key=f"campaigns_who_{name}", column_config={
+    table(shown[columns].round(4), f"campaign_target_{name}.csv", key=f"campaigns_who_{name}",
+          title=t("scenario", TEXT, name=name), column_config={
         "customer_id": t("customer", TEXT), "stage": t("stage"),
         "p_alive": st.column_config.NumberColumn(t("p_alive", TEXT), format="percent"),
         "expected_purchases": st.column_config.NumberColumn(t("expected_purchases", TEXT), format="%.2f"),
@@ -440,7 +442,7 @@ def distribution_chart(results: dict[str, simulate.SimulationResult]) -> None:
     fig.add_vline(x=0, line_dash="dash", line_color="#444", annotation_text=t("break_even_line", TEXT))
     fig.update_layout(barmode="overlay", height=340, xaxis_title=t("net_value", TEXT),
                       yaxis_title=t("simulations", TEXT), legend_orientation="h")
-    chart(fig, key="campaigns_distribution")
+    chart(fig, key="campaigns_distribution", title=t("distribution", TEXT))
 
 
 def defaults_sources(defaults: simulate.PlanDefaults) -> tuple[str, str]:
@@ -518,8 +520,10 @@ def plan() -> None:
         return
     st.subheader(t("results", TEXT), help=t("results_help", TEXT))
     with st.container(key="campaigns_results"):
-        st.dataframe(results_table(results), hide_index=True, width="stretch", key="campaigns_results_table",
+        shown_results = results_table(results)
+        st.dataframe(shown_results, hide_index=True, width="stretch", key="campaigns_results_table",
                      column_config={"measure": t("measure", TEXT)})
+        collect(shown_results, "campaign_results.csv", {"measure": t("measure", TEXT)}, title=t("results", TEXT))
     for name, result in results.items():
         warning = too_good(name, result)
         if warning:
@@ -559,7 +563,8 @@ DETAIL_COLUMNS = ("first_sent", "revenue_treated", "revenue_control", "increment
                   "change_before_after_pp")
 
 
-def effects_table(frame: pd.DataFrame, filename: str, key: str, extra: tuple[str, ...] = ()) -> None:
+def effects_table(frame: pd.DataFrame, filename: str, key: str, extra: tuple[str, ...] = (),
+                  title: str | None = None) -> None:
     """The effects that fit the page (rates in %, their differences in percentage points, ROI with its
     interval), and the rest (revenue, cost, before → after) in an expander below."""
     shown = frame.assign(**{pp: 100 * frame[c] for c, pp in PP_COLUMNS.items()})
@@ -580,13 +585,15 @@ def effects_table(frame: pd.DataFrame, filename: str, key: str, extra: tuple[str
     }
     keys = ["campaign", *extra]
 
-    def part(columns: tuple[str, ...], name: str, part_key: str) -> None:
+    def part(columns: tuple[str, ...], name: str, part_key: str, part_title: str | None) -> None:
         chosen = shown[[*keys, *columns]]
-        table(chosen, name, key=part_key, column_config={c: v for c, v in config.items() if c in chosen.columns})
+        table(chosen, name, key=part_key, column_config={c: v for c, v in config.items() if c in chosen.columns},
+              title=part_title)
 
-    part(EFFECT_COLUMNS, filename, key)
+    part(EFFECT_COLUMNS, filename, key, title)
     with st.expander(t("details", TEXT)):
-        part(DETAIL_COLUMNS, filename.replace(".csv", "_details.csv"), key + "_details")
+        part(DETAIL_COLUMNS, filename.replace(".csv", "_details.csv"), key + "_details",
+             f"{title} · {t('details', TEXT)}" if title else None)
 
 
 def window_input() -> int:
@@ -615,7 +622,7 @@ def evaluate() -> None:
         uplift_chart(causal, causal["campaign"], "campaigns_uplift", t("uplift_chart", TEXT))
     else:
         st.info(t("no_causal", TEXT))
-    effects_table(effects, "campaign_effects.csv", "campaigns_effects")
+    effects_table(effects, "campaign_effects.csv", "campaigns_effects", title=t("effects_title", TEXT))
 
     attributes = ["stage"] + data.metric("breakdown_attributes", ctx.dataset, EVERYONE, ctx.config)
     with st.columns([1, 3])[0]:
@@ -628,7 +635,8 @@ def evaluate() -> None:
     if len(split_causal):
         uplift_chart(split_causal, split_causal["campaign"] + " · " + split_causal[by].fillna("–").astype(str),
                      "campaigns_uplift_by", t("by_title", TEXT, by=t("by_stage", TEXT) if by == "stage" else by))
-    effects_table(split, f"campaign_effects_by_{by}.csv", "campaigns_effects_by", extra=(by,))
+    effects_table(split, f"campaign_effects_by_{by}.csv", "campaigns_effects_by", extra=(by,),
+                  title=t("by_title", TEXT, by=t("by_stage", TEXT) if by == "stage" else by))
 
 
 # ============================================================================ Gap analysis
@@ -675,7 +683,7 @@ def gaps() -> None:
     chart(fig, key="campaigns_gaps")
     shown = gap.assign(stage=gap["stage"].map(lambda s: t(s)), framework_stage=gap["stage"].map(names),
                        uplift=100 * gap["uplift"]).rename(columns={"uplift": "uplift_pp"})
-    table(shown, "campaign_gaps.csv", key="campaigns_gap_table", column_config={
+    table(shown, "campaign_gaps.csv", key="campaigns_gap_table", title=t("gaps", TEXT), column_config={
         "stage": t("stage"),
         "framework_stage": t("framework_stage", TEXT, framework=framework_label(ctx.config.framework, lang)),
         "channel": t("channel", TEXT),
