@@ -11,7 +11,7 @@ import streamlit as st
 from clm_core import bounds, ingest, store
 from clm_core.config import FRAMEWORKS, LifecycleConfig
 from clm_core.filters import SegmentFilter
-from clm_core.i18n import format_date
+from clm_core.i18n import format_date, table_label
 from clm_core.metrics.common import resolve_as_of
 from clm_core.viewstate import ViewState
 from clm_ui import data
@@ -103,7 +103,7 @@ def context(require: tuple[str, ...] = ()) -> Context:
         stop()
     for table in require:
         if not dataset.has(table):
-            st.info(t("missing_table", name=table))
+            st.info(t("missing_table", name=table_label(table, state.lang)))
             stop()
     show_notes()
     as_of = bounded_as_of(state, dataset)

@@ -197,6 +197,43 @@ def t(key: str, table=None, **values) -> str:
     return tr(key, view().lang, table, **values)
 
 
+# ----------------------------------------------------------------- select boxes in the view's language
+
+def choose(multi: bool = False, options=(), placeholder: str | None = None) -> dict:
+    """Keyword arguments for ``st.selectbox`` / ``st.multiselect`` that keep Streamlit's English texts out:
+    a placeholder in the view's language ("Auswählen …"; Streamlit writes "Choose options"), and for a
+    multiselect no "Select all" entry (Streamlit cannot translate it; an empty filter means all anyway)."""
+    text = placeholder or t("choose_options" if multi else "choose_option")
+    if not list(options):
+        text = t("no_options")
+    return {"placeholder": text, "select_all": False} if multi else {"placeholder": text}
+
+
+def relabel_widgets(keep: tuple[str, ...] = ()) -> None:
+    """After a language switch: make the browser show every option widget's value in the new language in this
+    same run.
+
+    Streamlit's browser side keeps a select box's (radio's, multiselect's) value as the label it showed ("30
+    days"); with the labels now German no option matches it, and it went on showing the English one until a
+    reload. A value set through the session state is sent to the browser with the widget, formatted anew, so
+    each kept widget value is set to itself. Buttons, uploads and editors (values that cannot be set) are
+    left alone, as are the widgets of ``keep`` (already drawn in this run)."""
+    from streamlit.runtime.uploaded_file_manager import UploadedFile
+
+    for key in list(st.session_state.keys()):
+        if not str(key).startswith("w.") or key in keep:
+            continue
+        value = st.session_state[key]
+        if value is None or isinstance(value, (bool, dict, UploadedFile)):
+            continue  # buttons, checkboxes, editors, uploads (setting a button's value is an error)
+        if isinstance(value, list) and any(isinstance(v, UploadedFile) for v in value):
+            continue
+        try:
+            st.session_state[key] = value
+        except Exception:  # noqa: BLE001 - a widget that refuses a value keeps its own
+            continue
+
+
 # ----------------------------------------------------------------- widgets bound to page parameters
 
 def param_select(label: str, name: str, options: list, default=None, format_func=str, **kwargs):
@@ -209,6 +246,7 @@ def param_select(label: str, name: str, options: list, default=None, format_func
     if current is not None and current not in keys:
         refuse(name, current, None, format_func(options[fallback]) if options else "")
     index = keys.index(current) if current in keys else fallback
+    kwargs = {**choose(False, options), **kwargs}
     value = st.selectbox(label, options, index=index, format_func=format_func, key=f"w.{view().page}.{name}", **kwargs)
     set_param(name, value)
     return value
@@ -217,6 +255,7 @@ def param_select(label: str, name: str, options: list, default=None, format_func
 def param_multiselect(label: str, name: str, options: list, default=(), format_func=str, **kwargs):
     current = [v for v in view().param_list(name, default) if v in [str(o) for o in options]]
     chosen = [o for o in options if str(o) in current]
+    kwargs = {**choose(True, options), **kwargs}
     value = st.multiselect(label, options, default=chosen, format_func=format_func, key=f"w.{view().page}.{name}",
                            **kwargs)
     set_param(name, [str(v) for v in value] if value else None)

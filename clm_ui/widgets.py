@@ -10,7 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from clm_core import export, html_report, workbook
-from clm_core.i18n import format_date, format_number, plotly_separators
+from clm_core.i18n import format_date, format_number, plotly_separators, with_field_labels
+from clm_ui.charts import localise_dates
 from clm_ui.state import t, view
 
 #: One colour per canonical stage, the same on every page.
@@ -51,8 +52,10 @@ TEXT = {
 
 
 def chart(fig, key: str | None = None, **kwargs):
-    """A Plotly chart with the language's number separators; Plotly's PNG export stays on."""
+    """A Plotly chart with the language's number separators and dates (month names on date axes and in
+    hovers, clm_ui.charts); Plotly's PNG export stays on."""
     fig.update_layout(separators=plotly_separators(view().lang))
+    localise_dates(fig, view().lang)
     fig.update_xaxes(separatethousands=True)  # 5.000 like the tables, not 5000
     fig.update_yaxes(separatethousands=True)
     if fig.layout.margin.t is None:  # keep a margin the page chose
@@ -72,8 +75,10 @@ def table(frame: pd.DataFrame, filename: str, key: str | None = None, column_con
     says what a number is: ``"percent"`` (a fraction: 12.5%), ``"euro"`` (€1,234.56 / 1.234,56 €),
     ``"localized"``, or printf-style (``"%.1f"``, ``"± %.1f"``, ``"%.2f €"``). Unconfigured columns:
     whole numbers without decimals, fractions named ``share``/``*_rate``/``retention``/``conversion*``
-    as percentages, other decimals with two places; missing values as "–".
+    as percentages, other decimals with two places; missing values as "–". A canonical field's column
+    without a label is headed by its display name (Postleitzahl, not postal_code).
     """
+    column_config = with_field_labels(frame.columns, column_config, view().lang)
     config = dict(column_config or {})
     shown = frame.head(MAX_SHOWN_ROWS)  # a browser table of a million rows helps nobody and costs seconds
     if len(frame) > MAX_SHOWN_ROWS:

@@ -30,7 +30,7 @@ TEXT = {
     "top": ("Top values", "Häufigste Werte"),
     "none": ("(none)", "(keine)"),
     "no_transactions": ("Cohorts need a transactions file (customer_id, ordered_at, amount). Upload one on the Data page.",
-                        "Kohorten brauchen eine Transaktionsdatei (customer_id, ordered_at, amount). Bitte auf der Seite "
+                        "Kohorten brauchen eine Transaktionsdatei (Kundennummer, Bestelldatum, Betrag). Bitte auf der Seite "
                         "Daten hochladen."),
     "no_purchases": ("No purchases on or before the as-of date, so there are no cohorts.",
                      "Keine Käufe bis zum Stichtag, daher keine Kohorten."),

@@ -7,13 +7,13 @@ import streamlit as st
 
 from clm_core import bounds
 from clm_core.filters import SegmentFilter
-from clm_core.i18n import format_number, format_percent
+from clm_core.i18n import field_label, format_number, format_percent
 from clm_core.metrics import drilldown
 from clm_core.metrics.funnel import Exclusion, Step
 from clm_ui import data
 from clm_ui.data import register
 from clm_ui.page import context
-from clm_ui.state import refuse, stop, param_number, param_select, set_param, t, update, view
+from clm_ui.state import choose, refuse, stop, param_number, param_select, set_param, t, update, view
 from clm_ui.widgets import chart, table
 
 TEXT = {
@@ -37,20 +37,20 @@ TEXT = {
     "add": ("Add exclusion", "Ausschluss hinzufügen"),
     "remove": ("Remove", "Entfernen"),
     "no_events_exclusion": ("Exclusions need an events file (customer_id, occurred_at, event).",
-                            "Ausschlüsse brauchen eine Ereignisdatei (customer_id, occurred_at, event)."),
+                            "Ausschlüsse brauchen eine Ereignisdatei (Kundennummer, Zeitpunkt, Ereignis)."),
     "need_two": ("Exclusions need at least two steps.", "Ausschlüsse brauchen mindestens zwei Schritte."),
     "missing": ("Not offered for this dataset: {items}. Upload the missing data on the Data page.",
                 "Für diesen Datensatz nicht verfügbar: {items}. Die fehlenden Daten auf der Seite Daten hochladen."),
-    "missing_created": ("“Created” needs a created_at column in the customers file",
-                        "„Angelegt“ braucht eine Spalte created_at in der Kundendatei"),
+    "missing_created": ("“Created” needs a creation date (“Created on”) in the customers file",
+                        "„Angelegt“ braucht ein Anlagedatum („Erstellt am“) in der Kundendatei"),
     "missing_first_purchase": ("“First purchase” needs a transactions file",
                                "„Erstkauf“ braucht eine Transaktionsdatei"),
     "missing_repeat_purchase": ("“Repeat purchase” needs a transactions file",
                                 "„Wiederkauf“ braucht eine Transaktionsdatei"),
     "missing_promoter": ("“Promoter” needs an NPS file (customer_id, answered_at, score)",
-                         "„Promotor“ braucht eine NPS-Datei (customer_id, answered_at, score)"),
+                         "„Promotor“ braucht eine NPS-Datei (Kundennummer, Antwortdatum, Bewertung)"),
     "missing_events": ("event steps need an events file (customer_id, occurred_at, event)",
-                       "Ereignisschritte brauchen eine Ereignisdatei (customer_id, occurred_at, event)"),
+                       "Ereignisschritte brauchen eine Ereignisdatei (Kundennummer, Zeitpunkt, Ereignis)"),
     "no_steps": ("This dataset offers no funnel step yet.", "Dieser Datensatz bietet noch keinen Trichterschritt."),
     "pick_steps": ("Pick at least one step.", "Mindestens einen Schritt wählen."),
     "created": ("Created", "Angelegt"),
@@ -121,14 +121,14 @@ default_steps = list(available.milestones) or options[:4]
 chosen = [s for s in view().param_list("funnel_steps") if s in options] or default_steps
 c1, c2, c3 = st.columns([4, 1, 1])
 steps = c1.multiselect(t("steps", TEXT), options, default=chosen, format_func=step_label,
-                       help=t("steps_help", TEXT), key="w.funnel.funnel_steps")
+                       help=t("steps_help", TEXT), key="w.funnel.funnel_steps", **choose(True, options))
 set_param("funnel_steps", steps or None)
 with c2:
     window = param_number(t("window", TEXT), "funnel_window", 365, **bounds.DAYS.widget())
 breakdowns = [""] + data.metric("breakdown_attributes", ctx.dataset, everyone, ctx.config)
 with c3:
     breakdown = param_select(t("breakdown", TEXT), "funnel_breakdown", breakdowns, default="",
-                             format_func=lambda b: b or t("none", TEXT))
+                             format_func=lambda b: field_label(b, lang) if b else t("none", TEXT))
 set_param("funnel_breakdown", breakdown or None)
 if not steps:
     st.info(t("pick_steps", TEXT))
@@ -268,7 +268,7 @@ table(shown, "funnel.csv", key="funnel_table", column_config=column_config)
 
 if breakdown:
     split = ctx.metric("funnel", breakdown=breakdown, **query)
-    st.subheader(t("breakdown_title", TEXT, attribute=breakdown))
+    st.subheader(t("breakdown_title", TEXT, attribute=field_label(breakdown, lang)))
     split_fig = go.Figure()
     for value, rows in split.groupby("breakdown", sort=False):
         split_fig.add_bar(x=labels, y=rows["conversion_from_start"].tolist(), name=str(value),
@@ -277,7 +277,7 @@ if breakdown:
     split_fig.update_layout(barmode="group", yaxis_tickformat=".0%", yaxis_title=t("conversion_from_start", TEXT))
     chart(split_fig, key="funnel_breakdown_chart")
     table(split.assign(step=[numbered(steps.index(s) + 1, s) for s in split["step"]]), "funnel_breakdown.csv",
-          key="funnel_breakdown_table", column_config={"breakdown": breakdown, **column_config})
+          key="funnel_breakdown_table", column_config={"breakdown": field_label(breakdown, lang), **column_config})
 
 # ------------------------------------------------------------------ drill-down: who dropped off
 st.subheader(t("drop_title", TEXT))
