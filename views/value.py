@@ -203,7 +203,7 @@ if len(bins):
                            hovertext=hover, hoverinfo="text", marker_line_width=0.5, marker_line_color="white",
                            name=t("customers")))
     fig.update_layout(xaxis=xaxis, yaxis_title=t("customers"), bargap=0, height=340)
-    chart(fig, key="value_histogram")
+    chart(fig, key="value_histogram", title=t("distribution", TEXT))
 excluded = purchasers - int(bins["customers"].sum())
 if log_on and excluded:
     st.caption(t("excluded", TEXT, n=format_number(excluded, lang)))
@@ -229,7 +229,7 @@ chart(heat, key="rfm_grid")
 shown = segments[segments["customers"] > 0].round({"mean_value": 2, "total_value": 2}).reset_index(drop=True)
 shown.insert(1, "segment", shown["rfm_segment"].map(seg))
 picked = table(
-    shown, "rfm_segments.csv", key="rfm_segments", on_select="rerun", selection_mode="single-row",
+    shown, "rfm_segments.csv", key="rfm_segments", on_select="rerun", selection_mode="single-row", title=t("rfm", TEXT),
     column_order=["segment", "customers", "share", "mean_value", "total_value", "value_share"],
     column_config={
         "segment": t("segment", TEXT),
@@ -271,6 +271,7 @@ if chosen:
     st.markdown("**" + t("segment_customers", TEXT, segment=seg(chosen), n=format_number(n_members, lang)) + "**")
     filename = f"rfm_segment_{chosen.lower().replace(' ', '_').replace(chr(39), '')}.csv"
     table(shown_members.round({"historic_value": 2}), filename, key="segment_members",
+          title=f"{t('choose_segment', TEXT)}: {seg(chosen)}",
           column_config={"customer_id": t("customer", TEXT), "historic_value": money_column(t("value_axis", TEXT)),
                          "frequency": t("frequency", TEXT), "days_since_last": t("days_since_last", TEXT),
                          "r": "R", "f": "F", "m": "M"})
@@ -287,7 +288,7 @@ with st.columns([1, 2])[0]:
 top = overview.top.head(n)
 top = top.assign(segment=top["rfm_segment"].map(seg), historic_value=top["historic_value"].round(2))
 table(top[["rank", "customer_id", "historic_value", "frequency", "days_since_last", "segment"]],
-      "top_customers.csv", key="top_customers",
+      "top_customers.csv", key="top_customers", title=t("top", TEXT),
       column_config={"rank": t("rank", TEXT), "customer_id": t("customer", TEXT),
                      "historic_value": money_column(t("value_axis", TEXT)),
                      "frequency": t("frequency", TEXT), "days_since_last": t("days_since_last", TEXT),
@@ -586,7 +587,7 @@ else:
                                marker_line_color="white", marker_color="#2a9d8f", name=t("customers")))
         fig.update_layout(title=t("clv_distribution", TEXT), xaxis=money_axis(t("clv_axis", TEXT)),
                           yaxis_title=t("customers"), bargap=0, height=380)
-        chart(fig, key="clv_histogram")
+        chart(fig, key="clv_histogram", title=t("predicted", TEXT))
         st.caption(t("clv_tail", TEXT, max=money(float(upper[-1]))))
     with right:
         grid = predictions.grid
@@ -601,7 +602,7 @@ else:
                                        unit=unit_name),
                                xaxis_title=t("recency_axis", TEXT, unit=unit_name),
                                yaxis_title=t("frequency_axis", TEXT), height=380)
-            chart(heat, key="p_alive_matrix")
+            chart(heat, key="p_alive_matrix", title=t("predicted", TEXT))
             st.caption(t("p_alive_help", TEXT))
 
 # ----------------------------------------------------------------------------------------- model checks
@@ -626,7 +627,7 @@ with left:
                           xaxis_title=t("holdout_axis", TEXT, date=format_date(start, lang)),
                           xaxis_type="category", yaxis_title=t("per_customer", TEXT), barmode="group", height=380,
                           legend=dict(orientation="h", y=-0.25))
-        chart(fig, key="holdout")
+        chart(fig, key="holdout", title=t("check", TEXT))
         predicted_total, actual_total = holdout.attrs["predicted_total"], holdout.attrs["actual_total"]
         st.caption(t("holdout_caption", TEXT, start=format_date(start, lang), end_of_holdout=format_date(end, lang),
                      predicted=format_number(predicted_total, lang), actual=format_number(actual_total, lang),
@@ -660,7 +661,7 @@ with right:
                           xaxis=dict(title=t("predicted_risk", TEXT), tickformat=".0%", range=[0, 1]),
                           yaxis=dict(title=t("observed_rate", TEXT), tickformat=".0%", range=[0, 1]),
                           height=380, legend=dict(orientation="h", y=-0.25))
-        chart(fig, key="calibration")
+        chart(fig, key="calibration", title=t("check", TEXT))
         st.caption(t("churn_caption", TEXT, trained=format_date(evaluation.trained_at, lang),
                      cutoff=format_date(evaluation.cutoff, lang), n=format_number(evaluation.n, lang),
                      rate=percent(evaluation.base_rate), days=churn_days, mean=percent(evaluation.mean_predicted)))
@@ -705,7 +706,7 @@ else:
                  trained=format_date(risk.trained_at, lang)))
     table(ranked.drop(columns=["expected_purchases"], errors="ignore").assign(
         stage=ranked["stage"].map(lambda s: t(s))).round({"historic_value": 2, "predicted_clv": 2}),
-        "churn_risk.csv", key="churn_ranking", column_config=risk_columns)
+        "churn_risk.csv", key="churn_ranking", column_config=risk_columns, title=t("ranking", TEXT))
     download_all(lambda: full_risk().ranking.drop(columns=["expected_purchases"], errors="ignore"), risk.ranked,
                  len(ranked), "churn_risk.csv", "churn_ranking")
 
@@ -725,7 +726,7 @@ else:
     if "stage" in shown_valuable.columns:
         shown_valuable = shown_valuable.assign(stage=shown_valuable["stage"].map(lambda s: t(s)))
     table(shown_valuable.round({"historic_value": 2, "predicted_clv": 2}),
-          "valuable_customers_at_risk.csv", key="value_at_risk",
+          "valuable_customers_at_risk.csv", key="value_at_risk", title=t("valuable_at_risk", TEXT),
           column_config=risk_columns)
     download_all(lambda: full_risk(min_risk / 100).valuable[[c for c in columns if c in valuable.columns]],
                  at_risk.at_risk, len(valuable), "valuable_customers_at_risk.csv", "value_at_risk")
@@ -758,6 +759,7 @@ else:
         chart(fig, key="next_category")
     st.markdown("**" + t("pairs", TEXT) + "**")
     table(pairs.round({"lift": 2, "confidence": 3}), "category_pairs.csv", key="category_pairs", height=300,
+          title=t("pairs", TEXT),
           column_config={"antecedent": t("bought", TEXT), "consequent": t("also_bought", TEXT),
                          "customers_both": t("customers_both", TEXT),
                          "lift": st.column_config.NumberColumn(t("lift", TEXT), format="%.2f"),
@@ -765,6 +767,7 @@ else:
     if len(suggestions):
         st.markdown("**" + t("suggestions", TEXT) + "**")
         table(suggestions.round({"lift": 2}), "next_best_category.csv", key="next_best_category",
+              title=t("suggestions", TEXT),
               column_config={"customer_id": t("customer", TEXT), "category": t("suggested", TEXT),
                              "because_of": t("because_of", TEXT),
                              "lift": st.column_config.NumberColumn(t("lift", TEXT), format="%.2f")})
