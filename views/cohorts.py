@@ -213,7 +213,8 @@ chart(heat, key="cohort_heatmap", on_select="rerun", selection_mode="points")
 st.caption(t("partial_note", TEXT, date=ctx.as_of.strftime("%d.%m.%Y") if lang == "de" else ctx.as_of.isoformat())
            + (" " + t("rows_note", TEXT, n=len(shown_cohorts), total=len(cohort_order))
               if len(shown_cohorts) < len(cohort_order) else ""))
-table(retention, f"cohort_retention_{period}.csv", key="cohort_table", height=240, column_config={
+table(retention, f"cohort_retention_{period}.csv", key="cohort_table", height=240,
+      title=measure_title, column_config={
     "cohort": t("cohort", TEXT), "cohort_start": t("cohort_start", TEXT), "period": t("cell_period", TEXT),
     "cohort_size": t("size", TEXT), "active_customers": t("active", TEXT),
     "retention": st.column_config.NumberColumn(t("retention", TEXT), format="percent"),
@@ -317,6 +318,7 @@ else:
     st.caption(t("cell_caption", TEXT, n=format_number(len(members), lang), size=format_number(row["cohort_size"], lang),
                  cohort=cell_cohort, k=cell_period) + (" *" if row["partial"] else ""))
     table(members, f"cohort_{cell_cohort}_period{cell_period}.csv", key="cohort_members",
+          title=t("cell_title", TEXT),
           column_config={"customer_id": t("customer", TEXT), "purchase_days": t("purchase_days", TEXT),
                          "revenue": st.column_config.NumberColumn(t("revenue_in_period", TEXT), format="euro")})
     if st.button(t("use_filter", TEXT), key="w.cohorts.use_filter", disabled=members.empty):

@@ -264,7 +264,7 @@ column_config = {
     "median_days_from_previous": st.column_config.NumberColumn(t("median_days", TEXT), format="%.1f"),
     "drop_off": st.column_config.NumberColumn(t("drop_off", TEXT), format="localized"),
 }
-table(shown, "funnel.csv", key="funnel_table", column_config=column_config)
+table(shown, "funnel.csv", key="funnel_table", column_config=column_config, title=t("title", TEXT))
 
 if breakdown:
     split = ctx.metric("funnel", breakdown=breakdown, **query)
@@ -277,6 +277,7 @@ if breakdown:
     split_fig.update_layout(barmode="group", yaxis_tickformat=".0%", yaxis_title=t("conversion_from_start", TEXT))
     chart(split_fig, key="funnel_breakdown_chart")
     table(split.assign(step=[numbered(steps.index(s) + 1, s) for s in split["step"]]), "funnel_breakdown.csv",
+          title=t("breakdown_title", TEXT, attribute=breakdown),
           key="funnel_breakdown_table", column_config={"breakdown": field_label(breakdown, lang), **column_config})
 
 # ------------------------------------------------------------------ drill-down: who dropped off
@@ -311,7 +312,7 @@ else:
     dropped = ctx.metric("dropped_customers", step=drop_step, **query)
     st.caption(t("drop_caption", TEXT, n=format_number(len(dropped), lang), previous=step_label(steps[drop_step - 2]),
                  step=step_label(steps[drop_step - 1])))
-    table(dropped, f"funnel_dropped_step{drop_step}.csv", key="funnel_dropped",
+    table(dropped, f"funnel_dropped_step{drop_step}.csv", key="funnel_dropped", title=t("drop_title", TEXT),
           column_config={"customer_id": t("customer", TEXT), "reached_previous_on": t("reached_previous_on", TEXT)})
     if st.button(t("use_filter", TEXT), key="w.funnel.use_filter", disabled=dropped.empty):
         ids = drilldown.funnel_dropped(ctx.dataset, step_objects, drop_step, as_of=ctx.as_of, window_days=window,
