@@ -197,7 +197,7 @@ for small, group in monthly.groupby("too_small"):
 line.update_layout(height=380, xaxis_title=t("month", TEXT), yaxis_title=t("nps", TEXT),
                    legend=dict(orientation="h", y=-0.2))
 line.update_yaxes(range=[-100, 100])
-chart(line, key="nps_over_time")
+chart(line, key="nps_over_time", title=t("over_time", TEXT))
 st.caption(t("over_time_caption", TEXT, date=format_date(ctx.as_of, lang), min=MIN_ANSWERS))
 
 st.subheader(t("split", TEXT))
@@ -214,7 +214,8 @@ stacked.update_layout(barmode="stack", bargap=0.1, height=360, legend=dict(orien
 stacked.update_yaxes(tickformat=".0%", range=[0, 1])
 chart(stacked, key="nps_split")
 table(with_margins(monthly.drop(columns=["start", "low", "high"]).rename(columns={"scope": "month"})),
-      "nps_by_month.csv", key="nps_monthly_table", column_config={**nps_columns(), "month": t("month", TEXT)})
+      "nps_by_month.csv", key="nps_monthly_table", title=t("split", TEXT),
+      column_config={**nps_columns(), "month": t("month", TEXT)})
 
 # ------------------------------------------------------------------ by segment
 st.subheader(t("by_segment", TEXT))
@@ -259,7 +260,7 @@ else:
                          groups=", ".join(f"{s} ({format_number(n, lang)})"
                                           for s, n in zip(small["scope"], small["answers"]))))
         table(with_margins(segments.rename(columns={"scope": attribute})), f"nps_by_{attribute}.csv",
-              key="nps_segment_table", column_config=nps_columns())
+              key="nps_segment_table", column_config=nps_columns(), title=t("by_segment", TEXT))
 
 # ------------------------------------------------------------------ against retention and value
 # The two charts side by side; their tables below them at full width (too many columns for half a page).
@@ -284,7 +285,7 @@ with left:
                       labels={"label": t("stage"), "nps": t("nps", TEXT), "flag": ""})
         bars.update_layout(height=380, margin=dict(l=10, r=10, t=40, b=10), legend=LEGEND_ABOVE)
         bars.update_yaxes(range=[-100, 100])
-        chart(bars, key="nps_by_stage_chart")
+        chart(bars, key="nps_by_stage_chart", title=t("relations", TEXT))
         st.caption(t("by_stage_caption", TEXT))
 
 groups = ctx.metric("value_by_nps_group", since=since)
@@ -308,15 +309,17 @@ with right:
     facets.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
     facets.update_layout(height=380, margin=dict(l=10, r=10, t=70, b=10),
                          legend=dict(orientation="h", yanchor="bottom", y=1.1, x=0, xanchor="left", title_text=""))
-    chart(facets, key="nps_value_chart")
+    chart(facets, key="nps_value_chart", title=t("relations", TEXT))
     st.caption(t("by_group_caption", TEXT, date=format_date(ctx.as_of, lang)))
 
 if not by_stage.empty:
     stage_table = with_margins(by_stage.drop(columns=["flag", "label"]))
     stage_table.insert(1, "stage_label", [t(s) for s in stage_table["stage"]])
     table(stage_table, "nps_by_stage.csv", key="nps_stage_table",
+          title=t("by_stage", TEXT, date=format_date(ctx.as_of, lang)),
           column_config={**nps_columns(), "stage": None, "stage_label": t("stage")})
 table(groups[["group", "label", "customers", *measures]], "nps_value_by_group.csv", key="nps_group_table",
+      title=t("by_group", TEXT),
       column_config={"group": None, "label": t("group", TEXT), "customers": t("customers"),
                      "mean_historic_value": st.column_config.NumberColumn(t("mean_historic_value", TEXT),
                                                                           format="euro"),
