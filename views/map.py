@@ -208,14 +208,15 @@ def legend(frame: pd.DataFrame) -> None:
                      high=show(measure, values.max())) + grey)
 
 
-def place_table(frame: pd.DataFrame, names: pd.Series, filename: str, key: str, name_label: str) -> None:
+def place_table(frame: pd.DataFrame, names: pd.Series, filename: str, key: str, name_label: str,
+                title: str | None = None) -> None:
     shown = frame.assign(place=names.to_numpy())
     shown = shown.sort_values(measure, ascending=False, na_position="last", kind="stable")
     columns = ["place"] + (["country"] if "country" in shown and shown["country"].notna().any()
                            and name_label != t("country", TEXT) else [])
     columns += ["customers", "located", "buyers", "at_risk_customers", "at_risk_share", "revenue",
                 "latitude", "longitude"]
-    table(shown[columns], filename, key=key, column_config={
+    table(shown[columns], filename, key=key, title=title, column_config={
         "place": name_label,
         "country": t("country", TEXT),
         "customers": st.column_config.NumberColumn(t("customers"), format="localized"),
@@ -254,7 +255,8 @@ if coverage["with_coordinates"]:
     if missing > 0:
         st.caption(t("partly_located", TEXT, n=format_number(missing, lang)))
     st.subheader(t("places", TEXT))
-    place_table(places, names, "map_places.csv", "map_places", t("city", TEXT) if level == "city" else t("place", TEXT))
+    place_table(places, names, "map_places.csv", "map_places", t("city", TEXT) if level == "city" else t("place", TEXT),
+                t("places", TEXT))
 
 elif coverage["with_country"]:
     st.info(t("country_fallback", TEXT))
@@ -278,11 +280,12 @@ elif coverage["with_country"]:
         fig.update_yaxes(tickformat=".0%")
     fig.update_layout(height=320)
     chart(fig, key="map_countries_chart")
-    place_table(nations, names, "map_countries.csv", "map_countries", t("country", TEXT))
+    place_table(nations, names, "map_countries.csv", "map_countries", t("country", TEXT), t("countries_title", TEXT))
 
 else:
     st.info(t("no_location", TEXT))
     if coverage["with_city"]:
         st.subheader(t("cities_only", TEXT))
         places = ctx.metric("geo_locations", level="city")
-        place_table(places, places["city"].fillna(unknown), "map_cities.csv", "map_cities", t("city", TEXT))
+        place_table(places, places["city"].fillna(unknown), "map_cities.csv", "map_cities", t("city", TEXT),
+                    t("cities_only", TEXT))
