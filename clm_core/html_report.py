@@ -212,22 +212,43 @@ def _label(label) -> str:
 
 # ------------------------------------------------------------------------------------------- sections
 
+def _figure_title(figure) -> str:
+    """The title a figure draws itself ("" for none)."""
+    title = ((figure.get("layout") or {}).get("title") if isinstance(figure, Mapping) else None) or {}
+    return str(title.get("text") or "") if isinstance(title, Mapping) else str(title)
+
+
 def sections(items: Sequence[Chart | Table]) -> list[tuple[str | None, list]]:
-    """The report's sections in the page's order, each ``(heading, items)``: a table (or a chart with a
-    heading) opens nothing but closes a section under its own heading, taking along the charts without
-    one drawn just before it (a page draws a section's chart, then its table); sections of the same
-    heading in a row are one. Charts without a heading at the end make a section of their own."""
+    """The report's sections in the page's order, each ``(heading, items)``.
+
+    A table, or a chart given a heading, ends a section under its heading; the charts without a heading
+    drawn just before it join that section (a page draws a section's chart, then its table), except those
+    that draw a title of their own and are not right before it: they are sections without a heading (as
+    are charts without a heading at the end). Sections of the same heading in a row are one."""
     out: list[tuple[str | None, list]] = []
     pending: list = []
+
+    def add(heading, members):
+        if out and heading is not None and out[-1][0] == heading:
+            out[-1][1].extend(members)
+        else:
+            out.append((heading, list(members)))
+
     for item in items:
         if isinstance(item, Chart) and not item.title:
             pending.append(item)
             continue
-        heading = item.title or None
-        if out and heading is not None and out[-1][0] == heading and not pending:
-            out[-1][1].append(item)
-        else:
-            out.append((heading, [*pending, item]))
+        joining: list = []
+        for position, chart in enumerate(pending):
+            last = position == len(pending) - 1
+            if last or not _figure_title(chart.figure):
+                joining.append(chart)
+            else:
+                if joining:
+                    out.append((None, joining))
+                    joining = []
+                out.append((None, [chart]))
+        add(item.title or None, [*joining, item])
         pending = []
     if pending:
         out.append((None, pending))
@@ -283,7 +304,8 @@ def _table_html(table: Table, lang: str, max_rows: int) -> str:
     if not len(frame):
         parts.append(f'<p class="note">{_escape(tr("no_rows", lang, TEXT))}</p>')
     elif len(frame) > rows:
-        parts.append(f'<p class="note">{_escape(tr("rows_cut", lang, TEXT, shown=format_number(rows, lang), total=format_number(len(frame), lang)))}</p>')
+        note = tr("rows_cut", lang, TEXT, shown=format_number(rows, lang), total=format_number(len(frame), lang))
+        parts.append(f'<p class="note">{_escape(note)}</p>')
     return "\n".join(parts)
 
 
@@ -339,7 +361,8 @@ table.data td.num { text-align: right; font-variant-numeric: tabular-nums; }
 @media print {
   body { max-width: none; padding: 0; font-size: 10pt; }
   p.hint { display: none; }
-  section { break-before: page; page-break-before: always; }
+  section.headed { break-before: page; page-break-before: always; }  /* each headed section on a new page */
+  header + section.headed { break-before: auto; page-break-before: auto; }
   h2 { break-after: avoid; page-break-after: avoid; margin-top: 0; }
   .chart { width: 100%; break-inside: avoid; page-break-inside: avoid; }
   .modebar-container { display: none !important; }
@@ -395,6 +418,8 @@ def view_report(page_title: str, view_rows: Sequence[tuple[str, object]], items:
             *(f'<p class="note">{_escape(note)}</p>' for note in notes),
             f'<p class="meta">{_escape(tr("created", lang, TEXT, when=when))}</p>',
             f'<p class="hint">{_escape(tr("print_hint", lang, TEXT))}</p></header>']
+    items = [Chart(json.loads(item.figure), item.title) if isinstance(item, Chart) and isinstance(item.figure, str)
+             else item for item in items]
     figures = 0
     for heading, members in sections(items):
         parts = [f"<h2>{_escape(heading)}</h2>"] if heading else []
@@ -410,7 +435,8 @@ def view_report(page_title: str, view_rows: Sequence[tuple[str, object]], items:
                 if item.title and item.title != heading:
                     parts.append(f"<h3>{_escape(item.title)}</h3>")
                 parts.append(_table_html(item, lang, max_rows))
-        body.append("<section>\n" + "\n".join(parts) + "\n</section>")
+        css = ' class="headed"' if heading else ""
+        body.append(f"<section{css}>\n" + "\n".join(parts) + "\n</section>")
     scripts = ""
     if figures:
         library = f"<script>{plotly_js()}</script>\n" if include_plotlyjs else ""
