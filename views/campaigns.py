@@ -12,13 +12,13 @@ import streamlit as st
 from clm_core import bounds, simulate
 from clm_core.config import STAGES
 from clm_core.filters import SegmentFilter
-from clm_core.i18n import format_currency, format_number, format_percent, framework_label
+from clm_core.i18n import field_label, format_currency, format_number, format_percent, framework_label
 from clm_core.metrics import campaigns, drilldown
 from clm_core.models import prepare
 from clm_core.simulate import Scenario
 from clm_ui import data
 from clm_ui.page import context
-from clm_ui.state import param_number, param_select, set_param, t, view
+from clm_ui.state import choose, param_number, param_select, set_param, t, view
 from clm_ui.widgets import chart, collect, download, table
 
 # simulate.plan returns a result-sized plan; the baseline behind it is computed once per dataset version
@@ -96,6 +96,8 @@ TEXT = {
                       "Anteil der kontaktierten Kunden, den die Maßnahme erreicht (öffnet die Mail, nimmt den Anruf "
                       "an)."),
     "cost_per_contact": ("Cost per contact (€)", "Kosten je Kontakt (€)"),
+    "cost_per_contact_cent": ("Cost per contact (cents)", "Kosten je Kontakt (Cent)"),
+    "cost_cent_help": ("In whole cents: 85 for €0.85.", "In ganzen Cent: 85 für 0,85 €."),
     "fixed_cost": ("Fixed cost (€)", "Fixkosten (€)"),
     "margin": ("Margin (%)", "Marge (%)"),
     "margin_help": ("Share of revenue that is profit: incremental CLV = margin × discounted incremental revenue.",
@@ -181,10 +183,10 @@ TEXT = {
                      "makes the effect measurable), **channel**, **cost** (per contact) and **stage_targeted**. "
                      "The Plan section works without it.",
                      "Dieser Datensatz hat keine Kampagnendatei. Um vergangene Kampagnen auszuwerten und die "
-                     "Lückenanalyse zu sehen, auf der Seite Daten eine Datei mit den Spalten **customer_id**, "
-                     "**campaign** und **sent_at** hochladen (eine Zeile je kontaktiertem Kunden), am besten mit "
-                     "**group** (`treatment` oder `control`: eine Kontrollgruppe macht die Wirkung messbar), "
-                     "**channel**, **cost** (je Kontakt) und **stage_targeted**. Der Bereich Planen funktioniert "
+                     "Lückenanalyse zu sehen, auf der Seite Daten eine Datei mit den Spalten **Kundennummer**, "
+                     "**Kampagne** und **Versanddatum** hochladen (eine Zeile je kontaktiertem Kunden), am besten "
+                     "mit **Gruppe** (Test oder Kontrolle: eine Kontrollgruppe macht die Wirkung messbar), "
+                     "**Kanal**, **Kosten** (je Kontakt) und **Zielphase**. Der Bereich Planen funktioniert "
                      "ohne sie."),
     "window": ("Response window (days after sending)", "Reaktionsfenster (Tage nach Versand)"),
     "eval_margin": ("Margin for the ROI (%)", "Marge für den ROI (%)"),
@@ -334,7 +336,8 @@ def scenario_editor(name: str, stored: Scenario, steps_available: list[str], ste
     if action == "funnel_uplift":
         chosen = [s for s in stored.funnel_steps if s in steps_available] or steps_available
         funnel_steps = tuple(st.multiselect(t("funnel_steps", TEXT), steps_available, default=chosen,
-                                            format_func=step_label, key=key + "funnel_steps"))
+                                            format_func=step_label, key=key + "funnel_steps",
+                                            **choose(True, steps_available)))
         if len(funnel_steps) < 2:
             st.info(t("funnel_need_two", TEXT))
             return None
@@ -351,10 +354,19 @@ def scenario_editor(name: str, stored: Scenario, steps_available: list[str], ste
     response = st.slider(t("response", TEXT), 0.0, 100.0, min(max(round(stored.response_rate * 100, 1), 0.0), 100.0),
                          step=0.1, format="%.1f", help=t("response_help", TEXT), key=key + "response_rate")
     c1, c2 = st.columns(2)
-    cost = c1.number_input(t("cost_per_contact", TEXT), **bounds.MONEY.widget(), value=stored.cost_per_contact, step=0.1,
-                           format="%.2f", key=key + "cost_per_contact")
+    # Streamlit writes a number input's decimals with a point, whatever the language: "1.00" reads as a thousand
+    # in German. So German takes the cost per contact in whole cents (85, not 0.85) and the amounts in euros
+    # below are whole euros in both languages: no separator that could be misread.
+    if lang == "de":
+        cents = c1.number_input(t("cost_per_contact_cent", TEXT), min_value=0.0, max_value=bounds.MONEY.high * 100,
+                                value=round(stored.cost_per_contact * 100, 6), step=5.0, format="%.0f",
+                                help=t("cost_cent_help", TEXT), key=key + "cost_per_contact.cent")
+        cost = round(cents / 100, 8)
+    else:
+        cost = c1.number_input(t("cost_per_contact", TEXT), **bounds.MONEY.widget(), value=stored.cost_per_contact,
+                               step=0.1, format="%.2f", key=key + "cost_per_contact")
     fixed = c2.number_input(t("fixed_cost", TEXT), **bounds.MONEY.widget(), value=stored.fixed_cost, step=100.0,
-                            format="%.2f", key=key + "fixed_cost")
+                            format="%.0f", key=key + "fixed_cost")
     margin = c1.slider(t("margin", TEXT), 0, 100, whole_percent(stored.margin), help=t("margin_help", TEXT),
                        key=key + "margin")
     horizon = c2.number_input(t("horizon", TEXT), **bounds.MONTHS.widget(), value=stored.horizon_months, step=1,
@@ -363,16 +375,17 @@ def scenario_editor(name: str, stored: Scenario, steps_available: list[str], ste
                                                        or stored.clv)):
         st.caption(t("narrow_help", TEXT))
         stages = st.multiselect(t("target_stages", TEXT), STAGES, default=list(stored.stages), format_func=t,
-                                key=key + "stages")
+                                key=key + "stages", **choose(True, STAGES, t("all_values")))
         churn = percent_range(t("churn_range", TEXT), key + "churn_risk", stored.churn_risk)
         alive = percent_range(t("p_alive_range", TEXT), key + "p_alive", stored.p_alive)
         low, high = stored.clv if stored.clv is not None else (-math.inf, math.inf)
         c1, c2 = st.columns(2)
         clv_low = c1.number_input(t("clv_from", TEXT), **bounds.MONEY.widget(),
-                                  value=min(max(low, 0.0), bounds.MONEY.high) if math.isfinite(low) else None, step=10.0, key=key + "clv_low")
+                                  value=min(max(low, 0.0), bounds.MONEY.high) if math.isfinite(low) else None, step=10.0,
+                                  format="%.0f", key=key + "clv_low")
         clv_high = c2.number_input(t("clv_to", TEXT), **bounds.MONEY.widget(),
                                    value=min(max(high, 0.0), bounds.MONEY.high) if math.isfinite(high) else None, step=10.0,
-                                   key=key + "clv_high")
+                                   format="%.0f", key=key + "clv_high")
     clv = None if clv_low is None and clv_high is None else (
         -math.inf if clv_low is None else clv_low, math.inf if clv_high is None else clv_high)
     try:
@@ -581,7 +594,7 @@ def effects_table(frame: pd.DataFrame, filename: str, key: str, extra: tuple[str
         "revenue_control": money_column(t("revenue_control", TEXT)),
         "incremental_revenue": money_column(t("incremental_revenue", TEXT)),
         "cost": money_column(t("m_cost", TEXT)), "causal": t("causal", TEXT),
-        **{c: t("by_stage", TEXT) if c == "stage" else c for c in extra},
+        **{c: t("by_stage", TEXT) if c == "stage" else field_label(c, lang) for c in extra},
     }
     keys = ["campaign", *extra]
 
@@ -627,16 +640,17 @@ def evaluate() -> None:
     attributes = ["stage"] + data.metric("breakdown_attributes", ctx.dataset, EVERYONE, ctx.config)
     with st.columns([1, 3])[0]:
         by = param_select(t("by", TEXT), "campaigns_by", attributes, default="stage",
-                          format_func=lambda a: t("by_stage", TEXT) if a == "stage" else a)
+                          format_func=lambda a: t("by_stage", TEXT) if a == "stage" else field_label(a, lang))
     split = ctx.metric("campaign_effects_by", by=by, window_days=window, margin=margin / 100)
     if by == "stage":
         split = split.assign(stage=split["stage"].map(lambda s: t(s)))
     split_causal = split[split["causal"]]
     if len(split_causal):
         uplift_chart(split_causal, split_causal["campaign"] + " · " + split_causal[by].fillna("–").astype(str),
-                     "campaigns_uplift_by", t("by_title", TEXT, by=t("by_stage", TEXT) if by == "stage" else by))
+                     "campaigns_uplift_by", t("by_title", TEXT, by=t("by_stage", TEXT) if by == "stage"
+                                              else field_label(by, lang)))
     effects_table(split, f"campaign_effects_by_{by}.csv", "campaigns_effects_by", extra=(by,),
-                  title=t("by_title", TEXT, by=t("by_stage", TEXT) if by == "stage" else by))
+                  title=t("by_title", TEXT, by=t("by_stage", TEXT) if by == "stage" else field_label(by, lang)))
 
 
 # ============================================================================ Gap analysis

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from clm_core.filters import SegmentFilter
-from clm_core.i18n import format_number, format_percent
+from clm_core.i18n import field_label, format_number, format_percent
 from clm_core.metrics import drilldown
 from clm_core.metrics.cohorts import PERIODS
 from clm_ui import data
@@ -120,7 +120,7 @@ everyone = SegmentFilter()
 with c4:
     breakdown = param_select(t("breakdown", TEXT), "cohort_breakdown",
                              [""] + data.metric("breakdown_attributes", ctx.dataset, everyone, ctx.config), default="",
-                             format_func=lambda b: b or t("none", TEXT))
+                             format_func=lambda b: field_label(b, lang) if b else t("none", TEXT))
     set_param("cohort_breakdown", breakdown or None)
 with c5:
     top_n = param_number(t("top", TEXT), "cohort_top", 5, min_value=1, max_value=10)
@@ -271,7 +271,7 @@ st.caption(t("trend_note", TEXT, k=k))
 if breakdown:
     top = data.metric("top_values", ctx.dataset, ctx.segment, ctx.config, attribute=breakdown, n=top_n,
                       as_of=ctx.as_of)
-    st.subheader(t("breakdown_title", TEXT, attribute=breakdown, n=len(top)))
+    st.subheader(t("breakdown_title", TEXT, attribute=field_label(breakdown, lang), n=len(top)))
     split_fig = go.Figure()
     split_fig.add_scatter(x=average["period"], y=average["value"], mode="lines", name=t("all", TEXT),
                           line=dict(width=3, color="#111827", dash="dot"))
@@ -288,7 +288,9 @@ if breakdown:
     if split_rows:
         split = pd.concat(split_rows, ignore_index=True)[[breakdown, "period", "value", "cohorts"]]
         table(split, f"cohort_retention_by_{breakdown}.csv", key="cohort_breakdown_table", height=240,
-              column_config={"value": st.column_config.NumberColumn(t("retention", TEXT), format="percent")})
+              column_config={"value": st.column_config.NumberColumn(t("retention", TEXT), format="percent"),
+                             breakdown: field_label(breakdown, lang), "period": t("cell_period", TEXT),
+                             "cohorts": t("cohorts")})
 
 # ------------------------------------------------------------------ drill-down: the customers of a cell
 st.subheader(t("cell_title", TEXT))
