@@ -12,7 +12,8 @@ Run with ``make bench-pages`` (``.venv/bin/python bench/bench_pages.py``); see b
    then Chromium times the app's opening (a fresh browser profile), each page's first and
    second visit (each in a new tab of that profile: a new Streamlit session with the app's
    files in the browser cache) and, on three pages, an as-of date and a segment
-   filter set in the URL. "Drawn" is defined at :data:`STATE_JS` / :func:`drawn`.
+   filter set in the URL; then, in one tab, every page reached by a click on its sidebar
+   link, twice round. "Drawn" is defined at :data:`STATE_JS` / :func:`drawn`.
 4. Prints the table and writes it into bench/README.md (``--no-write``: not).
 """
 
@@ -478,7 +479,10 @@ What it does:
    app (`/`, the server's first request; Overview is its default page, so Overview's "first visit" is
    its second), each page's first and second visit (`/<slug>`), and on Overview, Lifecycle and Customer
    value an as-of date 91 days before the data's last day (`?asof=`) and a segment filter
-   (`?f.channel=Email`), each a new session. A measurement over `--timeout` seconds (default 300) is
+   (`?f.channel=Email`), each a new session. Then **in-app navigation**, the way a manager moves
+   between pages: one tab opened at `/`, every page reached by a click on its sidebar link (the same
+   session, the front end already loaded), twice round ("in-app, first" / "in-app, again"), timed
+   from the click until the new page (its title changed) is drawn as above. A measurement over `--timeout` seconds (default 300) is
    reported as "> N s" and the run goes on; the server may still finish that script run meanwhile,
    which warms its caches for the next measurement (and takes CPU from it).
 4. Reads the server's peak resident memory (VmHWM from `/proc/<pid>/status`, summed over the server and
