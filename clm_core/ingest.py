@@ -11,7 +11,10 @@ transaction; the rejected rows are then deleted from it.
 
 Hostile files are refused before the write lock is taken, in one line naming the file: images,
 documents, other archives and binary files; more than MAX_COLUMNS columns. A gzip file and a zip archive
-of one CSV file are unpacked (to at most MAX_DECOMPRESSED_BYTES), UTF-16/UTF-32 files decoded. Values
+of CSV files are unpacked (to at most MAX_DECOMPRESSED_BYTES; of several, the one for the table, by its name
+or header), UTF-16/UTF-32 files decoded. Excel workbooks and Parquet files are written as CSV text first
+(:mod:`clm_core.readers`, found by their content whatever their name) and then read like any CSV file; a
+rejected row's line is then its row in the sheet. Values
 with a NUL byte, dates outside ``schema.date_bounds()`` and numbers beyond ``schema.MAX_NUMBER`` /
 ``schema.MAX_INTEGER`` are rejected rows.
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import io
 import mmap
 import os
 import re
@@ -104,6 +108,10 @@ class Sniffed:
     date_formats: dict[str, str] = field(default_factory=dict)  # canonical column -> family
     #: canonical column -> the family's format most sample values have (tried first, as it is ~10× faster)
     date_patterns: dict[str, str] = field(default_factory=dict)
+    #: "csv", "excel" or "parquet"; for a workbook, the sheet read and its header's row
+    format: str = "csv"
+    sheet: str | None = None
+    header_row: int = 1
 
     @property
     def attributes(self) -> list[str]:
@@ -149,7 +157,7 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"II*\x00", "a TIFF image"),
     (b"MM\x00*", "a TIFF image"),
     (b"%PDF-", "a PDF document"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel 97-2003 workbook or another Office document"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Office 97-2003 document but no Excel workbook"),
     (b"PAR1", "a Parquet file"),
     (b"SQLite format 3\x00", "an SQLite database"),
     (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
@@ -159,6 +167,7 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x7fELF", "a program (ELF executable)"),
 )
 _GZIP = b"\x1f\x8b"
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ZIP = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 #: Byte order marks, longest first (UTF-32 LE starts like UTF-16 LE); the codec drops the mark.
 _BOMS = (
@@ -263,9 +272,10 @@ def check_zip_directory(stream: BinaryIO, name: str) -> None:
                           + f"; at most {MAX_ZIP_ENTRIES} are read: upload a zip archive of one CSV file")
 
 
-def zip_member(archive, name: str):
-    """The one CSV/TXT member of a zip archive (a ``zipfile.ZipFile``); IngestError for an Office document
-    or an archive with no or several CSV files."""
+def zip_member(archive, name: str, table: str | None = None):
+    """The CSV/TXT member of a zip archive (a ``zipfile.ZipFile``): its one CSV file, or of several the one
+    for ``table`` (see :func:`zip_tables`); IngestError for an Office document, an archive without a CSV
+    file, and one of several CSV files none (or two) of which is for ``table``."""
     files = [i for i in archive.infolist()
              if not i.is_dir() and not i.filename.startswith("__MACOSX/") and not Path(i.filename).name.startswith(".")]
     names = [i.filename for i in files]
@@ -278,18 +288,106 @@ def zip_member(archive, name: str):
         raise IngestError(f"{name} is a zip archive without a CSV file"
                           + (f" (it holds {_listing(names, 5)})" if names else " (it is empty)"))
     if len(texts) > 1:
-        raise IngestError(f"{name} is a zip archive with {len(texts)} CSV files "
-                          f"({_listing([i.filename for i in texts], 5)}); upload one CSV file per zip archive")
+        if table is None:
+            raise IngestError(f"{name} is a zip archive with {len(texts)} CSV files "
+                              f"({_listing([i.filename for i in texts], 5)}); upload one CSV file per zip archive")
+        found = zip_tables(archive, name, texts)
+        if table not in found:
+            raise IngestError(f"{name} is a zip archive of {len(texts)} CSV files, none of them for the {table} table "
+                              f"({_listing([i.filename for i in texts], 5)})")
+        return found[table]
     return texts[0]
+
+
+def zip_tables(archive, name: str, texts=None) -> dict:
+    """Table -> member (a ``zipfile.ZipInfo``) of a zip archive's CSV files: a member is the table its file
+    name says (customers.csv, shop_transactions.csv), else the one its header row fits
+    (:func:`upload.guess_table`); members for no table are left out. IngestError when two are for one table."""
+    from clm_core.upload import guess_table
+
+    if texts is None:
+        texts = [i for i in archive.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")
+                 and not Path(i.filename).name.startswith(".") and i.filename.lower().endswith(_TEXT_SUFFIXES)]
+    found: dict[str, list] = {}
+    for info in texts:
+        stem = Path(info.filename).stem.lower()
+        named = [t for t in schema.TABLES if t in stem]
+        table = named[0] if len(named) == 1 else None
+        if table is None:
+            with archive.open(info) as member:
+                first = member.read(HEADER_BYTES).split(b"\n", 1)[0]
+            encoding = next((label for bom, label, _ in _BOMS if first.startswith(bom)), None)
+            if encoding and encoding.startswith(("utf-16", "utf-32")):
+                with archive.open(info) as member:
+                    first = member.read(HEADER_BYTES).decode(encoding, "replace").lstrip("\ufeff").split("\n", 1)[0]
+            elif encoding is None and (wide := _utf16_without_bom(first)):
+                with archive.open(info) as member:
+                    first = member.read(HEADER_BYTES).decode(wide, "replace").split("\n", 1)[0]
+            else:
+                first = first.decode("utf-8", "replace")
+            try:
+                table = guess_table(_split_header(first.rstrip("\r"))[1], info.filename)
+            except IngestError:
+                table = None
+        if table is not None:
+            found.setdefault(table, []).append(info)
+    for table, infos in found.items():
+        if len(infos) > 1:
+            raise IngestError(f"{name} holds {len(infos)} CSV files for the {table} table "
+                              f"({_listing([i.filename for i in infos], 5)}); keep one of them")
+    return {t: infos[0] for t, infos in found.items()}
+
+
+def archive_tables(source: Source, name: str | None = None) -> dict[str, str]:
+    """Table -> file name of the CSV files in a zip archive (``source`` a path, bytes or a binary file);
+    empty for anything else. For the Data page and the command line, which load such an archive as
+    ``{table: archive}`` for each of its tables."""
+    import zipfile
+
+    if name:
+        label = name
+    elif isinstance(source, (str, os.PathLike)):
+        label = Path(source).name
+    else:
+        label = Path(str(getattr(source, "name", "") or "upload")).name
+    if isinstance(source, (str, os.PathLike)):
+        stream = open(source, "rb")
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        stream = io.BytesIO(bytes(source))
+    else:
+        stream = source
+    position = stream.tell()
+    try:
+        if not stream.read(4).startswith(_ZIP):
+            return {}
+        stream.seek(position)
+        check_zip_directory(stream, label)
+        try:
+            with zipfile.ZipFile(stream) as archive:
+                names = archive.namelist()
+                if "[Content_Types].xml" in names or "mimetype" in names:
+                    return {}
+                return {t: i.filename for t, i in zip_tables(archive, label).items()}
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
+            raise IngestError(f"{label} is a damaged or unsupported zip archive ({_first_line(exc)})") from exc
+    finally:
+        if stream is not source:
+            stream.close()
+        else:
+            stream.seek(position)
 
 
 class _LocalFile:
     """A source as a file on disk DuckDB can read (unpacked from gzip/zip, UTF-16/32 transcoded to UTF-8);
     temporary copies are removed on close. Refuses (IngestError) what is not a CSV file at all."""
 
-    def __init__(self, source: Source, name: str | None = None, head_only: bool = False):
+    def __init__(self, source: Source, name: str | None = None, head_only: bool = False,
+                 table: str | None = None, sheet: str | int | None = None):
         self._temps: list[str] = []
         self._head_only = head_only  # unpack only the first SNIFF_BYTES of a gzip/zip file (for sniff)
+        self._table, self._sheet = table, sheet  # which CSV file of a zip archive, which sheet of a workbook
+        #: a workbook's sheet or a Parquet file written as CSV (readers.Converted), else None
+        self.converted = None
         try:
             if isinstance(source, (str, os.PathLike)):
                 self.path = str(source)
@@ -326,8 +424,18 @@ class _LocalFile:
             return f.read(size)
 
     def _unpack(self) -> None:
-        """Refuse images, documents and other archives; decompress gzip and a zip with one CSV file."""
+        """Refuse images, documents and other archives; decompress gzip and a zip of CSV files; write a
+        workbook's sheet or a Parquet file as CSV."""
         head = self._head(1024)
+        if head.startswith(b"PAR1"):
+            self._convert("parquet")
+            return
+        if head.startswith(_OLE) or head.startswith(_ZIP[0]):
+            from clm_core import readers
+
+            if readers.workbook_kind(self.path) not in (None, "ole"):
+                self._convert("excel")
+                return
         what = _what(head)
         if what:
             raise IngestError(f"{self.name} is {what}, not a CSV file")
@@ -341,6 +449,21 @@ class _LocalFile:
         if inner.startswith(_GZIP) or inner.startswith(_ZIP) or _what(inner):
             kind = "an archive" if inner.startswith(_GZIP) or inner.startswith(_ZIP) else _what(inner)
             raise IngestError(f"{self.name} holds {kind}, not a CSV file")
+
+    def _convert(self, kind: str) -> None:
+        """Write the workbook's sheet or the Parquet file as a temporary CSV file (readers)."""
+        from clm_core import readers
+
+        source = self.path
+        fd, path = self._new_temp()
+        head = SNIFF_BYTES if self._head_only else None
+        with os.fdopen(fd, "wb") as out:
+            if kind == "parquet":
+                self.converted = readers.parquet_to_csv(source, out, self.name, MAX_DECOMPRESSED_BYTES, head)
+            else:
+                self.converted = readers.excel_to_csv(source, out, self.name, self._sheet, self._table,
+                                                      MAX_DECOMPRESSED_BYTES, head)
+        self.path = path
 
     def _write_bounded(self, stream: BinaryIO, what: str) -> None:
         """Stream ``stream`` (a decompressing reader) to a new temporary file, at most MAX_DECOMPRESSED_BYTES."""
@@ -376,7 +499,7 @@ class _LocalFile:
             with open(self.path, "rb") as packed:
                 check_zip_directory(packed, self.name)
             with zipfile.ZipFile(self.path) as archive:
-                with archive.open(zip_member(archive, self.name)) as stream:
+                with archive.open(zip_member(archive, self.name, self._table)) as stream:
                     self._write_bounded(stream, "a zip archive")
         except IngestError:
             raise
@@ -435,7 +558,10 @@ class _LocalFile:
         return first.decode(enc, errors="replace").rstrip("\r\n"), cut
 
     def blank_lines(self) -> list[int]:
-        """Physical line numbers (1-based) of empty lines, which DuckDB's reader skips."""
+        """Physical line numbers (1-based) of empty lines, which DuckDB's reader skips (of a converted
+        workbook sheet, the lines that make the data lines its rows: see readers.Converted.skipped)."""
+        if self.converted is not None:
+            return list(self.converted.skipped)
         with open(self.path, "rb") as f:
             if os.fstat(f.fileno()).st_size == 0:
                 return []
@@ -465,13 +591,17 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
+_QUOTED = re.compile(r'"(?:[^"]|"")*"')
+
+
 def _split_header(line: str) -> tuple[str, list[str]]:
     """The delimiter and the headers of a header row: stripped, empty ones named ``column_<n>``, made unique
     regardless of case (the database's names are case-insensitive), none starting with ``__`` (the loader's
     own columns). Linear in the number of columns."""
     import csv
 
-    counts = {d: line.count(d) for d in DELIMITERS}
+    outside = _QUOTED.sub("", line)  # a delimiter inside a quoted header is none
+    counts = {d: outside.count(d) for d in DELIMITERS}
     delimiter = max(DELIMITERS, key=lambda d: (counts[d], -DELIMITERS.index(d)))
     if counts[delimiter] == 0:
         delimiter = ","
@@ -505,10 +635,12 @@ def _listing(names: list[str], limit: int = 20) -> str:
     return shown + (f", … ({len(names)} in all)" if len(names) > limit else "")
 
 
-def sniff(source: Source, table: str, mapping: dict[str, str] | None = None, name: str | None = None) -> Sniffed:
+def sniff(source: Source, table: str, mapping: dict[str, str] | None = None, name: str | None = None,
+          sheet: str | int | None = None) -> Sniffed:
     """Encoding, delimiter, headers and the proposed header mapping of a file (no loading; of a gzip or zip
-    file only the first SNIFF_BYTES are unpacked)."""
-    f = _LocalFile(source, name, head_only=True)
+    file only the first SNIFF_BYTES are unpacked, of a workbook's ``sheet`` or a Parquet file as much is
+    converted)."""
+    f = _LocalFile(source, name, head_only=True, table=table, sheet=sheet)
     try:
         return _sniff_open(f, table, mapping)
     finally:
@@ -527,7 +659,10 @@ def _sniff_open(f: _LocalFile, table: str, mapping: dict[str, str] | None) -> Sn
     if cut:
         raise IngestError(f"{f.name}: the header row is longer than {HEADER_BYTES // 2**20} MB; is it a CSV file?")
     proposed = schema.propose_mapping(table, headers, mapping)
-    return Sniffed(table, f.name, f.encoding, delimiter, headers, proposed)
+    sniffed = Sniffed(table, f.name, f.encoding, delimiter, headers, proposed)
+    if f.converted is not None:
+        sniffed.format, sniffed.sheet, sniffed.header_row = f.converted.format, f.converted.sheet, f.converted.header_row
+    return sniffed
 
 
 def _check_required(sniffed: Sniffed) -> None:
@@ -947,6 +1082,7 @@ def load(
     create: bool = False,
     replaces: Dataset | None = None,
     replaces_name: str | None = None,
+    sheets: dict[str, str | int] | None = None,
 ) -> IngestReport:
     """Load CSV files into ``dataset``, replacing the tables given; all or nothing.
 
@@ -958,7 +1094,9 @@ def load(
     ``dataset``'s workspace, found inside the transaction (see :func:`store.changing`). Loads are
     serialised (``store.WRITE_LOCK``), each on its own cursor, whose temporary tables go with it; the
     files are unpacked and their headers checked before the lock is taken, the principal's role before
-    any file is touched (:class:`access.AccessDenied`).
+    any file is touched (:class:`access.AccessDenied`). A source may also be an Excel workbook (``sheets``:
+    table -> sheet name or 1-based number, else the default of :mod:`clm_core.readers`), a Parquet file, or
+    a zip archive of several CSV files (the one for the table is read; see :func:`archive_tables`).
     Raises :class:`IngestError` (previous data untouched) for a file that cannot be loaded.
     """
     # the checks store.changing makes again under the write lock, here before any file is copied or unpacked
@@ -974,7 +1112,7 @@ def load(
         opened = []
         for table, source in sources.items():
             schema.columns(table)
-            f = _LocalFile(source, (names or {}).get(table))
+            f = _LocalFile(source, (names or {}).get(table), table=table, sheet=(sheets or {}).get(table))
             files.append(f)
             sniffed = _sniff_open(f, table, mapping.get(table))
             _check_required(sniffed)
