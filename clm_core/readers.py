@@ -92,7 +92,11 @@ def workbook_kind(path: str) -> str | None:
             names = set(archive.namelist())
             mimetype = archive.read("mimetype")[:100] if "mimetype" in names else b""
     except (IngestError, zipfile.BadZipFile, OSError, ValueError, NotImplementedError, RuntimeError):
-        return None
+        # a damaged (say cut) workbook: its first member is still named in the first local header
+        with open(path, "rb") as f:
+            local = f.read(30 + 256)
+        first = local[30:30 + int.from_bytes(local[26:28], "little")]
+        return "xlsx" if first == b"[Content_Types].xml" or first.startswith((b"xl/", b"docProps/", b"_rels/")) else None
     if "xl/workbook.bin" in names:
         return "xlsb"
     if "xl/workbook.xml" in names or ("[Content_Types].xml" in names and any(n.startswith("xl/") for n in names)):

@@ -37,17 +37,24 @@ ENCODINGS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 (BOM)", "cp1252": "Windows-12
 DELIMITERS = {";": ";", ",": ",", "\t": "Tab", "|": "|"}
 
 
-def head(data: Union[bytes, BinaryIO], size: int = HEAD_BYTES) -> bytes:
+def head(data: Union[bytes, BinaryIO], size: int = HEAD_BYTES, sheet: str | int | None = None,
+         table: str | None = None) -> bytes:
     """The first ``size`` bytes of an upload, cut after the last complete line when cut at all.
 
-    A gzip file, or a zip archive of one CSV file, gives the first bytes of the CSV file in it (at most
-    ``size`` of them are unpacked); anything else, including a damaged or refused archive, its own first
+    A gzip file, or a zip archive of one CSV file (of several, the one for ``table``), gives the first bytes
+    of the CSV file in it (at most ``size`` of them are unpacked); an Excel workbook (its ``sheet``, else the
+    default of :mod:`clm_core.readers`) or a Parquet file the first rows written as CSV (the whole upload is
+    copied to a temporary file for it); anything else, including a damaged or refused file, its own first
     bytes (:func:`ingest.sniff` then says what is wrong with it)."""
     chunk = _raw_head(data, size)
+    if chunk.startswith((b"PAR1", ingest._OLE, b"PK\x03\x04")):
+        converted = _converted_head(data, size, sheet, table)
+        if converted is not None:
+            return converted
     if chunk.startswith(ingest._GZIP):
         chunk = _gunzip_head(data, size) or chunk
     elif chunk.startswith(ingest._ZIP):
-        chunk = _unzip_head(data, size) or chunk
+        chunk = _unzip_head(data, size, table) or chunk
     if len(chunk) <= size:
         return chunk
     chunk = chunk[:size]
@@ -91,7 +98,7 @@ def _gunzip_head(data: Union[bytes, BinaryIO], size: int) -> bytes | None:
     return b"".join(out) if total else None
 
 
-def _unzip_head(data: Union[bytes, BinaryIO], size: int) -> bytes | None:
+def _unzip_head(data: Union[bytes, BinaryIO], size: int, table: str | None = None) -> bytes | None:
     """The first ``size`` + 1 bytes of the one CSV file in a zip upload (None when there is none)."""
     import zipfile
 
@@ -100,13 +107,69 @@ def _unzip_head(data: Union[bytes, BinaryIO], size: int) -> bytes | None:
     try:
         ingest.check_zip_directory(stream, "upload")  # before zipfile reads a directory of 200,000 entries
         with zipfile.ZipFile(stream) as archive:
-            with archive.open(ingest.zip_member(archive, "upload")) as member:
+            with archive.open(ingest.zip_member(archive, "upload", table)) as member:
                 return member.read(size + 1)
     except Exception:  # refused, damaged, encrypted: ingest.sniff names the problem
         return None
     finally:
         if position is not None and hasattr(stream, "seek"):
             stream.seek(position)
+
+
+def _converted_head(data: Union[bytes, BinaryIO], size: int, sheet, table) -> bytes | None:
+    """The first rows (about ``size`` bytes) of a workbook's sheet or a Parquet file as CSV; None for
+    anything else, and for a file that cannot be converted (ingest.sniff names the problem)."""
+    from clm_core import readers
+
+    with _upload_file(data) as path:
+        try:
+            kind = "parquet" if _raw_head(data, 4).startswith(b"PAR1") else readers.workbook_kind(path)
+            if kind in (None, "ole", "encrypted"):
+                return None
+            out = io.BytesIO()
+            if kind == "parquet":
+                readers.parquet_to_csv(path, out, "upload", head_bytes=size)
+            else:
+                readers.excel_to_csv(path, out, "upload", sheet, table, head_bytes=size)
+        except ingest.IngestError:
+            return None
+    return out.getvalue()
+
+
+def sheets(data: Union[bytes, BinaryIO]) -> list[str]:
+    """The worksheets of an Excel upload in the workbook's order (for the sheet choice); empty for any
+    other file, and for a workbook that cannot be read (the loader says why)."""
+    from clm_core import readers
+
+    if not _raw_head(data, 8).startswith((ingest._OLE, b"PK\x03\x04")):
+        return []
+    with _upload_file(data) as path:
+        try:
+            return readers.sheet_names(path) if readers.workbook_kind(path) not in (None, "ole", "encrypted") else []
+        except ingest.IngestError:
+            return []
+
+
+class _upload_file:
+    """An upload (bytes or a binary file, whose position is kept) as a temporary file, removed afterwards."""
+
+    def __init__(self, data: Union[bytes, BinaryIO]):
+        self.data = data
+
+    def __enter__(self) -> str:
+        fd, self.path = tempfile.mkstemp(suffix=".upload")
+        with os.fdopen(fd, "wb") as f:
+            if isinstance(self.data, (bytes, bytearray, memoryview)):
+                f.write(self.data)
+            else:
+                position = self.data.tell()
+                while chunk := self.data.read(1 << 22):
+                    f.write(chunk)
+                self.data.seek(position)
+        return self.path
+
+    def __exit__(self, *exc) -> None:
+        os.unlink(self.path)
 
 
 # --------------------------------------------------------------------------- which table
