@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,8 @@ _NUMBER = {
     ".": r"[+-]?(\d+|\d{1,3}(,\d{3})+)(\.\d+)?|[+-]?\.\d+",
     ",": r"[+-]?(\d+|\d{1,3}(\.\d{3})+)(,\d+)?|[+-]?,\d+",
 }
+#: Formats are detected on the first rows, as ingest does (ingest.SAMPLE_ROWS).
+_SAMPLE = f"(SELECT * FROM raw ORDER BY __row LIMIT {ingest.SAMPLE_ROWS})"
 #: A time's zone suffix (``+0100``, ``+01:00``, ``Z``, ``UTC``) is dropped: the local time is the shop's day.
 _ZONE = r"(\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)\s*(Z|UTC|[+-]\d{2}:?\d{2})$"
 
@@ -251,7 +254,7 @@ class _Context:
             present = [r for r in roles if self.has(r)]
             dot = comma = 0
             if present:
-                union = " UNION ALL ".join(f"SELECT {self._clean(self.col(r))} AS v FROM raw" for r in present)
+                union = " UNION ALL ".join(f"SELECT {self._clean(self.col(r))} AS v FROM {_SAMPLE}" for r in present)
                 dot, comma = self.db.execute(
                     "SELECT count(*) FILTER (regexp_full_match(v, ?) AND NOT regexp_full_match(v, ?)), "
                     "count(*) FILTER (regexp_full_match(v, ?) AND NOT regexp_full_match(v, ?)) "
@@ -295,7 +298,7 @@ class _Context:
             return "yyyy-mm-dd"
         text = self._date_text(self.col(role))
         counts = self.db.execute(
-            "SELECT " + ", ".join(f"count(try_strptime({text}, ?))" for _ in ingest.DATE_FAMILIES) + " FROM raw",
+            "SELECT " + ", ".join(f"count(try_strptime({text}, ?))" for _ in ingest.DATE_FAMILIES) + f" FROM {_SAMPLE}",
             [list(f) for f in ingest.DATE_FAMILIES.values()]).fetchone()
         by_family = dict(zip(ingest.DATE_FAMILIES, counts))
         best = max(by_family.values())
@@ -336,7 +339,7 @@ def _orders(ctx: _Context, *, order: str, email_roles: tuple[str, ...], date: st
     ctx.decimal(decimal_roles)
     key_text = ctx.first(*email_roles)
     if customer_number and ctx.has(customer_number):
-        key = f"coalesce({ctx.key(ctx.col(customer_number))}, {ctx.key(key_text)})"
+        key = f"coalesce({ctx.key(ctx.col(customer_number), lower=False)}, {ctx.key(key_text)})"
     else:
         key = ctx.key(key_text)
     status_sql = (f"lower(regexp_replace({ctx.col(status)}, '^wc-', ''))" if status and ctx.has(status)
@@ -372,7 +375,7 @@ def _orders(ctx: _Context, *, order: str, email_roles: tuple[str, ...], date: st
     ctx.db.execute(f"""
         CREATE OR REPLACE TEMP TABLE __parsed AS
         SELECT *, {ordered} AS ordered, {ctx.number('total_text')} AS total,
-               {ctx.number('refund_text')} AS refund, {included} AS included
+               abs({ctx.number('refund_text')}) AS refund, {included} AS included
         FROM __orders""")
     full_refund = f"status IN {_in(refunded)}" if refunded and status and ctx.has(status) else "false"
     refund_value = f"CASE WHEN refund IS NOT NULL OR refund_text IS NOT NULL THEN refund WHEN {full_refund} THEN total END"
@@ -426,12 +429,10 @@ def _orders(ctx: _Context, *, order: str, email_roles: tuple[str, ...], date: st
                  "Summe über die Positionen der Bestellung")
     if status and ctx.has(status):
         shown = ", ".join(excluded + (() if ctx.include_pending else pending))
-        ctx.rule("transactions", "status", (status,) + (("cancelled_at",) if ctx.has("cancelled_at") else ()),
-                 f"orders excluded: {shown}" + ("; and every cancelled order" if ctx.has("cancelled_at") else ""),
-                 f"ausgeschlossene Bestellungen: {shown}"
-                 + ("; und jede stornierte Bestellung" if ctx.has("cancelled_at") else ""))
-        ctx.mapping[-1] = MappingRule("transactions", "status", ctx.sources(status, "cancelled_at"),
-                                      ctx.mapping[-1].rule)
+        cancelled = ctx.has("cancelled_at")
+        ctx.rule("transactions", "status", (status, "cancelled_at"),
+                 f"orders excluded: {shown}" + ("; and every cancelled order" if cancelled else ""),
+                 f"ausgeschlossene Bestellungen: {shown}" + ("; und jede stornierte Bestellung" if cancelled else ""))
     ctx.rule("customers", "customer_id", email_roles, "as in the transactions, one customer per key",
              "wie in den Transaktionen, ein Kunde je Schlüssel")
     ctx.rule("customers", "created_at", (date,), "first order date (cancelled orders included)",
@@ -795,7 +796,11 @@ def convert(source, folder, name: str | None = None, *, hash_ids: bool = False, 
         if recognition is None:
             raise ingest.IngestError(f"{f.name}: not a recognised shop or CRM export")
         db = duckdb.connect()
+        spill = tempfile.mkdtemp(prefix="clm_preset_spill_")
         try:
+            # bounded memory: beyond the limit DuckDB spills to a temporary folder (a large export)
+            db.execute(f"SET memory_limit = '{ingest.LOAD_MEMORY_LIMIT // 2**20}MiB'")
+            db.execute(f"SET temp_directory = {_lit(spill)}")
             db.execute("CREATE TEMP TABLE __settings (salt VARCHAR)")
             db.execute("INSERT INTO __settings VALUES (?)", [salt])
             malformed = _read_raw(db, f, sniffed)
@@ -814,6 +819,7 @@ def convert(source, folder, name: str | None = None, *, hash_ids: bool = False, 
                 files[table] = path
         finally:
             db.close()
+            shutil.rmtree(spill, ignore_errors=True)
     finally:
         f.close()
     return Conversion(recognition, files, ctx.mapping, rows + len(malformed), ctx.statuses,
@@ -825,8 +831,10 @@ def load(dataset, source, name: str | None = None, *, hash_ids: bool = False, sa
          **load_options) -> tuple[ingest.IngestReport, Conversion]:
     """Convert a recognised export and load its tables into ``dataset`` with :func:`ingest.load`
     (``load_options``: create, replaces, … as there); replaces the tables the export fills."""
-    display = name or Path(str(getattr(source, "name", "") or source if isinstance(source, (str, Path)) else
-                                   getattr(source, "name", "") or "upload")).name
+    if name is None:
+        name = Path(str(source)).name if isinstance(source, (str, Path)) else \
+            Path(str(getattr(source, "name", "") or "upload")).name
+    display = name
     with tempfile.TemporaryDirectory(prefix=f"clm_preset_{secrets.token_hex(4)}_") as folder:
         conversion = convert(source, folder, display, hash_ids=hash_ids, salt=salt,
                              include_pending=include_pending, date_formats=date_formats)
