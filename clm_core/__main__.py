@@ -46,6 +46,22 @@ def parse_mappings(specs: list[str], headers: dict[str, list[str]]) -> dict[str,
     return mapping
 
 
+def parse_sheets(specs: list[str], tables: list[str]) -> dict[str, str]:
+    """``--sheet NAME`` (the sheet of every Excel file given) and ``--sheet table:NAME`` (of one table's file);
+    a sheet may be given by its 1-based number."""
+    sheets: dict[str, str] = {}
+    for spec in specs:
+        table, sep, name = spec.partition(":")
+        if sep and table in INPUTS:
+            if table not in tables:
+                raise UsageError(f"--sheet {spec!r}: no file is given for {table}")
+            sheets[table] = name
+        else:
+            for t in tables:
+                sheets.setdefault(t, spec)
+    return sheets
+
+
 def available_funnel_steps(dataset) -> list[str]:
     """The default funnel's milestones that this dataset's tables can answer."""
     index = dataset.require("customer_index")
@@ -97,7 +113,8 @@ def load_inputs(args, tables, name: str):
     """Load the files given for ``tables`` (with ``--map``) into a new dataset of ``--database``
     (default: a fresh in-memory database); returns (dataset, IngestReport)."""
     sources = {t: getattr(args, t) for t in tables if getattr(args, t)}
-    headers = {t: ingest.sniff(path, t).headers for t, path in sources.items()}
+    sheets = parse_sheets(args.sheet or [], list(sources))
+    headers = {t: ingest.sniff(path, t, sheet=sheets.get(t)).headers for t, path in sources.items()}
     mapping = parse_mappings(args.map or [], headers)
     con = store.connect(args.database or ":memory:")
     # One thread, for two reasons. A report must be reproducible byte for byte (the same export in ISO or
@@ -110,7 +127,7 @@ def load_inputs(args, tables, name: str):
     # created in the load's transaction, replacing the dataset of the same name from an earlier run
     dataset = store.new_dataset(con, name)
     return dataset, ingest.load(dataset, sources, mapping=mapping, create=True,
-                                replaces=store.find_dataset(con, name))
+                                replaces=store.find_dataset(con, name), sheets=sheets)
 
 
 def report(args) -> int:
@@ -169,10 +186,11 @@ def load(args) -> int:
     if not name:
         raise UsageError("--dataset needs a name")
     sources = {t: getattr(args, t) for t in INPUTS if getattr(args, t)}
-    headers = {t: ingest.sniff(path, t).headers for t, path in sources.items()}
+    sheets = parse_sheets(args.sheet or [], list(sources))
+    headers = {t: ingest.sniff(path, t, sheet=sheets.get(t)).headers for t, path in sources.items()}
     mapping = parse_mappings(args.map or [], headers)
     for t, path in sources.items():  # a file the app would refuse for its columns is refused before handing it over
-        ingest._check_required(ingest.sniff(path, t, mapping.get(t)))
+        ingest._check_required(ingest.sniff(path, t, mapping.get(t), sheet=sheets.get(t)))
     database = args.database or store.database_path()
     folder = Path(args.inbox_dir) if args.inbox_dir else inbox.folder(database)
     if not args.inbox:
@@ -184,11 +202,14 @@ def load(args) -> int:
         else:
             dataset = store.new_dataset(con, name, inbox.PRINCIPAL)  # as the app will: the default workspace
             loaded = ingest.load(dataset, sources, mapping=mapping, create=True,
-                                 replaces=store.find_dataset(con, name, inbox.PRINCIPAL))
+                                 replaces=store.find_dataset(con, name, inbox.PRINCIPAL), sheets=sheets)
             for r in loaded.summary().itertuples():
                 print(f"  {r.table}: {r.rows_loaded} of {r.rows_read} rows loaded, {r.rows_rejected} rejected")
             print(f"dataset {name!r} loaded into {database}: {dataset.id}")
             return 0
+    if sheets:
+        raise UsageError("--sheet cannot be passed through the app's import folder: save that sheet as its own "
+                         "workbook or CSV file")
     job = inbox.submit(folder, name, sources, mapping)
     held = "" if args.inbox else f"{database} is in use by the running app; "
     print(f"{held}put {len(sources)} files into {job}: the running app will import them as dataset {name!r} "
@@ -207,7 +228,7 @@ def locked_message(args) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m clm_core", description="Customer-lifecycle analytics")
     sub = parser.add_subparsers(dest="command", required=True)
-    rep = sub.add_parser("report", help="load CSV exports and write one CSV per metric")
+    rep = sub.add_parser("report", help="load CSV, Excel or Parquet exports and write one CSV per metric")
     rep.add_argument("--customers", required=True)
     rep.add_argument("--transactions", required=True)
     rep.add_argument("--nps")
@@ -215,10 +236,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--campaigns")
     rep.add_argument("--as-of", dest="as_of")
     rep.add_argument("--map", action="append", metavar="[table:]HEADER=canonical")
+    rep.add_argument("--sheet", action="append", metavar="[table:]SHEET",
+                     help="the sheet of an Excel file, by name or number (default: the first non-empty one that "
+                          "has the table's columns)")
     rep.add_argument("--database", help="DuckDB file to load into (default: a fresh in-memory database)")
     rep.add_argument("--out", required=True)
     rep.set_defaults(run=report)
-    into = sub.add_parser("load", help="load CSV exports into the app's database as a dataset (replacing it), "
+    into = sub.add_parser("load", help="load CSV, Excel or Parquet exports into the app's database as a dataset (replacing it), "
                                        "or hand them to the running app's import folder")
     into.add_argument("--dataset", required=True, help="the dataset's name; a dataset of that name is replaced")
     into.add_argument("--customers", required=True)
@@ -227,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     into.add_argument("--events")
     into.add_argument("--campaigns")
     into.add_argument("--map", action="append", metavar="[table:]HEADER=canonical")
+    into.add_argument("--sheet", action="append", metavar="[table:]SHEET",
+                      help="the sheet of an Excel file, by name or number")
     into.add_argument("--database", help="DuckDB file (default: CLM_DATABASE, else data/clm.duckdb)")
     into.add_argument("--inbox", action="store_true",
                       help="copy the files into the import folder for the running app instead of loading them "

@@ -356,3 +356,36 @@ def test_the_data_page_previews_a_workbook_and_a_parquet_file(tmp_path):
     inspection = upload.inspect(upload.head(io.BytesIO(parquet)), "t.parquet")
     assert inspection.table == "transactions" and inspection.sample.iloc[1].tolist() == [
         "T2", "000123", "2024-02-02 10:30:00", "1234.5", "Spiele"]
+
+
+# --------------------------------------------------------------------------- the command line
+
+def test_the_cli_reports_from_a_workbook_sheet_and_a_parquet_file_as_from_the_csv(tmp_path, csv_files, capsys):
+    from clm_core.__main__ import main
+
+    customers, transactions = table_rows(CUSTOMERS), table_rows(TRANSACTIONS)
+    book = write_workbook(tmp_path / "shop.xlsx", {
+        "Info": [["Export vom 01.04.2024"]],
+        "Kunden": [customers[0]] + [[typed(h, v) for h, v in zip(customers[0], row)] for row in customers[1:]],
+        "Bestellungen": [transactions[0]] + [[typed(h, v) for h, v in zip(transactions[0], row)]
+                                             for row in transactions[1:]],
+    })
+    parquet = parquet_of(tmp_path / "t.parquet", TRANSACTIONS, tmp_path)
+    runs = {
+        "csv": ["--customers", csv_files["customers"], "--transactions", csv_files["transactions"]],
+        "sheets": ["--customers", book, "--transactions", book, "--sheet", "customers:Kunden",
+                   "--sheet", "transactions:3"],
+        "parquet": ["--customers", book, "--transactions", parquet],
+    }
+    outputs = {}
+    for name, args in runs.items():
+        out = tmp_path / name
+        assert main(["report", *map(str, args), "--as-of", "2024-03-31", "--out", str(out)]) == 0, name
+        outputs[name] = {f: (out / f).read_text() for f in ("stages.csv", "ingest_report.csv", "clv.csv")}
+    capsys.readouterr()
+    assert outputs["sheets"] == outputs["csv"] and outputs["parquet"] == outputs["csv"]
+    assert "transactions,5,4,1" in outputs["csv"]["ingest_report.csv"]
+    assert main(["report", "--customers", str(book), "--transactions", str(book), "--sheet", "transactions:Umsatz",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert capsys.readouterr().err == ("error: shop.xlsx has no sheet 'Umsatz' (its sheets: Info, Kunden, "
+                                       "Bestellungen)\n")
