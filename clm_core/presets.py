@@ -779,7 +779,8 @@ def _read_raw(db, f, sniffed) -> list[tuple[int, str]]:
             break
         f.to_utf8()  # not UTF-8 after all: Windows-1252
     return [(int(line), f"malformed row ({kind.lower()})")
-            for line, kind in db.execute("SELECT line, error_type FROM __errors ORDER BY line").fetchall()]
+            for line, kind in db.execute(
+                "SELECT line, min(error_type) FROM __errors GROUP BY line ORDER BY line").fetchall()]
 
 
 def convert(source, folder, name: str | None = None, *, hash_ids: bool = False, salt: str = "",

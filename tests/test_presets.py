@@ -293,3 +293,24 @@ def test_an_unreadable_amount_is_a_rejected_row_not_a_silent_drop(con, tmp_path)
     tx = report.tables["transactions"]
     assert tx.rows_rejected == 1 and "non-numeric amount" in tx.rejected["reason"].iloc[0]
     assert rows(dataset, "transactions") == 3
+
+
+def test_a_gzip_export_and_a_malformed_row_are_handled_as_ingest_handles_them(con, tmp_path):
+    import gzip
+
+    lines = SHOPWARE.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines.insert(3, 'broken;row\n')  # too few columns: a row DuckDB's reader refuses, on line 4
+    path = tmp_path / "orders.csv.gz"
+    path.write_bytes(gzip.compress("".join(lines).encode("utf-8")))
+    assert presets.recognise_file(path).preset.key == "shopware6_orders"
+    dataset, _, conversion = load(con, path)
+    assert rows(dataset, "transactions") == 4
+    assert [line for line, _ in conversion.skipped] == [4]
+    assert "malformed" in conversion.skipped[0][1]
+
+
+def test_loading_the_export_again_replaces_its_tables(con):
+    dataset, _, _ = load(con, WOO)
+    presets.load(dataset, WOO)
+    dataset.refresh()
+    assert rows(dataset, "transactions") == 8 and rows(dataset, "customers") == 5
