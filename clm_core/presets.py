@@ -827,18 +827,91 @@ def convert(source, folder, name: str | None = None, *, hash_ids: bool = False, 
                       sorted(malformed + ctx.skipped), ctx.notes)
 
 
+def _display_name(source, name: str | None) -> str:
+    if name:
+        return name
+    if isinstance(source, (str, Path)):
+        return Path(str(source)).name
+    return Path(str(getattr(source, "name", "") or "upload")).name
+
+
+def merge(conversions: list[Conversion], folder) -> dict[str, Path]:
+    """One canonical file per table from several conversions, in DuckDB: transactions and events
+    appended; customers one row per customer_id, created_at the earliest, every other column from the
+    first conversion (in the order given) that has a value for it. Exports of several systems keyed by
+    the same e-mail address (and the same salt) thus describe the same customers."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tables = sorted({t for c in conversions for t in c.files}, key=schema.TABLES.index)
+    out: dict[str, Path] = {}
+    db = duckdb.connect()
+    try:
+        for table in tables:
+            parts = [(rank, c.files[table]) for rank, c in enumerate(conversions) if table in c.files]
+            union = " UNION ALL BY NAME ".join(
+                f"SELECT *, {rank} AS __rank, row_number() OVER () AS __pos FROM read_csv(?, header=true, "
+                "all_varchar=true, auto_detect=true)" for rank, _ in parts)
+            db.execute(f"CREATE OR REPLACE TEMP TABLE __all AS {union}", [str(path) for _, path in parts])
+            names = [r[0] for r in db.execute("DESCRIBE __all").fetchall() if r[0] not in ("__rank", "__pos")]
+            if table == "customers":
+                picks = []
+                for column in names:
+                    q = quote_ident(column)
+                    if column == "customer_id":
+                        continue
+                    if column == "created_at":
+                        picks.append(f"min({q}) AS {q}")
+                    else:
+                        picks.append(f"arg_min({q}, __rank) FILTER (WHERE {q} IS NOT NULL) AS {q}")
+                select = (f"SELECT customer_id{''.join(', ' + p for p in picks)} FROM __all GROUP BY customer_id "
+                          "ORDER BY min(__rank), min(__pos)")
+            else:
+                select = f"SELECT {', '.join(quote_ident(n) for n in names)} FROM __all ORDER BY __rank, __pos"
+            path = folder / f"{table}.csv"
+            db.execute(f"COPY ({select}) TO {_lit(str(path))} (HEADER, DELIMITER ',')")
+            out[table] = path
+    finally:
+        db.close()
+    return out
+
+
 def load(dataset, source, name: str | None = None, *, hash_ids: bool = False, salt: str = "",
          include_pending: bool = True, date_formats: dict[str, str] | None = None,
          **load_options) -> tuple[ingest.IngestReport, Conversion]:
     """Convert a recognised export and load its tables into ``dataset`` with :func:`ingest.load`
     (``load_options``: create, replaces, … as there); replaces the tables the export fills."""
-    if name is None:
-        name = Path(str(source)).name if isinstance(source, (str, Path)) else \
-            Path(str(getattr(source, "name", "") or "upload")).name
-    display = name
+    report, conversions = load_many(dataset, [(source, name)], hash_ids=hash_ids, salt=salt,
+                                    include_pending=include_pending, date_formats=date_formats, **load_options)
+    return report, conversions[0]
+
+
+def load_many(dataset, sources: list, *, hash_ids: bool = False, salt: str = "", include_pending: bool = True,
+              date_formats: dict[str, str] | None = None,
+              **load_options) -> tuple[ingest.IngestReport, list[Conversion]]:
+    """Several exports (``sources``: (source, name or None) pairs) into one dataset in one load, merged
+    by :func:`merge` (e.g. a Shopify orders export and a HubSpot contacts export)."""
     with tempfile.TemporaryDirectory(prefix=f"clm_preset_{secrets.token_hex(4)}_") as folder:
-        conversion = convert(source, folder, display, hash_ids=hash_ids, salt=salt,
-                             include_pending=include_pending, date_formats=date_formats)
-        names = {table: f"{display} ({table})" for table in conversion.files}
-        report = ingest.load(dataset, dict(conversion.files), names=names, **load_options)
-    return report, conversion
+        conversions, shown = [], []
+        for i, (source, name) in enumerate(sources):
+            display = _display_name(source, name)
+            conversions.append(convert(source, Path(folder) / str(i), display, hash_ids=hash_ids, salt=salt,
+                                       include_pending=include_pending, date_formats=date_formats))
+            shown.append(display)
+        if len(conversions) == 1:
+            files = dict(conversions[0].files)
+        else:
+            files = merge(conversions, Path(folder) / "merged")
+        names = {table: " + ".join(n for n, c in zip(shown, conversions) if table in c.files) + f" ({table})"
+                 for table in files}
+        report = ingest.load(dataset, files, names=names, **load_options)
+    return report, conversions
+
+
+def preview(data: bytes, name: str, rows: int = 10, **options) -> tuple[Conversion, dict[str, pd.DataFrame]]:
+    """What the Data page shows before loading: the conversion of an upload's head (``upload.head``) and
+    the first ``rows`` rows of each canonical table (an order cut at the end of the head may be short)."""
+    with tempfile.TemporaryDirectory(prefix="clm_preset_preview_") as folder:
+        conversion = convert(data, folder, name, **options)
+        frames = {table: pd.read_csv(path, dtype=str, keep_default_na=False, nrows=rows)
+                  for table, path in conversion.files.items()}
+    return conversion, frames

@@ -314,3 +314,32 @@ def test_loading_the_export_again_replaces_its_tables(con):
     presets.load(dataset, WOO)
     dataset.refresh()
     assert rows(dataset, "transactions") == 8 and rows(dataset, "customers") == 5
+
+
+def test_a_shop_export_and_a_crm_export_load_together_keyed_by_email(con, tmp_path):
+    """A HubSpot contact for anna (created 2023-12-01, 'Anna.Mueller@example.de') and one new contact:
+    customers 8 + 1 = 9; anna's created_at the earlier HubSpot date, her city from the Shopify export (first
+    given); 2 events; the Shopify transactions unchanged (14)."""
+    hubspot = tmp_path / "hubspot.csv"
+    hubspot.write_text(
+        "Record ID,Email,Create Date,Lifecycle Stage,Became a Lead Date,Became a Customer Date,City\n"
+        "7,Anna.Mueller@example.de,2023-12-01 10:00,customer,2023-12-01 10:00,,Starnberg\n"
+        "8,neu@example.de,2024-06-01 10:00,lead,2024-06-01 10:00,,Ulm\n", encoding="utf-8")
+    dataset = store.create_dataset(con, "both")
+    report, conversions = presets.load_many(dataset, [(SHOPIFY, None), (hubspot, "hubspot.csv")],
+                                            hash_ids=True, salt="s")
+    dataset.refresh()
+    assert [c.recognition.preset.key for c in conversions] == ["shopify_orders", "hubspot_contacts"]
+    assert rows(dataset, "customers") == 9 and rows(dataset, "transactions") == 14 and rows(dataset, "events") == 2
+    c = dataset.table("customers").execute().set_index("customer_id")
+    anna = presets.pseudonym("anna.mueller@example.de", "s")
+    assert str(c.loc[anna, "created_at"])[:10] == "2023-12-01"
+    assert c.loc[anna, "city"] == "München" and c.loc[anna, "hubspot_lifecycle_stage"] == "customer"
+    assert report.tables["customers"].source == "shopify_orders_export.csv + hubspot.csv (customers)"
+
+
+def test_preview_of_an_uploads_head(tmp_path):
+    conversion, frames = presets.preview(WOO.read_bytes(), "woo.csv", rows=3)
+    assert conversion.recognition.preset.key == "woocommerce_orders"
+    assert list(frames["transactions"]["transaction_id"]) == ["501", "502", "503"]
+    assert frames["customers"].loc[1, "city"] == "Würzburg"
