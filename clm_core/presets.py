@@ -4,8 +4,10 @@
 headers it matched); :func:`convert` turns the whole file into canonical CSV files (customers,
 transactions, events) in a folder, in DuckDB SQL (GROUP BY order, never a loop over rows in Python);
 :func:`load` converts and then loads those files through :func:`ingest.load`, with its validation,
-rejected-rows report and all-or-nothing load. ``Conversion.mapping`` is what the UI shows: per canonical
-column the source column(s) or rule, in English and German.
+rejected-rows report and all-or-nothing load; :func:`load_many` loads several exports (a shop's orders and
+a CRM's contacts) into one dataset, merged by customer key; :func:`preview` converts an upload's head for
+the Data page. ``Conversion.mapping`` is what the UI shows: per canonical column the source column(s) or
+rule, in English and German (``Conversion.mapping_frame(lang)``).
 
 Recognition: headers are compared normalised (``schema.normalise_header``: case, spaces and punctuation
 ignored). A preset is a candidate when every one of its required headers is present; its score is the
@@ -29,9 +31,19 @@ Decisions (the same for every preset unless its section says otherwise):
 - Refunds: a separate transaction of minus the refunded amount, ``transaction_id`` = order number +
   ``-refund``, dated at the order date: these exports carry no refund date (Shopify's ``Cancelled at`` is
   set only on cancelled orders, which are excluded). Revenue by order date is therefore net of refunds;
-  the exact refund dates are in Shopify's separate "transaction histories" export.
+  the exact refund dates are in Shopify's separate "transaction histories" export. A fully refunded
+  order is still a purchase (DESIGN §2: a purchase is a transaction with amount > 0; the refund is a
+  return), so it counts for the lifecycle stage.
 - Amounts: the order total as the shop reports it (Shopify ``Total``: incl. shipping and taxes, after
   discounts), in the shop's currency.
+- Shopware 6: the "Default orders" profile exports the order state only as an internal id, so cancelled
+  orders are excluded only when the profile also exports ``stateMachineState.technicalName`` (a note
+  says so otherwise); the customer number, when exported, is the key before the e-mail address.
+- HubSpot contacts: customers (key: e-mail, else ``hubspot-<Record ID>``) and one event per lifecycle
+  milestone date ("Became a Lead Date" -> ``became_lead``, …); the lifecycle stage is kept as an attribute.
+- Salesforce opportunities: won opportunities (``Won``, else a "Closed Won" stage) are transactions dated
+  at the close date; the account (Account ID, else Account Name, kept in its case) is the customer;
+  events ``opportunity_created`` (created date) and ``opportunity_lost`` (close date).
 - Values that cannot be read (a date or amount in an unknown format) are passed on as they are, so that
   the loader rejects the row with its reason in the report; nothing is dropped silently (rows without an
   order number are counted in ``Conversion.skipped``).
