@@ -343,3 +343,26 @@ def test_preview_of_an_uploads_head(tmp_path):
     assert conversion.recognition.preset.key == "woocommerce_orders"
     assert list(frames["transactions"]["transaction_id"]) == ["501", "502", "503"]
     assert frames["customers"].loc[1, "city"] == "Würzburg"
+
+
+def test_a_shopify_export_resaved_by_german_excel_gives_the_same_numbers(con, tmp_path):
+    """Opened and saved again in a German Excel: ';', decimal comma, dd.mm.yyyy hh:mm, Windows-1252."""
+    table = list(csv.DictReader(io.StringIO(SHOPIFY.read_text(encoding="utf-8"))))
+    for row in table:
+        for column in ("Total", "Subtotal", "Refunded Amount", "Lineitem price"):
+            row[column] = row[column].replace(".", ",")
+        when = row["Created at"]  # 2024-01-10 09:12:40 +0100
+        row["Created at"] = f"{when[8:10]}.{when[5:7]}.{when[:4]} {when[11:16]}"
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(table[0]), delimiter=";", lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(table)
+    path = tmp_path / "orders_export.csv"
+    path.write_bytes(out.getvalue().encode("cp1252"))
+    dataset, report, _ = load(con, path)
+    assert report.tables["transactions"].rows_rejected == 0
+    assert rows(dataset, "transactions") == 14
+    assert float(dataset.table("transactions").amount.sum().execute()) == pytest.approx(890.39)
+    assert stages(dataset, dt.date(2024, 6, 30))["loyal"] == 1
+    c = dataset.table("customers").execute().set_index("customer_id")
+    assert c.loc["helga.brandt@example.de", "city"] == "Saarbrücken"
