@@ -194,9 +194,10 @@ def recognise(headers: list[str]) -> Recognition | None:
     return candidates[0]
 
 
-def recognise_file(source, name: str | None = None) -> Recognition | None:
-    """:func:`recognise` on a file's header row (read as ``ingest.sniff`` reads it)."""
-    return recognise(ingest.sniff(source, schema.TABLES[0], name=name).headers)
+def recognise_file(source, name: str | None = None, sheet: str | int | None = None) -> Recognition | None:
+    """:func:`recognise` on a file's header row, read as ``ingest.sniff`` reads it (a CSV file, gzip or zip;
+    a workbook's ``sheet``, by default its first non-empty one; a Parquet file)."""
+    return recognise(ingest.sniff(source, schema.TABLES[0], name=name, sheet=sheet).headers)
 
 
 def pseudonym(key: str, salt: str = "", lower: bool = True) -> str:
@@ -759,9 +760,10 @@ PRESETS: dict[str, Preset] = {p.key: p for p in (
 
 # --------------------------------------------------------------------------- convert and load
 
-def _open(source, name: str | None):
-    """The export as a UTF-8 file on disk (unpacked, transcoded as ingest does) and its sniffed header."""
-    f = ingest._LocalFile(source, name)
+def _open(source, name: str | None, sheet: str | int | None = None):
+    """The export as a UTF-8 CSV file on disk, as ingest reads it (unpacked, transcoded; a workbook's sheet or
+    a Parquet file converted), and its sniffed header."""
+    f = ingest._LocalFile(source, name, sheet=sheet)
     try:
         sniffed = ingest._sniff_open(f, schema.TABLES[0], None)
         if f.encoding == "cp1252" and not f.transcoded:
@@ -797,13 +799,13 @@ def _read_raw(db, f, sniffed) -> list[tuple[int, str]]:
 
 def convert(source, folder, name: str | None = None, *, hash_ids: bool = False, salt: str = "",
             include_pending: bool = True, date_formats: dict[str, str] | None = None,
-            recognition: Recognition | None = None) -> Conversion:
+            recognition: Recognition | None = None, sheet: str | int | None = None) -> Conversion:
     """Convert a recognised export into canonical CSV files ``<folder>/<table>.csv``.
 
     ``date_formats``: role -> a family of ``ingest.DATE_FAMILIES`` or a strptime format, for a column
-    whose dates could be read two ways. Raises :class:`ingest.IngestError` (one line) for a file that is
-    not a recognised export or cannot be read."""
-    f, sniffed = _open(source, name)
+    whose dates could be read two ways; ``sheet``: a workbook's sheet (name or number). Raises
+    :class:`ingest.IngestError` (one line) for a file that is not a recognised export or cannot be read."""
+    f, sniffed = _open(source, name, sheet)
     try:
         recognition = recognition or recognise(sniffed.headers)
         if recognition is None:
@@ -889,25 +891,28 @@ def merge(conversions: list[Conversion], folder) -> dict[str, Path]:
 
 def load(dataset, source, name: str | None = None, *, hash_ids: bool = False, salt: str = "",
          include_pending: bool = True, date_formats: dict[str, str] | None = None,
-         **load_options) -> tuple[ingest.IngestReport, Conversion]:
+         sheet: str | int | None = None, **load_options) -> tuple[ingest.IngestReport, Conversion]:
     """Convert a recognised export and load its tables into ``dataset`` with :func:`ingest.load`
     (``load_options``: create, replaces, … as there); replaces the tables the export fills."""
     report, conversions = load_many(dataset, [(source, name)], hash_ids=hash_ids, salt=salt,
-                                    include_pending=include_pending, date_formats=date_formats, **load_options)
+                                    include_pending=include_pending, date_formats=date_formats,
+                                    sheets={0: sheet} if sheet is not None else None, **load_options)
     return report, conversions[0]
 
 
 def load_many(dataset, sources: list, *, hash_ids: bool = False, salt: str = "", include_pending: bool = True,
-              date_formats: dict[str, str] | None = None,
+              date_formats: dict[str, str] | None = None, sheets: dict[int, str | int] | None = None,
               **load_options) -> tuple[ingest.IngestReport, list[Conversion]]:
     """Several exports (``sources``: (source, name or None) pairs) into one dataset in one load, merged
-    by :func:`merge` (e.g. a Shopify orders export and a HubSpot contacts export)."""
+    by :func:`merge` (e.g. a Shopify orders export and a HubSpot contacts export); ``sheets``: position in
+    ``sources`` -> the workbook sheet to read."""
     with tempfile.TemporaryDirectory(prefix=f"clm_preset_{secrets.token_hex(4)}_") as folder:
         conversions, shown = [], []
         for i, (source, name) in enumerate(sources):
             display = _display_name(source, name)
             conversions.append(convert(source, Path(folder) / str(i), display, hash_ids=hash_ids, salt=salt,
-                                       include_pending=include_pending, date_formats=date_formats))
+                                       include_pending=include_pending, date_formats=date_formats,
+                                       sheet=(sheets or {}).get(i)))
             shown.append(display)
         if len(conversions) == 1:
             files = dict(conversions[0].files)

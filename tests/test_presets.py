@@ -366,3 +366,27 @@ def test_a_shopify_export_resaved_by_german_excel_gives_the_same_numbers(con, tm
     assert stages(dataset, dt.date(2024, 6, 30))["loyal"] == 1
     c = dataset.table("customers").execute().set_index("customer_id")
     assert c.loc["helga.brandt@example.de", "city"] == "Saarbrücken"
+
+
+def test_a_shopify_export_as_an_excel_workbook_with_a_title_row(con, tmp_path):
+    """The sample as a workbook: a title row above the table, totals as numbers, on the second sheet."""
+    import xlsxwriter
+
+    table = list(csv.reader(io.StringIO(SHOPIFY.read_text(encoding="utf-8"))))
+    path = tmp_path / "orders_export.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    book.add_worksheet("Info").write_string(0, 0, "Export vom 01.07.2024")
+    sheet = book.add_worksheet("Orders")
+    sheet.write_string(0, 0, "Shopify orders export")
+    numeric = {table[0].index(h) for h in ("Total", "Refunded Amount", "Lineitem quantity")}
+    for r, row in enumerate(table):
+        for c, value in enumerate(row):
+            if r and c in numeric and value:
+                sheet.write_number(r + 2, c, float(value))
+            else:
+                sheet.write_string(r + 2, c, value)
+    book.close()
+    assert presets.recognise_file(path, sheet="Orders").preset.key == "shopify_orders"
+    dataset, report, _ = load(con, path, sheet="Orders")
+    assert rows(dataset, "transactions") == 14 and rows(dataset, "customers") == 8
+    assert float(dataset.table("transactions").amount.sum().execute()) == pytest.approx(890.39)
