@@ -324,7 +324,10 @@ def zip_tables(archive, name: str, texts=None) -> dict:
                 with archive.open(info) as member:
                     first = member.read(HEADER_BYTES).decode(wide, "replace").split("\n", 1)[0]
             else:
-                first = first.decode("utf-8", "replace")
+                try:
+                    first = first.decode("utf-8-sig")
+                except UnicodeDecodeError:
+                    first = first.decode("cp1252", "replace")
             try:
                 table = guess_table(_split_header(first.rstrip("\r"))[1], info.filename)
             except IngestError:

@@ -36,9 +36,10 @@ from clm_core.ingest import HEADER_BYTES, MAX_COLUMNS, IngestError, _listing, _s
 HEADER_SCAN_ROWS = 30
 #: A header merged over more rows than this is not taken for a multi-row header.
 MAX_HEADER_ROWS = 3
-#: The largest sheet read (its uncompressed XML; calamine holds a sheet's cells in memory, ~1.7 bytes per
-#: byte of XML: a 1,000,000-row sheet of 5 columns is ~260 MB of XML and ~450 MB of cells).
-MAX_SHEET_BYTES = 1536 * 2**20
+#: The largest sheet read (its uncompressed XML; calamine holds a sheet's cells in memory, ~90 bytes a cell,
+#: 1.7 to 3 bytes per byte of XML: a 1,000,000-row sheet of 5 columns is ~260 MB of XML and ~450 MB of cells,
+#: bench/bench_excel.py).
+MAX_SHEET_BYTES = 2**30
 #: Parquet rows are converted in batches of this many.
 BATCH_ROWS = 65_536
 
