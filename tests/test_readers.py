@@ -389,3 +389,44 @@ def test_the_cli_reports_from_a_workbook_sheet_and_a_parquet_file_as_from_the_cs
                  "--out", str(tmp_path / "x")]) == 2
     assert capsys.readouterr().err == ("error: shop.xlsx has no sheet 'Umsatz' (its sheets: Info, Kunden, "
                                        "Bestellungen)\n")
+
+
+def test_a_too_large_sheet_and_a_parquet_bomb_are_refused_in_one_line(con, tmp_path, monkeypatch):
+    book = workbook_of(tmp_path / "big.xlsx", TRANSACTIONS)
+    monkeypatch.setattr(readers, "MAX_SHEET_BYTES", 100)
+    message = refusal(con, book)
+    assert message.startswith("big.xlsx: sheet 'Daten' is larger than ")
+    assert message.endswith(" MB unpacked; save it as CSV and upload that")
+    monkeypatch.setattr(readers, "MAX_SHEET_BYTES", 2**30)
+    path = tmp_path / "bomb.parquet"
+    db = duckdb.connect()
+    db.execute(f"COPY (SELECT 'C1' AS customer_id, DATE '2024-01-01' AS ordered_at, 1.5 AS amount, "
+               f"repeat('x', 1000) AS note FROM range(5000)) TO '{path}' (FORMAT parquet)")
+    db.close()
+    assert path.stat().st_size < 100_000
+    monkeypatch.setattr(ingest, "MAX_DECOMPRESSED_BYTES", 2**20)
+    assert refusal(con, path) == "bomb.parquet is a Parquet file that makes more than 1 MB of text; refused (split it)"
+
+
+def test_parquet_lists_structs_and_booleans_are_kept_as_text_attributes(con, tmp_path):
+    path = tmp_path / "customers.parquet"
+    db = duckdb.connect()
+    db.execute(f"""COPY (SELECT * FROM (VALUES ('000123', true, [1, 2], {{'a': 'x'}}), ('000124', NULL, [], NULL))
+        t(customer_id, newsletter, tags, extra)) TO '{path}' (FORMAT parquet)""")
+    db.close()
+    dataset, report = load(con, {"customers": path}, "nested")
+    assert report.tables["customers"].rows_loaded == 2
+    c = dataset.table("customers").order_by("customer_id").execute()
+    assert c["newsletter"].tolist()[0] == "true" and c["tags"].tolist() == ["[1, 2]", "[]"]
+
+
+def test_the_data_page_previews_each_table_of_a_zip_of_several_csv_files():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("kunden.csv", CUSTOMERS)
+        z.writestr("orders.csv", TRANSACTIONS)
+    data = buffer.getvalue()
+    assert ingest.archive_tables(data) == {"customers": "kunden.csv", "transactions": "orders.csv"}
+    for table, first in [("customers", "000123"), ("transactions", "T1")]:
+        inspection = upload.inspect(upload.head(data, table=table), "export.zip", table)
+        assert (inspection.table, inspection.sample.iloc[0, 0]) == (table, first)
