@@ -187,10 +187,11 @@ def load(args) -> int:
         raise UsageError("--dataset needs a name")
     sources = {t: getattr(args, t) for t in INPUTS if getattr(args, t)}
     sheets = parse_sheets(args.sheet or [], list(sources))
-    headers = {t: ingest.sniff(path, t, sheet=sheets.get(t)).headers for t, path in sources.items()}
-    mapping = parse_mappings(args.map or [], headers)
-    for t, path in sources.items():  # a file the app would refuse for its columns is refused before handing it over
-        ingest._check_required(ingest.sniff(path, t, mapping.get(t), sheet=sheets.get(t)))
+    sniffed = {t: ingest.sniff(path, t, sheet=sheets.get(t)) for t, path in sources.items()}
+    mapping = parse_mappings(args.map or [], {t: s.headers for t, s in sniffed.items()})
+    for t, s in sniffed.items():  # a file the app would refuse for its columns is refused before handing it over
+        s.mapping = schema.propose_mapping(t, s.headers, mapping.get(t))
+        ingest._check_required(s)
     database = args.database or store.database_path()
     folder = Path(args.inbox_dir) if args.inbox_dir else inbox.folder(database)
     if not args.inbox:
