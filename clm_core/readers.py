@@ -226,7 +226,9 @@ def _open_workbook(path: str, kind: str, name: str):
     except calamine.PasswordError as exc:
         raise IngestError(f"{name} is a password-protected workbook; remove the password in Excel "
                           "(File > Info > Protect Workbook) and upload it again") from exc
-    except Exception as exc:  # calamine's errors and panics: a damaged or unsupported file
+    except BaseException as exc:  # calamine's errors and panics (pyo3's PanicException is a BaseException)
+        if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+            raise
         raise IngestError(f"{name} is a damaged or unsupported Excel workbook ({_first_line(exc)})") from exc
     finally:
         try:
@@ -374,7 +376,9 @@ def excel_to_csv(path: str, out, name: str, sheet=None, table: str | None = None
             return _write_sheet(loaded, chosen, out, name, table, limit, head_bytes)
         except IngestError:
             raise
-        except Exception as exc:  # calamine's errors while reading a sheet
+        except BaseException as exc:  # calamine's errors and panics while reading a sheet
+            if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+                raise
             raise IngestError(f"{name} is a damaged or unsupported Excel workbook ({_first_line(exc)})") from exc
     finally:
         book.close()
@@ -500,7 +504,7 @@ def parquet_to_csv(path: str, out, name: str, limit: int = 4 * 2**30, head_bytes
                 if sink.full:
                     converted.complete = False
                     break
-        except duckdb.Error as exc:
+        except (duckdb.Error, pa.ArrowException) as exc:
             raise IngestError(f"{name} is a damaged Parquet file ({_first_line(exc)})") from exc
         return converted
     finally:
