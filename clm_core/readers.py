@@ -95,9 +95,7 @@ def workbook_kind(path: str) -> str | None:
     except (IngestError, zipfile.BadZipFile, OSError, ValueError, NotImplementedError, RuntimeError):
         # a damaged (say cut) workbook: its first member is still named in the first local header
         with open(path, "rb") as f:
-            local = f.read(30 + 256)
-        first = local[30:30 + int.from_bytes(local[26:28], "little")]
-        return "xlsx" if first == b"[Content_Types].xml" or first.startswith((b"xl/", b"docProps/", b"_rels/")) else None
+            return "xlsx" if office_zip(f.read(30 + 256)) else None
     if "xl/workbook.bin" in names:
         return "xlsb"
     if "xl/workbook.xml" in names or ("[Content_Types].xml" in names and any(n.startswith("xl/") for n in names)):
@@ -105,6 +103,15 @@ def workbook_kind(path: str) -> str | None:
     if mimetype.startswith(b"application/vnd.oasis.opendocument.spreadsheet"):
         return "ods"
     return None
+
+
+def office_zip(head: bytes) -> bool:
+    """Whether a zip file starting with ``head`` is an Office/OpenDocument file, by the name of its first
+    member in the first local header ([Content_Types].xml, xl/…, docProps/…, _rels/…, mimetype)."""
+    if not head.startswith(b"PK\x03\x04"):
+        return False
+    first = head[30:30 + int.from_bytes(head[26:28], "little")]
+    return first in (b"[Content_Types].xml", b"mimetype") or first.startswith((b"xl/", b"docProps/", b"_rels/"))
 
 
 def _ole_kind(path: str) -> str:

@@ -46,8 +46,10 @@ def head(data: Union[bytes, BinaryIO], size: int = HEAD_BYTES, sheet: str | int 
     default of :mod:`clm_core.readers`) or a Parquet file the first rows written as CSV (the whole upload is
     copied to a temporary file for it); anything else, including a damaged or refused file, its own first
     bytes (:func:`ingest.sniff` then says what is wrong with it)."""
+    from clm_core import readers
+
     chunk = _raw_head(data, size)
-    if chunk.startswith((b"PAR1", ingest._OLE, b"PK\x03\x04")):
+    if chunk.startswith((b"PAR1", ingest._OLE)) or readers.office_zip(chunk):  # (a zip of CSV files is not copied)
         converted = _converted_head(data, size, sheet, table)
         if converted is not None:
             return converted
