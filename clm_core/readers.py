@@ -8,8 +8,8 @@ thousands separators (whole numbers without ``.0``, so a customer number 123 sta
 ``true``/``false``, empty cells empty.
 
 Excel (.xlsx, .xlsm, .xlsb, .xls and OpenDocument .ods, read by python-calamine): the sheet is the caller's
-choice, else the first non-empty visible one whose header has the table's required columns, else the first
-non-empty one. The header row is detected among the first HEADER_SCAN_ROWS rows (title rows above a table are
+choice, else the first non-empty visible one whose header is the table's (upload.guess_table), else the
+first whose header has the table's required columns, else the first non-empty one. The header row is detected among the first HEADER_SCAN_ROWS rows (title rows above a table are
 skipped), a header merged over several rows makes the rows below it part of the header (a column is named by
 its lowest header cell), and a merged cell's value fills its whole range. The rows are numbered as in the
 sheet: :class:`Converted` lists the line numbers the loader counts as skipped so that a rejected row's line is
@@ -309,7 +309,7 @@ def _pick_sheet(book, names: list[str], sheet, table: str | None, name: str):
         raise IngestError(f"{name} is an Excel workbook without worksheets")
     visible = {m.name for m in book.sheets_metadata if m.visible == calamine.SheetVisibleEnum.Visible}
     order = [n for n in names if n in visible] + [n for n in names if n not in visible]
-    first = None
+    first = fitting = None
     for candidate in order:
         loaded = book.get_sheet_by_name(candidate)
         if loaded.height == 0:
@@ -317,13 +317,15 @@ def _pick_sheet(book, names: list[str], sheet, table: str | None, name: str):
         rows = _head_rows(loaded)
         if not any(any(text(v) for v in row) for row in rows):
             continue
-        if table is None or _fits(rows, table):
+        if table is None or _holds(rows, table, candidate):
             return candidate, loaded
-        if first is None:
-            first = candidate
-    if first is None:
+        if fitting is None and _fits(rows, table):
+            fitting = candidate
+        first = first or candidate
+    if first is None and fitting is None:
         raise IngestError(f"{name} is an empty Excel workbook (no sheet holds any value)")
-    return first, book.get_sheet_by_name(first)
+    chosen = fitting or first
+    return chosen, book.get_sheet_by_name(chosen)
 
 
 def _head_rows(sheet) -> list[list]:
@@ -333,6 +335,16 @@ def _head_rows(sheet) -> list[list]:
         if len(rows) >= HEADER_SCAN_ROWS:
             break
     return rows
+
+
+def _holds(rows: list[list], table: str, sheet_name: str) -> bool:
+    """Whether one of the first rows is a header of ``table`` more than of any other table (by the headers
+    that map, then the sheet's name: upload.guess_table), so that a customers sheet is not taken for
+    transactions because it has customer numbers too."""
+    from clm_core.upload import guess_table
+
+    return any(_has_required(headers, table) and guess_table([h for h in headers if h], sheet_name) == table
+               for headers in ([_header_text(v) for v in row] for row in rows))
 
 
 def _fits(rows: list[list], table: str) -> bool:

@@ -235,6 +235,15 @@ def test_two_tables_in_two_sheets_of_one_workbook(con, tmp_path):
     assert {t: r.sniffed.sheet for t, r in report.tables.items()} == {"customers": "Kunden",
                                                                       "transactions": "Bestellungen"}
     assert list(report.summary().itertuples(index=False)) == [("customers", 3, 3, 0), ("transactions", 5, 4, 1)]
+    # the orders first: their customer numbers fit the customers table too, but the customers sheet is theirs
+    reordered = write_workbook(tmp_path / "reordered.xlsx", {
+        "Bestellungen": [transactions[0]] + [[typed(h, v) for h, v in zip(transactions[0], row)]
+                                             for row in transactions[1:]],
+        "Kunden": [customers[0]] + [[typed(h, v) for h, v in zip(customers[0], row)] for row in customers[1:]],
+    })
+    _, report = load(con, {"customers": reordered, "transactions": reordered}, "reordered")
+    assert {t: r.sniffed.sheet for t, r in report.tables.items()} == {"customers": "Kunden",
+                                                                      "transactions": "Bestellungen"}
 
 
 def test_dates_stored_as_excel_dates_and_as_text_load_the_same(con, tmp_path):
