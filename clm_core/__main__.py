@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -11,12 +12,13 @@ import duckdb
 import ibis
 import pandas as pd
 
-from clm_core import cli_campaigns, export, inbox, ingest, schema, store
+from clm_core import cli_campaigns, export, inbox, ingest, presets, schema, store
 from clm_core.metrics import clv, cohorts, funnel, nps, stages
 from clm_core.metrics.common import resolve_as_of
 from clm_core.models import btyd, predictive
 
 INPUTS = ("customers", "transactions", "nps", "events", "campaigns")
+REQUIRED = ("customers", "transactions")
 PREDICTIVE = predictive.PREDICTIVE_COLUMNS
 
 
@@ -109,11 +111,38 @@ def write_csv(dataset, rows, path: Path) -> None:
     export.neutralise_relation(relation).write_csv(str(path), header=True)
 
 
-def load_inputs(args, tables, name: str):
-    """Load the files given for ``tables`` (with ``--map``) into a new dataset of ``--database``
-    (default: a fresh in-memory database); returns (dataset, IngestReport)."""
-    sources = {t: getattr(args, t) for t in tables if getattr(args, t)}
-    sheets = parse_sheets(args.sheet or [], list(sources))
+def input_files(args, folder: str) -> dict[str, str]:
+    """table -> file: the files given per table, and the canonical files of the shop/CRM exports given with
+    ``--export`` (recognised by their header row, converted into ``folder``; several exports are merged by
+    customer). A table given both ways, or customers/transactions given neither way, is a usage error."""
+    given = {t: getattr(args, t) for t in INPUTS if getattr(args, t, None)}
+    exports = getattr(args, "export", None) or []
+    converted: dict[str, str] = {}
+    if exports:
+        conversions = []
+        for i, path in enumerate(exports):
+            conversion = presets.convert(path, Path(folder) / str(i))
+            print(f"{Path(path).name}: {conversion.recognition.message('en')} "
+                  f"({', '.join(sorted(conversion.files))})")
+            conversions.append(conversion)
+        files = dict(conversions[0].files) if len(conversions) == 1 else presets.merge(
+            conversions, Path(folder) / "merged")
+        converted = {t: str(path) for t, path in files.items()}
+    for table in sorted(set(given) & set(converted), key=INPUTS.index):
+        raise UsageError(f"{table} are given by --{table} and by an --export; give them one way")
+    missing = [t for t in REQUIRED if t not in given and t not in converted]
+    if missing:
+        raise UsageError("missing " + " and ".join(f"--{t}" for t in missing)
+                         + " (or an --export of a shop or CRM that provides them)")
+    return {**converted, **given}
+
+
+def load_inputs(args, tables, name: str, folder: str):
+    """Load the files given for ``tables`` (with ``--map``; ``--export`` files converted into ``folder``)
+    into a new dataset of ``--database`` (default: a fresh in-memory database); returns (dataset,
+    IngestReport)."""
+    sources = {t: path for t, path in input_files(args, folder).items() if t in tables}
+    sheets = parse_sheets(getattr(args, "sheet", None) or [], list(sources))
     headers = {t: ingest.sniff(path, t, sheet=sheets.get(t)).headers for t, path in sources.items()}
     mapping = parse_mappings(args.map or [], headers)
     con = store.connect(args.database or ":memory:")
@@ -131,7 +160,8 @@ def load_inputs(args, tables, name: str):
 
 
 def report(args) -> int:
-    dataset, loaded = load_inputs(args, INPUTS, "report")
+    with tempfile.TemporaryDirectory(prefix="clm_exports_") as folder:
+        dataset, loaded = load_inputs(args, INPUTS, "report", folder)
     as_of = resolve_as_of(dataset, args.as_of)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -185,7 +215,11 @@ def load(args) -> int:
     name = (args.dataset or "").strip()
     if not name:
         raise UsageError("--dataset needs a name")
-    sources = {t: getattr(args, t) for t in INPUTS if getattr(args, t)}
+    with tempfile.TemporaryDirectory(prefix="clm_exports_") as folder:
+        return _load(args, name, input_files(args, folder))
+
+
+def _load(args, name: str, sources: dict[str, str]) -> int:
     sheets = parse_sheets(args.sheet or [], list(sources))
     sniffed = {t: ingest.sniff(path, t, sheet=sheets.get(t)) for t, path in sources.items()}
     mapping = parse_mappings(args.map or [], {t: s.headers for t, s in sniffed.items()})
@@ -230,8 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m clm_core", description="Customer-lifecycle analytics")
     sub = parser.add_subparsers(dest="command", required=True)
     rep = sub.add_parser("report", help="load CSV, Excel or Parquet exports and write one CSV per metric")
-    rep.add_argument("--customers", required=True)
-    rep.add_argument("--transactions", required=True)
+    rep.add_argument("--customers")
+    rep.add_argument("--transactions")
+    rep.add_argument("--export", action="append", metavar="FILE",
+                     help="a shop or CRM export recognised by its header row (Shopify, WooCommerce or Shopware 6 "
+                          "orders, HubSpot contacts, Salesforce opportunities), converted to the tables it holds; "
+                          "may be repeated (merged by customer)")
     rep.add_argument("--nps")
     rep.add_argument("--events")
     rep.add_argument("--campaigns")
@@ -246,8 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
     into = sub.add_parser("load", help="load CSV, Excel or Parquet exports into the app's database as a dataset (replacing it), "
                                        "or hand them to the running app's import folder")
     into.add_argument("--dataset", required=True, help="the dataset's name; a dataset of that name is replaced")
-    into.add_argument("--customers", required=True)
-    into.add_argument("--transactions", required=True)
+    into.add_argument("--customers")
+    into.add_argument("--transactions")
+    into.add_argument("--export", action="append", metavar="FILE",
+                     help="a shop or CRM export recognised by its header row (Shopify, WooCommerce or Shopware 6 "
+                          "orders, HubSpot contacts, Salesforce opportunities), converted to the tables it holds; "
+                          "may be repeated (merged by customer)")
     into.add_argument("--nps")
     into.add_argument("--events")
     into.add_argument("--campaigns")

@@ -5,6 +5,7 @@ Registered by ``clm_core.__main__.build_parser`` through :func:`add_parser`.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from clm_core import export
@@ -33,7 +34,8 @@ def run(args) -> int:
     """Write ``campaign_effects.csv`` (errors are reported by ``clm_core.__main__.main``)."""
     from clm_core.__main__ import load_inputs  # imported late: __main__ imports this module
 
-    dataset, _ = load_inputs(args, INPUTS, "campaigns")
+    with tempfile.TemporaryDirectory(prefix="clm_exports_") as folder:
+        dataset, _ = load_inputs(args, INPUTS, "campaigns", folder)
     effects = campaign_effects(dataset, args.window_days, args.as_of, margin=args.margin)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

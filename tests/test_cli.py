@@ -319,3 +319,44 @@ def test_the_cli_meets_the_apps_lock_and_hands_files_to_its_inbox(files, tmp_pat
     assert capsys.readouterr().out.startswith("put 2 files into ")
     from clm_core import inbox
     assert len(inbox.pending_jobs(tmp_path / "drop")) == 1
+
+
+PRESETS = ROOT / "tests" / "data" / "presets"
+
+
+def test_report_from_a_shop_export_alone(tmp_path, capsys):
+    """--export of the Shopify sample (tests/test_presets.py computes its numbers by hand): 8 customers, 14
+    transactions (12 orders + 2 refunds), stages at 2024-06-30 as there."""
+    out = tmp_path / "out"
+    assert main(["report", "--export", str(PRESETS / "shopify_orders_export.csv"), "--as-of", "2024-06-30",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "shopify_orders_export.csv: recognised as: Shopify orders export (customers, transactions)" in printed
+    loaded = pd.read_csv(out / "ingest_report.csv").set_index("table")["rows_loaded"].to_dict()
+    assert loaded == {"customers": 8, "transactions": 14}
+    counts = pd.read_csv(out / "stages.csv").set_index("stage")["customers"].to_dict()
+    assert {s: n for s, n in counts.items() if n} == {
+        "loyal": 1, "active": 1, "at_risk": 2, "new": 1, "churned": 1, "reactivated": 1, "prospect": 1}
+
+
+def test_load_merges_two_exports_and_refuses_a_table_given_twice(files, tmp_path, capsys):
+    database = tmp_path / "clm.duckdb"
+    shop, crm = PRESETS / "shopify_orders_export.csv", PRESETS / "hubspot_contacts_export.csv"
+    assert main(["load", "--dataset", "Shop", "--export", str(shop), "--export", str(crm),
+                 "--database", str(database)]) == 0
+    con = store.connect(database)
+    try:
+        [dataset] = store.list_datasets(con)
+        rows = store.table_rows(dataset)
+        assert rows["transactions"] == 14 and rows["events"] > 0
+        customers = dataset.table("customers").customer_id.execute()
+        assert customers.is_unique and "anna.mueller@example.de" in set(customers)
+    finally:
+        con.disconnect()
+    capsys.readouterr()
+    assert main(["load", "--dataset", "Shop", "--export", str(shop), "--customers", str(files / "c.csv"),
+                 "--database", str(database)]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "error: customers are given by --customers and by an --export; give them one way")
+    assert main(["report", "--customers", str(files / "c.csv"), "--out", str(tmp_path / "o")]) == 2
+    assert "missing --transactions (or an --export of a shop or CRM that provides them)" in capsys.readouterr().err
