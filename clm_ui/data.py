@@ -26,7 +26,7 @@ from clm_core import bounds, store, watchdog
 from clm_core.config import LifecycleConfig
 from clm_core.filters import SegmentFilter
 from clm_core.i18n import format_number
-from clm_core.metrics import clv, cohorts, funnel, growth, losses, nps, stages
+from clm_core.metrics import clv, cohorts, funnel, growth, losses, nps, phases, stages
 from clm_core.models import rfm
 from clm_ui.state import stop, t, view
 
@@ -152,6 +152,8 @@ FUNCTIONS = {
     "stage_distribution": _with_timeline(stages.stage_distribution),
     "framework_distribution": _with_timeline(stages.framework_distribution),
     "stage_history": _with_timeline(stages.stage_history),
+    "phase_distribution": _with_timeline(phases.phase_distribution),
+    "phase_history": _with_timeline(phases.phase_history),
     "stage_migration": stages.stage_migration,
     "customer_stages": _stage_table,
     "known_count": stages.known_count,
@@ -179,7 +181,8 @@ _GROWTH = ("Counting new, returning and dormant customers among {n}…",
            "Zähle neue, wiederkehrende und ruhende Kunden unter {n}…")
 #: What a spinner says while a metric is computed (it shows after half a second, so not for cached results).
 SPINNERS = {
-    "stage_timeline": _TIMELINE, "stage_history": _TIMELINE,
+    "stage_timeline": _TIMELINE, "stage_history": _TIMELINE, "phase_history": _TIMELINE,
+    "phase_distribution": _STAGES,
     "stage_distribution": _STAGES, "framework_distribution": _STAGES, "customer_stages": _STAGES,
     "known_count": ("Counting the customers of the filter…", "Zähle die Kunden des Filters…"),
     "known_sources": ("Counting the customers of the filter…", "Zähle die Kunden des Filters…"),

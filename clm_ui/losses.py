@@ -80,6 +80,8 @@ TEXT = {
                      "Der Zeitraum {period} läuft am Stichtag noch (unvollständig)."),
     "loss_complete": ("The latest complete {unit}, {period}, up to {end}.",
                       "Der letzte vollständige Zeitraum ({unit}), {period}, bis {end}."),
+    "unit_month": ("month", "Monat"),
+    "unit_quarter": ("quarter", "Quartal"),
     "loss_drill": ("Customers lost in {period} from", "Im Zeitraum {period} verlorene Kunden aus"),
     "loss_use_filter": ("Use these {n} customers as segment filter", "Diese {n} Kunden als Segmentfilter verwenden"),
     "losses_need_purchases": ("Losses need a transactions file with purchases.",
@@ -161,7 +163,7 @@ def section(ctx, prefix: str = "losses", compact: bool = False) -> str | None:
         if bool(latest["partial"].any()):
             st.caption(t("loss_partial", TEXT, period=latest_period))
         elif compact:
-            st.caption(t("loss_complete", TEXT, unit=t(f"period_{period}", TEXT), period=latest_period,
+            st.caption(t("loss_complete", TEXT, unit=t(f"unit_{period}", TEXT), period=latest_period,
                          end=format_date(as_of, lang)))
     if compact:
         _segment_bars(latest, kind, attribute, page, prefix, lang)

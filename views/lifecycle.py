@@ -14,13 +14,11 @@ import streamlit as st
 from clm_core import bounds
 from clm_core.config import FRAMEWORKS, MAPPING_KEYS, STAGES, LifecycleConfig
 from clm_core.i18n import format_date, format_number, format_percent, framework_label
-from clm_core.filters import SegmentFilter
-from clm_core.metrics import drilldown, losses
 from clm_ui import data
-from clm_ui.auth import md
+from clm_ui.losses import section as losses_section
 from clm_ui.page import context, default_as_of
 from clm_ui.state import TEXT as STATE_TEXT
-from clm_ui.state import refuse, shown_value, stop, param_number, param_select, set_param, t, update, view
+from clm_ui.state import refuse, shown_value, stop, param_number, param_select, set_param, t, view
 from clm_ui.widgets import STAGE_COLORS, chart, table
 
 TEXT = {
@@ -110,59 +108,7 @@ TEXT = {
     "stickiness": ("Stickiness: purchasers by active periods among the last {n}",
                    "Bindung: Käufer nach aktiven Zeiträumen unter den letzten {n}"),
     "active_periods": ("Active periods", "Aktive Zeiträume"),
-    "losses": ("Where are we losing customers?", "Wo verlieren wir Kunden?"),
-    "losses_help": ("Per period: customers who newly became at risk, as a share of those new, active, reactivated "
-                    "or loyal at the period's start, and customers who newly churned, as a share of those with a "
-                    "purchase who had not churned at its start. In the latest period each segment is tested against "
-                    "the rest (two-proportion z-test, p < 0.05, at least {min} customers in its base).",
-                    "Je Zeitraum: Kunden, die neu gefährdet wurden, als Anteil derer, die zu Beginn des Zeitraums neu, "
-                    "aktiv, reaktiviert oder loyal waren, und Kunden, die neu abgewandert sind, als Anteil derer mit "
-                    "einem Kauf, die zu Beginn nicht abgewandert waren. Im letzten Zeitraum wird jedes Segment gegen "
-                    "den Rest getestet (Zwei-Stichproben-z-Test für Anteile, p < 0,05, mindestens {min} Kunden in "
-                    "seiner Basis)."),
-    "loss_kind": ("Losses", "Verluste"),
-    "lost_churned": ("Newly churned", "Neu abgewandert"),
-    "lost_at_risk": ("Newly at risk", "Neu gefährdet"),
-    "loss_by": ("By", "Nach"),
-    "by_none": ("(no breakdown)", "(keine Aufteilung)"),
-    "by_cohort": ("Cohort (first purchase)", "Kohorte (Erstkauf)"),
-    "segment": ("Segment", "Segment"),
-    "all_customers": ("All customers", "Alle Kunden"),
-    "missing_value": ("(no value)", "(ohne Wert)"),
-    "base": ("Base at the period's start", "Basis zu Beginn des Zeitraums"),
-    "loss_share": ("Share lost", "Anteil verloren"),
-    "p_value": ("p-value (latest period)", "p-Wert (letzter Zeitraum)"),
-    "significant": ("Significant", "Signifikant"),
-    "total_churned": ("{period}: {n} customers churned, {share} of the {base} with a purchase who had not churned "
-                      "at its start.",
-                      "{period}: {n} Kunden sind abgewandert, {share} der {base} Kunden mit Kauf, die zu Beginn nicht "
-                      "abgewandert waren."),
-    "total_at_risk": ("{period}: {n} customers became at risk, {share} of the {base} who were new, active, "
-                      "reactivated or loyal at its start.",
-                      "{period}: {n} Kunden wurden gefährdet, {share} der {base}, die zu Beginn neu, aktiv, "
-                      "reaktiviert oder loyal waren."),
-    "worst_churned": ("Worst segment in {period}: {attribute} = **{segment}**. {share} of its {base} customers "
-                      "churned ({n}), against {rest} in the rest ({p}).",
-                      "Schlechtestes Segment im Zeitraum {period}: {attribute} = **{segment}**. {share} seiner "
-                      "{base} Kunden sind abgewandert ({n}), gegenüber {rest} im Rest ({p})."),
-    "worst_at_risk": ("Worst segment in {period}: {attribute} = **{segment}**. {share} of its {base} customers "
-                      "became at risk ({n}), against {rest} in the rest ({p}).",
-                      "Schlechtestes Segment im Zeitraum {period}: {attribute} = **{segment}**. {share} seiner "
-                      "{base} Kunden wurden gefährdet ({n}), gegenüber {rest} im Rest ({p})."),
-    "no_worst": ("In {period} no segment of {attribute} differs significantly from the rest (two-proportion "
-                 "z-test, p < 0.05, at least {min} customers in the base).",
-                 "Im Zeitraum {period} unterscheidet sich kein Segment von {attribute} signifikant vom Rest "
-                 "(Zwei-Stichproben-z-Test für Anteile, p < 0,05, mindestens {min} Kunden in der Basis)."),
-    "pick_attribute": ("Pick an attribute under “By” to see which segment loses the most.",
-                       "Unter „Nach“ ein Merkmal wählen, um zu sehen, welches Segment am meisten verliert."),
-    "loss_partial": ("{period} is still running on the as-of date (partial).",
-                     "Der Zeitraum {period} läuft am Stichtag noch (unvollständig)."),
-    "loss_drill": ("Customers lost in {period} from", "Im Zeitraum {period} verlorene Kunden aus"),
-    "loss_use_filter": ("Use these {n} customers as segment filter", "Diese {n} Kunden als Segmentfilter verwenden"),
-    "losses_need_purchases": ("Losses need a transactions file with purchases.",
-                              "Verluste brauchen eine Transaktionsdatei mit Käufen."),
 }
-data.register("breakdown_attributes", drilldown.breakdown_attributes)
 GROWTH_COLORS = {"new": "#4c9be8", "returning": "#2e8b57", "resurrecting": "#8e63b5", "dormant": "#c0392b"}
 
 ACTIVE = ("new", "active", "reactivated", "loyal")
@@ -317,103 +263,7 @@ table(history[["month", "stage", "label", "customers", "share"]], "lifecycle_sta
                                               "customers": t("customers")})
 
 # ------------------------------------------------------------------ where are we losing customers?
-st.subheader(t("losses", TEXT), help=t("losses_help", TEXT, min=losses.MIN_BASE))
-
-
-def loss_segment_label(value) -> str:
-    if value is None:
-        return t("missing_value", TEXT)
-    return t("all_customers", TEXT) if value == losses.ALL and not loss_by else str(value)
-
-
-if not ctx.dataset.has("customer_purchases"):
-    st.info(t("losses_need_purchases", TEXT))
-else:
-    loss_attributes = [a for a in data.metric("breakdown_attributes", ctx.dataset, SegmentFilter(), ctx.config)
-                       if a != losses.COHORT]
-    loss_default = "segment" if "segment" in loss_attributes else ""
-    c1, c2, c3, c4 = st.columns([1, 1, 1, 2])
-    with c1:
-        loss_period = param_select(t("period", TEXT), "losses_period", losses.PERIODS, default="quarter",
-                                   format_func=lambda p: t(f"period_{p}", TEXT))
-    with c2:
-        loss_periods = int(param_select(t("periods", TEXT), "losses_periods", (4, 6, 8, 12), default=4))
-    with c3:
-        loss_kind = param_select(t("loss_kind", TEXT), "losses_kind", ("churned", "at_risk"), default="churned",
-                                 format_func=lambda k: t(f"lost_{k}", TEXT))
-    with c4:
-        loss_by = param_select(t("loss_by", TEXT), "losses_by", ["", losses.COHORT] + loss_attributes,
-                               default=loss_default,
-                               format_func=lambda b: t("by_none", TEXT) if not b
-                               else t("by_cohort", TEXT) if b == losses.COHORT else b)
-    loss_attribute = t("by_cohort", TEXT) if loss_by == losses.COHORT else loss_by
-    lost = stages_ctx.metric("losses", period=loss_period, periods=loss_periods, by=loss_by or None)
-    lost["segment_label"] = [loss_segment_label(s) for s in lost["segment"]]
-    latest_period = lost["period"].iloc[-1] if not lost.empty else None
-    latest_rows = lost[lost["period"] == latest_period]
-    total_n = int(latest_rows[loss_kind].sum())
-    total_base = int(latest_rows[f"{loss_kind}_base"].sum())
-    if latest_period is not None:
-        st.markdown(t(f"total_{loss_kind}", TEXT, period=latest_period, n=format_number(total_n, lang),
-                      share=format_percent(total_n / total_base if total_base else 0.0, lang, 1),
-                      base=format_number(total_base, lang)))
-        if not loss_by:
-            st.caption(t("pick_attribute", TEXT))
-        else:
-            worst = losses.worst_segment(lost, loss_kind)
-            if worst is None:
-                st.info(t("no_worst", TEXT, period=latest_period, attribute=md(loss_attribute), min=losses.MIN_BASE))
-            else:
-                row = latest_rows[latest_rows[f"{loss_kind}_worst"]].iloc[0]
-                p = row[f"{loss_kind}_p"]
-                st.info(t(f"worst_{loss_kind}", TEXT, period=latest_period, attribute=md(loss_attribute),
-                          segment=md(loss_segment_label(worst)), share=format_percent(row[f"{loss_kind}_share"], lang, 1),
-                          base=format_number(row[f"{loss_kind}_base"], lang), n=format_number(row[loss_kind], lang),
-                          rest=format_percent(row[f"{loss_kind}_rest_share"], lang, 1),
-                          p=f"p < {format_number(0.001, lang, 3)}" if p < 0.001
-                          else f"p = {format_number(p, lang, 3)}"))
-        if bool(latest_rows["partial"].any()):
-            st.caption(t("loss_partial", TEXT, period=latest_period))
-    bars = px.bar(lost, x="period", y=f"{loss_kind}_share", color="segment_label", barmode="group",
-                  hover_data={loss_kind: True, f"{loss_kind}_base": True},
-                  labels={"period": t("period", TEXT), f"{loss_kind}_share": t(f"lost_{loss_kind}", TEXT),
-                          "segment_label": loss_attribute or t("segment", TEXT), loss_kind: t(f"lost_{loss_kind}", TEXT),
-                          f"{loss_kind}_base": t("base", TEXT)})
-    bars.update_yaxes(tickformat=".0%", rangemode="tozero")
-    bars.update_layout(height=380, showlegend=bool(loss_by), legend=dict(orientation="h", y=-0.2))
-    chart(bars, key="lifecycle_losses_chart")
-    shown_losses = lost.iloc[::-1][["period", "segment_label", loss_kind, f"{loss_kind}_base", f"{loss_kind}_share",
-                                    f"{loss_kind}_p", f"{loss_kind}_significant"]]
-    table(shown_losses, f"lifecycle_losses_{loss_kind}_by_{loss_by or 'all'}.csv", key="lifecycle_losses",
-          title=t("losses", TEXT),
-          column_config={"period": t("period", TEXT), "segment_label": loss_attribute or t("segment", TEXT),
-                         loss_kind: t(f"lost_{loss_kind}", TEXT), f"{loss_kind}_base": t("base", TEXT),
-                         f"{loss_kind}_share": st.column_config.NumberColumn(t("loss_share", TEXT), format="percent"),
-                         f"{loss_kind}_p": st.column_config.NumberColumn(t("p_value", TEXT), format="%.3f"),
-                         f"{loss_kind}_significant": st.column_config.CheckboxColumn(t("significant", TEXT))})
-    # drill-down: the customers lost in the latest period from one segment (the worst one first)
-    drill_rows = latest_rows[latest_rows[loss_kind] > 0].sort_values(
-        [f"{loss_kind}_worst", f"{loss_kind}_share"], ascending=False)
-    if not drill_rows.empty:
-        drill_values = ["" if s is None else str(s) for s in drill_rows["segment"]]
-        drill_counts = dict(zip(drill_values, drill_rows[loss_kind]))
-        d1, d2 = st.columns([2, 3])
-        with d1:
-            # a passing choice, not a link parameter: its options change with the period, kind and attribute
-            drill = st.selectbox(t("loss_drill", TEXT, period=latest_period), drill_values,
-                                 format_func=lambda v: f"{loss_segment_label(v or None)} ({drill_counts[v]})",
-                                 key=f"w.lifecycle.losses_drill.{loss_period}.{loss_kind}.{loss_by}")
-        with d2:
-            st.write("")
-            clicked = st.button(t("loss_use_filter", TEXT, n=format_number(drill_counts[drill], lang)),
-                                key="w.lifecycle.losses_use_filter")
-        if clicked:
-            value = losses.ALL if not loss_by else (drill or None)
-            ids = losses.lost_customers(ctx.dataset, loss_kind, loss_period, latest_period, as_of=ctx.as_of,
-                                        by=loss_by or None, value=value, config=ctx.config, segment=ctx.segment)
-            list_id = data.save_customer_list(ids)
-            update(segment=view().segment.with_customer_list(list_id))
-            st.rerun()
+losses_section(stages_ctx)  # clm_ui.losses, shared with the Overview
 
 # ------------------------------------------------------------------ growth accounting and stickiness
 st.subheader(t("growth", TEXT), help=t("growth_help", TEXT))

@@ -1,4 +1,5 @@
-"""Overview: headline cards with their change, the lifecycle bar, and stage history."""
+"""Overview: headline cards with their change, what changed, the framework's phases (at risk on their own),
+where we lose customers, and the phases over time."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import datetime as dt
 import plotly.express as px
 import streamlit as st
 
-from clm_core.config import STAGES
 from clm_core.i18n import format_currency, format_number, format_percent, format_points, framework_label
+from clm_ui import alerts
+from clm_ui.losses import section as losses_section
 from clm_ui.page import context
 from clm_ui.state import param_select, t, view
 from clm_ui.widgets import STAGE_COLORS, chart, table
@@ -35,7 +37,8 @@ TEXT = {
     "avg_value_help": ("Mean net revenue up to the as-of date of the customers with a purchase.",
                        "Mittlerer Nettoumsatz bis zum Stichtag der Kunden mit einem Kauf."),
     "lifecycle": ("Lifecycle stages ({framework})", "Lebenszyklusphasen ({framework})"),
-    "history": ("Stage history", "Phasenverlauf"),
+    "history": ("Phases over time ({framework})", "Phasenverlauf ({framework})"),
+    "at_risk_part": ("{phase}: at risk", "{phase}: gefährdet"),
     "month": ("Month", "Monat"),
     "no_nps": ("no answers", "keine Antworten"),
     "nps_help": ("{n} answers; ± is the 95 % margin of error.", "{n} Antworten; ± ist die 95-%-Fehlermarge."),
@@ -90,25 +93,39 @@ else:
     c4.metric(t("nps_period", TEXT, days=days), "–", help=t("no_nps", TEXT))
 c5.metric(t("avg_value", TEXT), format_currency(now["avg_value"], lang, 0),
           delta=format_currency(now["avg_value"] - before["avg_value"], lang, 0), help=t("avg_value_help", TEXT))
+# what changed: right under the cards, drawn last (its segments are those of the losses section's attribute)
+changes_box = st.container()
 
 
-def framework_colours() -> dict[str, str]:
-    """The framework's stages from light to dark blue in lifecycle order; the stage of churned customers in
-    the churned colour when it holds only them (a lapsed stage should not look like a good one)."""
+def phase_label(phase: str, at_risk: bool) -> str:
+    """A framework phase's name in the UI language; its at-risk part as "Retention: at risk"."""
+    name = framework_label(phase, lang)
+    return t("at_risk_part", TEXT, phase=name) if at_risk else name
+
+
+def phase_colours(phases) -> dict[str, str]:
+    """The framework's phases from light to dark blue in lifecycle order; the phase of churned customers in
+    the churned colour when it holds only them (a lapsed phase should not look like a good one), the at-risk
+    part in the at-risk colour."""
     labels = ctx.config.stage_labels()
     lapsed = labels["churned"] if list(labels.values()).count(labels["churned"]) == 1 else None
-    others = [s for s in ctx.config.framework_stages() if s != lapsed]
+    others = [p for p, at_risk in phases if p != lapsed and not at_risk]
     ramp = px.colors.sample_colorscale("Blues", [0.3 + 0.65 * i / max(len(others) - 1, 1) for i in range(len(others))])
-    colours = {**dict(zip(others, ramp)), **({lapsed: STAGE_COLORS["churned"]} if lapsed else {})}
-    return {framework_label(stage, lang): colour for stage, colour in colours.items()}
+    colours = {phase_label(p, False): c for p, c in zip(others, ramp)}
+    if lapsed:
+        colours[phase_label(lapsed, False)] = STAGE_COLORS["churned"]
+    colours.update({phase_label(p, True): STAGE_COLORS["at_risk"] for p, at_risk in phases if at_risk})
+    return colours
 
 
-framework = ctx.metric("framework_distribution")
-framework["stage"] = [framework_label(s, lang) for s in framework["stage"]]
-st.subheader(t("lifecycle", TEXT, framework=framework_label(ctx.config.framework, lang)))
+framework_name = framework_label(ctx.config.framework, lang)
+framework = ctx.metric("phase_distribution")
+framework["stage"] = [phase_label(p, r) for p, r in zip(framework["phase"], framework["at_risk"])]
+colours = phase_colours(list(zip(framework["phase"], framework["at_risk"])))
+st.subheader(t("lifecycle", TEXT, framework=framework_name))
 labelled = framework.assign(row="", customers_text=[format_number(n, lang) for n in framework["customers"]],
                             share_text=[format_percent(s, lang, 1) for s in framework["share"]])
-bar = px.bar(labelled, x="customers", y="row", color="stage", orientation="h", color_discrete_map=framework_colours(),
+bar = px.bar(labelled, x="customers", y="row", color="stage", orientation="h", color_discrete_map=colours,
              text=[format_percent(s, lang, 0) for s in framework["share"]],
              custom_data=["customers_text", "share_text"],
              labels={"customers": t("customers"), "row": "", "stage": t("stage")})
@@ -118,20 +135,27 @@ bar.update_traces(hovertemplate="%{fullData.name}: %{customdata[0]} (%{customdat
 bar.update_layout(height=230, barmode="stack", yaxis_visible=False, margin=dict(l=10, r=10, t=10, b=10),
                   legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, xanchor="left", title_text=""))
 chart(bar, key="lifecycle_bar")
-table(framework, "lifecycle_stages.csv", key="framework_table",
-      title=t("lifecycle", TEXT, framework=framework_label(ctx.config.framework, lang)),
+table(framework[["stage", "customers", "share"]], "lifecycle_stages.csv", key="framework_table",
+      title=t("lifecycle", TEXT, framework=framework_name),
       column_config={"stage": t("stage"), "customers": t("customers"), "share": t("share")})
 
-st.subheader(t("history", TEXT))
-history = ctx.metric("stage_history", months=24)
-history["stage_label"] = history["stage"].map(lambda s: t(s))
-area = px.area(history, x="month", y="customers", color="stage", color_discrete_map=STAGE_COLORS,
-               category_orders={"stage": list(STAGES)},
-               labels={"month": t("month", TEXT), "customers": t("customers"), "stage": t("stage")})
-area.for_each_trace(lambda trace: trace.update(name=t(trace.name), hovertemplate=t(trace.name)
-                                               + "<br>%{x|%Y-%m}: %{y:,}<extra></extra>"))
+# ------------------------------------------------------------------ where are we losing customers? (clm_ui.losses)
+losses_by = losses_section(ctx, prefix="overview_losses", compact=True)
+
+# ------------------------------------------------------------------ the phases over time, in the same names
+st.subheader(t("history", TEXT, framework=framework_name))
+history = ctx.metric("phase_history", months=24)
+history["stage_label"] = [phase_label(p, r) for p, r in zip(history["phase"], history["at_risk"])]
+area = px.area(history, x="month", y="customers", color="stage_label", color_discrete_map=colours,
+               category_orders={"stage_label": list(framework["stage"])},
+               labels={"month": t("month", TEXT), "customers": t("customers"), "stage_label": t("stage")})
+area.for_each_trace(lambda trace: trace.update(hovertemplate=trace.name + "<br>%{x|%Y-%m}: %{y:,}<extra></extra>"))
 chart(area, key="history_chart")
-table(history[["month", "stage", "stage_label", "customers", "share"]], "stage_history.csv", key="history_table",
-      title=t("history", TEXT),
-      column_config={"month": t("month", TEXT), "stage": None, "stage_label": t("stage"),
+table(history[["month", "phase", "at_risk", "stage_label", "customers", "share"]], "phase_history.csv",
+      key="history_table", title=t("history", TEXT, framework=framework_name),
+      column_config={"month": t("month", TEXT), "phase": None, "at_risk": None, "stage_label": t("stage"),
                      "customers": t("customers"), "share": t("share")})
+
+# ------------------------------------------------------------------ what changed (clm_ui.alerts), under the cards
+with changes_box:
+    alerts.panel(ctx, days, by=losses_by)
