@@ -88,9 +88,14 @@ def test_demo_map_and_measures(database, demo_paths):
     table = at.dataframe[0].value
     assert table["customers"].sum() == cities["customers"].sum()
 
-    # offline outlines under the bubbles: bundled Natural Earth countries, drawn first
-    assert spec["layers"][0]["@@type"] == "GeoJsonLayer"
-    names = {f["properties"]["name"] for f in spec["layers"][0]["data"]["features"]}
+    # the sea first (opaque, the whole world), then the offline outlines under the bubbles: bundled Natural
+    # Earth countries
+    assert [layer["@@type"] for layer in spec["layers"]] == ["SolidPolygonLayer", "GeoJsonLayer", "ScatterplotLayer",
+                                                             "TextLayer"]
+    sea = spec["layers"][0]
+    assert sea["data"] == [{"polygon": [[[-180, -85], [180, -85], [180, 85], [-180, 85]]]}]
+    assert len(sea["getFillColor"]) == 3  # no alpha: opaque
+    names = {f["properties"]["name"] for f in spec["layers"][1]["data"]["features"]}
     assert {"Germany", "Austria", "Switzerland"} <= names
     # labels: the largest places first, and no two label boxes overlap at the initial zoom
     labels = layer(spec, "TextLayer")["data"]
@@ -117,6 +122,32 @@ def test_demo_map_and_measures(database, demo_paths):
     top = max((p for p in risk if p["value"] is not None), key=lambda p: p["value"])
     assert top["fill"][:3] == list(geo.RAMPS["reds"][2])
     assert at.session_state["clm_view"].param("map_measure") == "at_risk_share"
+
+
+def placeholder(at) -> str:
+    """The map's placeholder CSS (st.html in the map's box)."""
+    styles = [h.value for h in at.get("html") if "st-key-map_box" in h.value]
+    assert len(styles) == 1
+    return styles[0]
+
+
+def test_the_map_box_says_what_it_draws_until_the_map_is_there(database, demo_paths):
+    """No empty grey box: the box the map sits in (the loading skeleton, then the chart before its canvas draws)
+    is a light panel naming what is drawn; the map's sea layer is opaque and covers it once drawn."""
+    _, expected = load(database, demo_paths)
+    cities = expected["cities"]
+    n = int(cities["latitude"].notna().sum())
+    at = open_page()
+    assert not at.exception
+    assert len(bubbles(deck(at))) == n
+    css = placeholder(at)
+    assert f'content: "Drawing the map of {n} places…"' in css
+    assert '.st-key-map_box [data-testid="stSkeleton"] { height: 560px;' in css
+    assert '.st-key-map_box [data-testid="stDeckGlJsonChart"]::before' in css
+    assert "background: rgb(234, 240, 246)" in css and layer(deck(at), "SolidPolygonLayer")["getFillColor"] == [
+        234, 240, 246]  # the panel has the sea's colour: no flash when the map covers it
+    german = open_page(lang="de")
+    assert f'content: "Zeichne die Karte mit {n} Orten…"' in placeholder(german)
 
 
 def test_german_map(database, demo_paths):
@@ -150,6 +181,8 @@ def test_country_fallback_without_coordinates(database, tmp_path):
     points = bubbles(deck(at))
     # DE and AT at their approximate centres; Narnia has none and appears only in the chart and table
     assert [p["name"] for p in points] == ["DE", "AT"]
+    assert 'content: "Drawing the map of 2 places…"' in placeholder(at)
+    assert '[data-testid="stSkeleton"] { height: 440px;' in placeholder(at)
     assert [(p["latitude"], p["longitude"]) for p in points] == [geo.COUNTRY_CENTROIDS["DE"],
                                                                  geo.COUNTRY_CENTROIDS["AT"]]
     # DE: customers 1 (bought 06-01) and 2 (last purchase 01-01, at risk): share 0.5; AT: 0
@@ -171,6 +204,7 @@ def test_no_location_explains_what_to_upload(database, tmp_path):
     at = open_page()
     assert not at.exception
     assert len(at.get("deck_gl_json_chart")) == 0
+    assert not [h for h in at.get("html") if "st-key-map_box" in h.value]  # no map, no placeholder
     assert "latitude" in at.info[0].value and "country" in at.info[0].value
     german = open_page(lang="de")
     assert "Kundenorte" in german.info[0].value

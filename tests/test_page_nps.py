@@ -7,6 +7,7 @@ import re
 
 import pandas as pd
 import pytest
+import streamlit
 from streamlit.testing.v1 import AppTest
 
 from clm_core import ingest, store
@@ -167,3 +168,25 @@ def test_as_of_before_the_first_answer_explains_instead_of_failing(demo_db):
     at = open_page(asof="2020-01-01")
     assert not at.exception
     assert "No NPS answers" in at.info[0].value
+
+
+def test_the_filter_button_is_as_wide_as_its_label_in_both_languages(demo_db, monkeypatch):
+    """"Anwenden" was cut off ("Anw…") in a fixed quarter of a third of the page: the button now sits beside the
+    select box in a horizontal row that wraps, as wide as its label, in no column."""
+    widths = {}
+    real = streamlit.form_submit_button
+
+    def submit(label, *args, **kwargs):
+        widths[label] = kwargs.get("width")
+        return real(label, *args, **kwargs)
+
+    monkeypatch.setattr(streamlit, "form_submit_button", submit)
+    for lang, label, box in (("de", "Anwenden", "Als Segmentfilter verwenden"), ("en", "Apply", "Use as segment filter")):
+        at = open_page(lang=lang)
+        assert not at.exception
+        assert widths[label] == "content"
+        row = at.container(key="nps_drill_row")
+        assert [b.label for b in row.button] == [label]
+        assert [s.label for s in row.selectbox] == [box]
+        assert row.proto.flex_container.wrap  # too narrow a page: the button goes under the select box
+        assert not any(label in [b.label for b in column.button] for column in at.columns)

@@ -85,6 +85,7 @@ TEXT = {
                     "Spalten **city** und **country** (z. B. DE, AT, CH)."),
     "cities_only": ("Customers by city (no coordinates or countries to place them on a map)",
                     "Kunden nach Stadt (ohne Koordinaten oder Länder für eine Karte)"),
+    "drawing": ("Drawing the map of {n} places…", "Zeichne die Karte mit {n} Orten…"),
 }
 LABEL_COUNT = 12
 MAP_WIDTH = 900  # pixels the initial view is fitted to (the chart is at least about this wide on a laptop)
@@ -92,6 +93,9 @@ MAP_HEIGHT, COUNTRY_MAP_HEIGHT = 560, 440
 LABEL_SIZE, LABEL_OFFSET = 12, 14  # text height and its distance above the bubble, pixels
 OUTLINES = Path(__file__).resolve().parents[1] / "clm_core" / "data" / "countries_europe.geojson"
 RAMP = {"customers": "blues", "revenue": "blues", "at_risk_share": "reds"}
+SEA = [234, 240, 246]  # the map's background, opaque: it covers the placeholder text once the map has drawn
+WORLD = [[[-180, -85], [180, -85], [180, 85], [-180, 85]]]
+MAP_BOX = "map_box"  # key of the container the map sits in (its CSS class is st-key-map_box)
 
 ctx = context()
 lang = view().lang
@@ -194,10 +198,36 @@ def deck(frame: pd.DataFrame, names: pd.Series, radius_m: float, height: int, ma
         layers.insert(0, pdk.Layer("GeoJsonLayer", data=shapes, id="countries", stroked=True, filled=True,
                                    get_fill_color=[241, 243, 246], get_line_color=[160, 168, 178],
                                    line_width_min_pixels=1, pickable=False))
+    # the sea first: an opaque canvas, so that the "drawing the map" text behind it shows only until the map draws
+    layers.insert(0, pdk.Layer("SolidPolygonLayer", data=[{"polygon": WORLD}], id="sea", get_polygon="polygon",
+                               get_fill_color=SEA, pickable=False))
     tooltip = {"text": "{name}\n" + f"{t('customers')}: " + "{customers_text}\n" + f"{t('revenue')}: "
                + "{revenue_text}\n" + f"{t('at_risk_share', TEXT)}: " + "{at_risk_text}"}
     # map_provider=None: no basemap tiles are requested (they would need the internet); only the layers draw.
     return pdk.Deck(layers=layers, initial_view_state=state, map_provider=None, tooltip=tooltip)
+
+
+def placeholder_style(places: int, height: int) -> str:
+    """CSS that fills the map's box with a light panel naming what is drawn, until the map is there: the browser
+    loads deck.gl (a large script) on the first map of a session and shows an empty grey box meanwhile, then a
+    blank canvas until WebGL has drawn. The text is the app's own (no user text), quoted for CSS."""
+    text = t("drawing", TEXT, n=format_number(places, lang)).replace("\\", "\\\\").replace('"', '\\"')
+    box = f".st-key-{MAP_BOX}"
+    panel = (f"background: rgb({SEA[0]}, {SEA[1]}, {SEA[2]}); border-radius: 0.5rem; display: flex; "
+             "align-items: center; justify-content: center;")
+    label = f'content: "{text}"; color: #4a5563; font-size: 0.95rem;'
+    return (f"<style>{box} [data-testid=\"stSkeleton\"] {{ height: {height}px; {panel} }}"
+            f"{box} [data-testid=\"stSkeleton\"]::after {{ {label} }}"
+            f"{box} [data-testid=\"stDeckGlJsonChart\"] {{ {panel} }}"
+            f"{box} [data-testid=\"stDeckGlJsonChart\"]::before {{ {label} position: absolute; }}</style>")
+
+
+def draw_map(chart: pdk.Deck, places: int, height: int) -> None:
+    """The map in its box, with the placeholder text shown until it has drawn (see placeholder_style); the data
+    is computed before (with a spinner saying what), so the box appears only when there is a map to draw."""
+    with st.container(key=MAP_BOX):
+        st.html(placeholder_style(places, height))
+        st.pydeck_chart(chart, height=height, key="map_deck")
 
 
 def legend(frame: pd.DataFrame) -> None:
@@ -242,8 +272,8 @@ if coverage["with_coordinates"]:
         names = pd.Series([unknown if pd.isna(a) else f"{format_number(a, lang, 2)}, {format_number(o, lang, 2)}"
                            for a, o in zip(places["latitude"], places["longitude"])])
     on_map = places["latitude"].notna() & places["longitude"].notna()
-    st.pydeck_chart(deck(places[on_map], names[on_map], 25_000 if level == "city" else 8_000, MAP_HEIGHT),
-                    height=MAP_HEIGHT, key="map_deck")
+    draw_map(deck(places[on_map], names[on_map], 25_000 if level == "city" else 8_000, MAP_HEIGHT),
+             int(on_map.sum()), MAP_HEIGHT)
     legend(places[on_map])
     st.caption(t("no_basemap", TEXT))
     if level == "grid":
@@ -264,8 +294,8 @@ elif coverage["with_country"]:
     names = nations["country"].fillna(unknown)
     known = nations["latitude"].notna()
     if known.any():
-        st.pydeck_chart(deck(nations[known], names[known], 80_000, COUNTRY_MAP_HEIGHT, max_zoom=5.5),
-                        height=COUNTRY_MAP_HEIGHT, key="map_deck")
+        draw_map(deck(nations[known], names[known], 80_000, COUNTRY_MAP_HEIGHT, max_zoom=5.5), int(known.sum()),
+                 COUNTRY_MAP_HEIGHT)
         legend(nations[known])
         others = nations.loc[~known & nations["country"].notna(), "country"].tolist()
         if others:

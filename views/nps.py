@@ -97,6 +97,7 @@ GROUP_COLORS = {"promoter": "#2e8b57", "passive": "#b0b7c0", "detractor": "#c039
 #: customer_index columns that make no sense as a breakdown
 NOT_ATTRIBUTES = {"customer_id", "implicit", "latitude", "longitude", "created_at", "first_seen", "postal_code"}
 MAX_BARS = 30
+DRILL_WIDTH = 320  # pixels of the "Use as segment filter" select box (the button beside it takes what it needs)
 LEGEND_ABOVE = dict(orientation="h", yanchor="bottom", y=1.02, x=0, xanchor="left")  # clear of the axis labels
 
 # The NPS file is optional: say what to upload (checked here before context(), whose own message
@@ -326,12 +327,13 @@ table(groups[["group", "label", "customers", *measures]], "nps_value_by_group.cs
                      "active_share": st.column_config.NumberColumn(t("active_share", TEXT), format="percent"),
                      "mean_purchase_days": st.column_config.NumberColumn(t("mean_purchase_days", TEXT),
                                                                          format="%.1f")})
-with st.columns([1, 2])[0]:
-    with st.form("nps_drill", border=False):
-        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-        chosen = c1.selectbox(t("use_group", TEXT), list(nps_relations.GROUPS), format_func=lambda g: t(g, TEXT),
-                              key="w.nps.drill_group")
-        if c2.form_submit_button(t("use_group_button", TEXT)):
+with st.form("nps_drill", border=False):
+    # side by side in a row: the button as wide as its label ("Anwenden" was cut off in a fixed narrow column);
+    # where the row is too narrow it wraps under the select box instead
+    with st.container(horizontal=True, vertical_alignment="bottom", key="nps_drill_row"):
+        chosen = st.selectbox(t("use_group", TEXT), list(nps_relations.GROUPS), format_func=lambda g: t(g, TEXT),
+                              key="w.nps.drill_group", width=DRILL_WIDTH)
+        if st.form_submit_button(t("use_group_button", TEXT), width="content"):
             ids = nps_relations.nps_group_customers(ctx.dataset, ctx.as_of, ctx.segment, ctx.config, since, chosen)
             list_id = data.save_customer_list(ids)
             update(segment=view().segment.with_customer_list(list_id))
