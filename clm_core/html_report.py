@@ -20,6 +20,7 @@ Pure logic, no Streamlit: ``clm_ui.widgets`` collects the run's charts and table
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import functools
 import html
 import json
@@ -128,7 +129,8 @@ def _whole_numbers(values: pd.Series) -> bool:
 
 
 def _is_number_value(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    return isinstance(value, (int, float, np.integer, np.floating, decimal.Decimal)) and not isinstance(
+        value, (bool, np.bool_))
 
 
 def _numbers(values: pd.Series) -> bool:

@@ -196,7 +196,7 @@ def sheet_name(title, used: set[str], fallback: str = "Table") -> str:
     """``title`` as an Excel sheet name: without ``[]:*?/\\``, at most 31 characters, not starting or ending
     with an apostrophe, not "History" (reserved), and unique (case-insensitively) among ``used``, which gets
     it added."""
-    name = BAD_SHEET_CHARACTERS.sub("_", str(title)).strip().strip("'").strip()[:MAX_SHEET_NAME].strip("'")
+    name = BAD_SHEET_CHARACTERS.sub("_", str(title)).strip().strip("'").strip()[:MAX_SHEET_NAME].rstrip().rstrip("'")
     if not name:
         name = fallback
     if name.lower() == "history":
@@ -205,7 +205,7 @@ def sheet_name(title, used: set[str], fallback: str = "Table") -> str:
     while candidate.lower() in used:
         number += 1
         suffix = f" ({number})"
-        candidate = name[:MAX_SHEET_NAME - len(suffix)].rstrip("'") + suffix
+        candidate = name[:MAX_SHEET_NAME - len(suffix)].rstrip().rstrip("'") + suffix
     used.add(candidate.lower())
     return candidate
 

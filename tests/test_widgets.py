@@ -86,6 +86,7 @@ def test_a_page_offers_the_workbook_of_its_tables(demo_db):
     import openpyxl
     from apptest import open_page
 
+    from clm_core.workbook import sheet_name
     from clm_ui.widgets import SHOWN, view_workbook_bytes
 
     at = open_page("overview", lang="de")
@@ -93,23 +94,109 @@ def test_a_page_offers_the_workbook_of_its_tables(demo_db):
     buttons = [b for b in at.sidebar.get("download_button") if b.proto.label == "Excel-Arbeitsmappe dieser Ansicht"]
     assert len(buttons) == 1
     shown = at.session_state[SHOWN]
-    assert [title for title, *_ in shown["tables"]] == ["lifecycle_stages", "stage_history"]
-    assert len(at.dataframe) == 2
+    titles = [title for title, *_ in shown["tables"]]
+    assert len(titles) == len(at.dataframe)  # every table the page drew, titled by its section
+    framework = next(i for i, title in enumerate(titles) if title.startswith("Lebenszyklusphasen ("))
+    history = next(i for i, title in enumerate(titles) if title.startswith("Phasenverlauf"))
     for (_, frame, _, _), element in zip(shown["tables"], at.dataframe):  # the tables the page drew
         assert list(frame.columns) == list(element.value.columns)
         assert frame.iloc[:, 0].tolist() == element.value.iloc[:, 0].tolist()
 
     book = openpyxl.load_workbook(io.BytesIO(view_workbook_bytes(shown)))
-    assert book.sheetnames == ["Ansicht", "lifecycle_stages", "stage_history"]
+    assert book.sheetnames[0] == "Ansicht" and len(book.sheetnames) == 1 + len(titles)
+    assert all(len(name) <= 31 for name in book.sheetnames)
+    assert book.sheetnames[1 + framework] == sheet_name(titles[framework], {"ansicht"})
     view = {row[0]: row[1] for row in book["Ansicht"].iter_rows(values_only=True)}
     assert view["Seite"] == "Überblick" and view["Datensatz"] == "Demo" and view["Segmentfilter"] == "keiner"
     assert view["Stichtag"].date() == shown["as_of"]
-    history = book["stage_history"]
-    assert [c.value for c in history[1]] == ["Monat", "Phase", "Kunden", "Anteil"]  # the key "stage" is hidden
-    assert history["A2"].value == shown["tables"][1][1]["month"].iloc[0]  # YYYY-MM, text as on the page
-    assert history["C2"].data_type == "n" and history["D2"].number_format == "0.0 %"
+    assert "?page=overview&lang=de" in view["Link"]
+    sheet = book[book.sheetnames[1 + history]]
+    header = [c.value for c in sheet[1]]
+    assert header[:2] == ["Monat", "Phase"] and header[-2:] == ["Kunden", "Anteil"]  # hidden keys left out
+    history_frame = shown["tables"][history][1]
+    assert sheet["A2"].value == history_frame["month"].iloc[0]  # YYYY-MM, text as on the page
+    customers = header.index("Kunden")
+    assert sheet.cell(2, customers + 1).data_type == "n"
+    assert sheet.cell(2, customers + 2).number_format == "0.0 %"
 
     # the Data page offers no workbook, and keeps no tables
     data = open_page("data")
     assert not [b for b in data.get("download_button") if b.proto.label == "Excel workbook of this view"]
     assert SHOWN not in data.session_state
+
+
+def clicked(monkeypatch):
+    """Record the deferred downloads of the next AppTest run: ``click(button)`` then does what a click in
+    the browser does (Streamlit runs the button's callable) and returns the file (its ``content`` and the
+    download's ``filename``)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    managers = []
+    original = MediaFileManager.add_deferred
+
+    def recording(self, *args, **kwargs):
+        managers.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", recording)
+
+    def click(button):
+        manager = managers[-1]
+        url = manager.execute_deferred(button.proto.deferred_file_id)
+        return manager._storage.get_file(url.rsplit("/", 1)[-1])
+
+    return click
+
+
+def test_a_page_offers_the_report_and_a_click_writes_it(demo_db, monkeypatch):
+    import html
+
+    from apptest import APP
+    from streamlit.testing.v1 import AppTest
+
+    from clm_core.html_report import pdf_browser
+    from clm_core.i18n import format_number
+    from clm_ui.widgets import SHOWN
+
+    click = clicked(monkeypatch)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["page"], at.query_params["lang"] = "overview", "de"
+    at.context["url"] = "http://localhost:8501/overview"  # the address the browser shows
+    at.run()
+    assert not at.exception
+    buttons = {b.proto.label: b for b in at.sidebar.get("download_button")}
+    report = buttons["Bericht dieser Ansicht (HTML, als PDF druckbar)"]
+    assert ("Bericht dieser Ansicht (PDF)" in buttons) == (pdf_browser() is not None)  # where a Chromium is
+    file = click(report)
+    assert file.filename.startswith("overview_") and file.filename.endswith(".html") and file.mimetype == "text/html"
+    document = file.content.decode("utf-8")
+
+    shown = at.session_state[SHOWN]
+    charts = [entry for entry in shown["items"] if entry[0] == "chart"]
+    assert charts and document.count('<script type="application/json" id="figure-') == len(charts)
+    assert "<h1>Überblick</h1>" in document and "<dd>Demo</dd>" in document and "<dd>keiner</dd>" in document
+    assert f"<dd>{shown['as_of'].strftime('%d.%m.%Y')}</dd>" in document
+    assert '<a href="http://localhost:8501/overview?page=overview&amp;lang=de' in document  # the view's link
+    for title, frame, _, _ in shown["tables"]:
+        assert f"<h2>{html.escape(title)}</h2>" in document
+    _, framework, _, _ = next(table for table in shown["tables"] if table[0].startswith("Lebenszyklusphasen ("))
+    for customers in framework["customers"].head(500):
+        assert f'<td class="num">{format_number(customers, "de")}</td>' in document  # German thousands
+    assert '<html lang="de">' in document and "<script src" not in document
+
+
+def test_the_report_of_a_hostile_dataset_name_escapes_it(database, demo_paths, monkeypatch):
+    from apptest import open_page
+
+    from clm_core import ingest, store
+
+    con = store.connect(database)
+    ingest.load(store.create_dataset(con, "<script>alert(1)</script>"), demo_paths)
+    con.disconnect()
+    click = clicked(monkeypatch)
+    at = open_page("overview")
+    assert not at.exception
+    button = next(b for b in at.sidebar.get("download_button") if b.proto.label.startswith("Report of this view"))
+    document = click(button).content.decode("utf-8")
+    assert "<script>alert(1)</script>" not in document
+    assert "<dd>&lt;script&gt;alert(1)&lt;/script&gt;</dd>" in document

@@ -160,3 +160,28 @@ def test_awkward_values_do_not_break_the_workbook():
     assert [sheet[f"D{r}"].value for r in (2, 3, 4)] == ["'-a", "b", "'-a"]
     assert sheet["E2"].value == dt.datetime(2024, 3, 5, 14, 30) and sheet["E2"].number_format == "yyyy-mm-dd hh:mm"
     assert sheet["F2"].value == "2024-01"
+
+
+def test_sheets_are_named_after_the_sections_titles():
+    """Titles as the pages give them (the section's heading in the UI language): forbidden characters
+    replaced, cut to 31 characters, unique also after the cut."""
+    details = "Kampagnenwirkung · Details: Umsatz, Kosten, vorher → nachher"
+    titles = ["Zuordnung: Lebenszyklusphase → 5-Phasen-Modell", "Phasenverlauf", "Phasenverlauf",
+              details, details, "Wer? [Segment A/B] *neu*", "Ansicht"]
+    data = view_workbook([("Seite", "Lebenszyklus")], [(title, pd.DataFrame({"n": [i]})) for i, title in
+                                                        enumerate(titles)], "de")
+    book = opened(data)
+    assert book.sheetnames == [
+        "Ansicht", "Zuordnung_ Lebenszyklusphase →", "Phasenverlauf", "Phasenverlauf (2)",
+        "Kampagnenwirkung · Details_ Ums", "Kampagnenwirkung · Details_ (2)", "Wer_ _Segment A_B_ _neu_",
+        "Ansicht (2)"]
+    assert all(len(name) <= 31 for name in book.sheetnames)
+    assert [book[name]["A2"].value for name in book.sheetnames[1:]] == list(range(len(titles)))  # in order
+
+
+def test_the_link_is_the_full_address_when_the_browser_gives_it():
+    state = ViewState(page="nps", lang="en", dataset="ds1")
+    link = dict(describe_view(state, base_url="https://clm.example.com/nps?old=1#top"))["Link"]
+    assert link == "https://clm.example.com/nps?page=nps&lang=en&ds=ds1"
+    for base in (None, "", "javascript:alert(1)", "file:///etc/passwd", "https://", 'https://x.example/" x="'):
+        assert dict(describe_view(state, base_url=base))["Link"] == "?page=nps&lang=en&ds=ds1"
