@@ -26,7 +26,8 @@ TEXT = {
              "(two-proportion z-test, for customers who reached the step before {days} days earlier). Listed only "
              "when significant after the Benjamini–Hochberg correction over all tests run (5 % false discovery "
              "rate), each period with at least {min} answers or customers. A segment of {attribute} is named when "
-             "its own change is significant (Bonferroni over its segments) and makes at least half of the total.",
+             "its own change is significant (Bonferroni over its segments), makes at least half of the total, and "
+             "the other customers together show no significant change.",
              "Die letzten {days} Tage gegenüber den {days} Tagen davor, getestet für NPS (außerhalb der Fehlermarge "
              "der Differenz), aktiven Anteil, neu gefährdete und abgewanderte Kunden (z-Tests für zwei Anteile), "
              "Umsatz (Normalnäherung des zusammengesetzten Poisson-Prozesses) und die Konversion jedes "
@@ -34,7 +35,8 @@ TEXT = {
              "{days} Tage früher erreichten). Aufgeführt nur, was nach der Benjamini-Hochberg-Korrektur über alle "
              "Tests signifikant ist (5 % Falscherkennungsrate), mit mindestens {min} Antworten oder Kunden je "
              "Zeitraum. Ein Segment von {attribute} wird genannt, wenn seine eigene Änderung signifikant ist "
-             "(Bonferroni über seine Segmente) und mindestens die Hälfte der gesamten ausmacht."),
+             "(Bonferroni über seine Segmente), mindestens die Hälfte der gesamten ausmacht und sich die übrigen "
+             "Kunden zusammen nicht signifikant verändert haben."),
     "period": ("Last {days} days against the {days} days before:", "Letzte {days} Tage gegenüber den {days} Tagen davor:"),
     "nothing": ("Nothing changed beyond noise in the last {days} days against the {days} days before ({n} tests).",
                 "In den letzten {days} Tagen hat sich gegenüber den {days} Tagen davor nichts über das Rauschen "

@@ -125,6 +125,26 @@ def test_revenue_counts_and_the_small_formulas_by_hand(fixture):
     assert two_proportion_p(10, 100, 10, 100) == 1.0 and nps_difference_p(1, 0, 1, 1, 0, 1) == 1.0
 
 
+def test_a_large_segment_does_not_drive_a_change_everybody_shares():
+    import pandas as pd
+
+    from clm_core.metrics.changes import _test, driver
+
+    def churn(big, small):  # (lost before, lost after) of 800 and 200 customers in the base
+        return pd.DataFrame({"segment": ["big", "small"], "size0": [800, 200], "count0": [big[0], small[0]],
+                             "size1": [800, 200], "count1": [big[1], small[1]]})
+
+    everybody = churn((40, 120), (10, 30))  # 5 % → 15 % in both: big makes 80 % of the change
+    change = _test("churned", everybody, 30)
+    assert change.p_value < 0.001 and driver(change, everybody, "tier", 30).segment is None
+    only_big = churn((40, 120), (10, 10))  # only big moves
+    change = _test("churned", only_big, 30)
+    found = driver(change, only_big, "tier", 30)
+    assert (found.attribute, found.segment) == ("tier", "big")
+    assert found.segment_share == pytest.approx((800 / 1000) * (0.10) / (0.08))  # its rate effect / the total's
+    assert (found.segment_before, found.segment_after) == (0.05, 0.15)
+
+
 # ----------------------------------------------------------------------------------- generated data
 
 HISTORY = 1200  # days of data up to AS_OF

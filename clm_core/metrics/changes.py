@@ -34,8 +34,11 @@ Segment driver (``by`` = a customer attribute): for a reported movement each seg
 its own difference for revenue (the segments' differences add up to the total), its rate effect
 w·(m₁ − m₀) for shares and NPS (w = its weight in the later period: answers, base) — over the total change.
 The driver is the segment with the largest contribution, when that is at least ``driver_share`` (half) of the
-total and its own test (as above, on its customers only, at least ``min_size`` each) is significant after
-Bonferroni over the segments tested (p · m < alpha). There is none when the change is spread out.
+total, its own test (as above, on its customers only, at least ``min_size`` each) is significant after
+Bonferroni over the segments tested (p · m < alpha), and the other customers taken together (at least
+``min_size`` each) show no significant change (p ≥ alpha): the change is the segment's, not everybody's — a
+large segment alone would otherwise "explain" most of any change. There is none when the change is spread
+out.
 
 Everything is aggregated in the database; pandas holds one row per segment and period.
 """
@@ -359,13 +362,16 @@ def driver(change: Change, frame: pd.DataFrame, attribute: str, min_size: int, a
     if tested.empty or total_difference == 0:
         return change
     size_after = change.size_after
+    total = frame.drop(columns="segment").sum()
     best = None
     for _, row in tested.iterrows():  # one row per segment value
         before, after = _values(change.kind, row)
         weight = 1.0 if change.kind == "revenue" else row["size1"] / size_after
         share = weight * (after - before) / total_difference
         p = _p_value(change.kind, row)
-        if share >= driver_share and p * len(tested) < alpha and (best is None or share > best[0]):
+        rest = total - row.drop("segment")  # the other customers together (all counts add up)
+        rest_moved = rest["size0"] < min_size or rest["size1"] < min_size or _p_value(change.kind, rest) < alpha
+        if share >= driver_share and p * len(tested) < alpha and not rest_moved and (best is None or share > best[0]):
             best = (share, row["segment"], before, after, row, p)
     if best is None:
         return change
