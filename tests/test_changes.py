@@ -229,6 +229,27 @@ def test_a_planted_nps_drop_and_a_segment_s_churn_are_found(planted):
     assert "active_share" not in found and "revenue" not in found
 
 
+def test_conversion_reads_only_the_paths_that_can_count(planted):
+    """conversion_counts limits the funnel to customers at step 1 after T − 3·days − window_days: every path
+    with step k − 1 in the compared cohorts is among them, and the limited paths are the same paths."""
+    import pandas as pd
+
+    from clm_core.metrics.changes import default_steps
+    from clm_core.metrics.funnel import funnel_paths
+
+    steps = default_steps(planted)
+    assert steps == ["created", "first_purchase", "repeat_purchase", "promoter"]
+    since = AS_OF - dt.timedelta(days=3 * 30 + 365)
+    every = funnel_paths(planted, steps, AS_OF).execute().sort_values("customer_id", ignore_index=True)
+    limited = funnel_paths(planted, steps, AS_OF, since=since).execute().sort_values("customer_id", ignore_index=True)
+    assert 0 < len(limited) < len(every)
+    pd.testing.assert_frame_equal(limited, every[every["d1"] > pd.Timestamp(since)].reset_index(drop=True),
+                                  check_dtype=False)
+    for k in range(2, len(steps) + 1):
+        in_cohorts = every[every[f"d{k - 1}"] > pd.Timestamp(AS_OF - dt.timedelta(days=90))]
+        assert len(in_cohorts) and (in_cohorts["d1"] > pd.Timestamp(since)).all()
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_noise_only_reports_nothing(load, seed):
     dataset = load(name=f"noise{seed}", **generate(seed))

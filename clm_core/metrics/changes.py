@@ -296,8 +296,10 @@ def conversion_counts(dataset: Dataset, as_of: dt.date, days: int, steps, window
     ``k<k>_count0/1`` of them at step k within ``days`` days."""
     from clm_core.metrics.funnel import funnel_paths
 
-    path = _with_segment(funnel_paths(dataset, steps, as_of, window_days, (), segment, config), attribute)
     edges = [as_of - dt.timedelta(days=n * days) for n in (3, 2, 1)]
+    # a customer at step k − 1 after edges[0] reached step 1 at most window_days before: only those count
+    since = edges[0] - dt.timedelta(days=window_days)
+    path = _with_segment(funnel_paths(dataset, steps, as_of, window_days, (), segment, config, since), attribute)
     counts = {}
     for k in range(2, len(steps) + 1):
         before, reached = path[f"d{k - 1}"], path[f"d{k}"]

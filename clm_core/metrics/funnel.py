@@ -69,13 +69,16 @@ def occurrences(dataset: Dataset, name: str, as_of: dt.date):
 
 
 def funnel_paths(dataset: Dataset, steps, as_of=None, window_days: int = 365, exclusions=(), segment=None,
-                 config=None):
-    """Ibis table: customer_id, d1 … dn (day at each step, null when not reached)."""
+                 config=None, since: dt.date | None = None):
+    """Ibis table: customer_id, d1 … dn (day at each step, null when not reached); with ``since`` only the
+    customers whose day at step 1 is after it (their paths unchanged)."""
     steps = _as_steps(steps)
     as_of = resolve_as_of(dataset, as_of)
     customers = segment_customers(dataset, segment, as_of, config)
     first = restrict(occurrences(dataset, steps[0].name, as_of), customers)
     path = first.group_by("customer_id").aggregate(d1=first.day.min())
+    if since is not None:
+        path = path.filter(path.d1 > ibis.literal(since))
     reached = path
     for k, step in enumerate(steps[1:], start=2):
         occ = occurrences(dataset, step.name, as_of)
