@@ -288,6 +288,7 @@ if breakdown:
     if split_rows:
         split = pd.concat(split_rows, ignore_index=True)[[breakdown, "period", "value", "cohorts"]]
         table(split, f"cohort_retention_by_{breakdown}.csv", key="cohort_breakdown_table", height=240,
+              title=t("breakdown_title", TEXT, attribute=field_label(breakdown, lang), n=len(top)),
               column_config={"value": st.column_config.NumberColumn(t("retention", TEXT), format="percent"),
                              breakdown: field_label(breakdown, lang), "period": t("cell_period", TEXT),
                              "cohorts": t("cohorts")})
