@@ -277,7 +277,7 @@ if breakdown:
     split_fig.update_layout(barmode="group", yaxis_tickformat=".0%", yaxis_title=t("conversion_from_start", TEXT))
     chart(split_fig, key="funnel_breakdown_chart")
     table(split.assign(step=[numbered(steps.index(s) + 1, s) for s in split["step"]]), "funnel_breakdown.csv",
-          title=t("breakdown_title", TEXT, attribute=breakdown),
+          title=t("breakdown_title", TEXT, attribute=field_label(breakdown, lang)),
           key="funnel_breakdown_table", column_config={"breakdown": field_label(breakdown, lang), **column_config})
 
 # ------------------------------------------------------------------ drill-down: who dropped off
