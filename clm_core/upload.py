@@ -244,21 +244,31 @@ def read_sample(data: bytes, delimiter: str, encoding: str, n_columns: int, rows
     valid UTF-8 after all) is decoded as such first, since DuckDB reads UTF-8.
     Rows DuckDB cannot read are left out here; the ingest report lists them.
     """
+    db = duckdb.connect()
+    try:
+        _sample_table(db, data, delimiter, encoding, n_columns, rows)
+        return db.execute(f"SELECT * FROM {_SAMPLE}").df()
+    finally:
+        db.close()
+
+
+_SAMPLE = "clm_sample"  # the sample's table in the inspection's own in-memory database
+
+
+def _sample_table(db, data: bytes, delimiter: str, encoding: str, n_columns: int, rows: int) -> None:
+    """Temporary table _SAMPLE in ``db``: the first ``rows`` data rows as text (see :func:`read_sample`)."""
     text = _decode(head(data), encoding)
     fd, path = tempfile.mkstemp(suffix=".csv")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(text.encode("utf-8"))
         columns = {f"c{i}": "VARCHAR" for i in range(n_columns)}
-        db = duckdb.connect()
-        try:
-            return db.execute(
-                "SELECT * FROM read_csv(?, delim=?, header=true, all_varchar=true, auto_detect=false, "
-                "quote='\"', escape='\"', columns=?, null_padding=true, ignore_errors=true) LIMIT ?",
-                [path, delimiter, columns, int(rows)],
-            ).df()
-        finally:
-            db.close()
+        db.execute(
+            f"CREATE OR REPLACE TEMP TABLE {_SAMPLE} AS SELECT * FROM read_csv(?, delim=?, header=true, "
+            "all_varchar=true, auto_detect=false, quote='\"', escape='\"', columns=?, null_padding=true, "
+            f"ignore_errors=true) LIMIT {int(rows)}",
+            [path, delimiter, columns],
+        )
     finally:
         os.unlink(path)
 
@@ -282,17 +292,22 @@ def detect_formats(sample: pd.DataFrame, sniffed: ingest.Sniffed) -> tuple[str |
     Uses the loader's own detection on the sample; ``problem`` is its one-line
     message where the sample cannot decide (e.g. dd/mm or mm/dd), else None.
     """
-    probe = ingest.Sniffed(sniffed.table, sniffed.name, sniffed.encoding, sniffed.delimiter,
-                           list(sniffed.headers), dict(sniffed.mapping))
     db = duckdb.connect()
     try:
-        db.register("clm_sample", sample)
-        try:
-            ingest.detect_formats(db, "clm_sample", probe, {})
-        except ingest.IngestError as exc:
-            return probe.decimal, dict(probe.date_formats), str(exc)
+        db.register(_SAMPLE, sample)
+        return _detect(db, sniffed)
     finally:
         db.close()
+
+
+def _detect(db, sniffed: ingest.Sniffed) -> tuple[str | None, dict[str, str], str | None]:
+    """:func:`detect_formats` on the sample table _SAMPLE of ``db``."""
+    probe = ingest.Sniffed(sniffed.table, sniffed.name, sniffed.encoding, sniffed.delimiter,
+                           list(sniffed.headers), dict(sniffed.mapping))
+    try:
+        ingest.detect_formats(db, _SAMPLE, probe, {})
+    except ingest.IngestError as exc:
+        return probe.decimal, dict(probe.date_formats), str(exc)
     return probe.decimal, dict(probe.date_formats), None
 
 
@@ -328,18 +343,36 @@ def inspect(data: bytes, name: str, table: str | None = None, choices: dict[str,
     probe = ingest.sniff(data, schema.TABLES[0], name=name)
     guessed = guess_table(probe.headers, name)
     chosen = table if table in schema.TABLES else (None if table else guessed)
+    # one in-memory database for the sample and the format detection on it (the sample is not copied back
+    # from pandas; a connection costs tens of milliseconds)
+    db = duckdb.connect()
     try:
-        raw = read_sample(data, probe.delimiter, probe.encoding, len(probe.headers), rows)
-    except duckdb.Error as exc:
-        raise ingest.IngestError(f"{name}: not readable as CSV ({ingest._first_line(exc)})") from exc
-    sample = raw.set_axis(probe.headers, axis=1)
-    inspection = Inspection(name, chosen, guessed, None, probe.headers, probe.encoding, probe.delimiter, sample)
-    if chosen is None:
+        try:
+            _sample_table(db, data, probe.delimiter, probe.encoding, len(probe.headers), rows)
+            raw = db.execute(f"SELECT * FROM {_SAMPLE}").df()
+        except duckdb.Error as exc:
+            raise ingest.IngestError(f"{name}: not readable as CSV ({ingest._first_line(exc)})") from exc
+        sample = raw.set_axis(probe.headers, axis=1)
+        inspection = Inspection(name, chosen, guessed, None, probe.headers, probe.encoding, probe.delimiter, sample)
+        if chosen is None:
+            return inspection
+        # what ingest.sniff(data, chosen, mapping) gives, without reading the file again: the probe's encoding,
+        # delimiter and headers, the mapping for the chosen table
+        sniffed = ingest.Sniffed(chosen, probe.name, probe.encoding, probe.delimiter, list(probe.headers),
+                                 schema.propose_mapping(chosen, probe.headers, explicit_mapping(choices or {})))
+        inspection.sniffed = sniffed
+        inspection.decimal, inspection.date_formats, inspection.problem = _detect(db, sniffed)
         return inspection
-    sniffed = ingest.sniff(data, chosen, explicit_mapping(choices or {}), name=name)
-    inspection.sniffed = sniffed
-    inspection.decimal, inspection.date_formats, inspection.problem = detect_formats(raw, sniffed)
-    return inspection
+    finally:
+        db.close()
+
+
+def same_reading(base: Inspection, table: str, choices: dict[str, str | None]) -> bool:
+    """Whether reading the upload as ``table`` with ``choices`` is what ``base`` (its inspection with the guessed
+    table and the synonyms) already describes: the same table and the same effective mapping, so the same
+    formats. Then the Data page shows ``base`` instead of inspecting the file a second time."""
+    return (base.sniffed is not None and base.table == table
+            and effective_mapping(table, base.headers, choices) == base.sniffed.mapping)
 
 
 # --------------------------------------------------------------------------- after loading

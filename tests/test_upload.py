@@ -143,6 +143,25 @@ def test_explicit_mapping_passes_keep_as_attribute_as_none():
     assert found.date_formats == {}  # no date column any more
 
 
+def test_same_reading_says_when_the_first_inspection_already_describes_the_choices():
+    """The Data page inspects an upload once for the guess; a second inspection with the table and the choices
+    is needed only when they read the file differently (and gives the same result where it is not)."""
+    data = GERMAN.encode("cp1252")
+    base = upload.inspect(data, "umsatz.csv")
+    proposal = {h: base.sniffed.mapping.get(h, upload.ATTRIBUTE) for h in base.headers}
+    assert base.table == "transactions" and upload.same_reading(base, "transactions", proposal)
+    again = upload.inspect(data, "umsatz.csv", "transactions", proposal)
+    assert (again.sniffed, again.decimal, again.date_formats, again.problem) == (
+        base.sniffed, base.decimal, base.date_formats, base.problem)
+    assert again.sample.equals(base.sample)
+    kept = {**proposal, "Bestelldatum": upload.ATTRIBUTE, "Filiale": "ordered_at"}
+    assert not upload.same_reading(base, "transactions", kept)
+    other = upload.inspect(data, "umsatz.csv", "transactions", kept)
+    assert other.sniffed.mapping["Filiale"] == "ordered_at" and "Bestelldatum" in other.sniffed.attributes
+    assert not upload.same_reading(base, "customers", {})
+    assert not upload.same_reading(upload.inspect(data, "umsatz.csv", "__skip__"), "transactions", proposal)
+
+
 def test_a_synonym_kept_as_attribute_loads_as_an_attribute(con):
     """{header: None} reaches ingest.load and keeps a recognised header as a text attribute under its own
     name; a header that is a canonical column's own name gets a suffix, so that it cannot pass for that column."""

@@ -317,7 +317,9 @@ def file_panel(f) -> dict | None:
 
         choices = mapping_boxes(fid, base, chosen)
         try:
-            inspection = _inspect(fid, f.name, chosen, tuple(sorted(choices.items())), upload.head(f))
+            # the guessed table with the synonyms' mapping is what the first inspection already read: not again
+            inspection = (base if upload.same_reading(base, chosen, choices)
+                          else _inspect(fid, f.name, chosen, tuple(sorted(choices.items())), upload.head(f)))
         except (ingest.IngestError, ValueError) as exc:
             st.error(t("unreadable", TEXT, name=md(f.name), error=md(str(exc))))
             return None
