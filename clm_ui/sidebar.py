@@ -12,7 +12,7 @@ import streamlit as st
 from clm_core import bounds, store
 from clm_core.config import STAGES
 from clm_core.filters import SegmentFilter
-from clm_core.i18n import LANGUAGES, field_label, month_label
+from clm_core.i18n import LANGUAGES, field_label, month_label, tr
 from clm_core.viewstate import ViewState
 from clm_ui import auth, data
 from clm_ui.page import current_dataset, default_as_of
@@ -109,32 +109,34 @@ def _months(dataset: store.Dataset) -> list[str]:
     return months
 
 
-def attribute_label(name: str) -> str:
-    """A customer attribute for display: the canonical column's name in the view's language (Postleitzahl),
-    an uploaded attribute under its header as the file had it."""
-    return field_label(name, view().lang)
+def attribute_label(name: str, lang: str) -> str:
+    """A customer attribute for display: the canonical column's name in the language (Postleitzahl), an
+    uploaded attribute under its header as the file had it."""
+    return field_label(name, lang)
 
 
-def month_option(value: str) -> str:
+def month_option(value: str, lang: str) -> str:
     """A cohort month (YYYY-MM) of the filter for display: Okt 2025; the empty choice: any month."""
     if not value:
-        return t("any_month")
-    return month_label(dt.date(int(value[:4]), int(value[5:7]), 1), view().lang)
+        return tr("any_month", lang)
+    return month_label(dt.date(int(value[:4]), int(value[5:7]), 1), lang)
 
 
 def segment_editor(dataset: store.Dataset) -> SegmentFilter:
     current = view().segment
+    lang = view().lang  # bound now: a format function may be called after the run (by a test reading a box)
     index = dataset.table("customer_index")
     attributes = [c for c in index.columns if c not in NOT_FILTERABLE]
     stages_chosen = st.multiselect(t("stage"), STAGES, default=[s for s in current.stages if s in STAGES],
-                                   format_func=t, key="w.filter.stage", **choose(True, STAGES, t("all_values")))
-    chosen_attrs = st.multiselect(t("attribute"), attributes, format_func=attribute_label,
+                                   format_func=lambda s: tr(s, lang), key="w.filter.stage",
+                                   **choose(True, STAGES, t("all_values")))
+    chosen_attrs = st.multiselect(t("attribute"), attributes, format_func=lambda a: attribute_label(a, lang),
                                   default=[a for a in current.attributes if a in attributes], key="w.filter.attrs",
                                   **choose(True, attributes))
     values = {}
     for attribute in chosen_attrs:
         options = _attribute_values(dataset, attribute)
-        picked = st.multiselect(attribute_label(attribute), options,
+        picked = st.multiselect(attribute_label(attribute, lang), options,
                                 default=[v for v in current.attributes.get(attribute, ()) if v in options],
                                 key=f"w.filter.values.{attribute}", **choose(True, options, t("all_values")))
         if picked:
@@ -146,10 +148,10 @@ def segment_editor(dataset: store.Dataset) -> SegmentFilter:
         c1, c2 = st.columns(2)
         cohort_from = c1.selectbox(t("cohort_range"), options, index=options.index(current.cohort_from)
                                    if current.cohort_from in options else 0, key="w.filter.cohort_from",
-                                   format_func=month_option) or None
+                                   format_func=lambda v: month_option(v, lang)) or None
         cohort_to = c2.selectbox("…", options, index=options.index(current.cohort_to)
                                  if current.cohort_to in options else 0, key="w.filter.cohort_to",
-                                 format_func=month_option) or None
+                                 format_func=lambda v: month_option(v, lang)) or None
     customer_list = current.customer_list
     if customer_list:
         st.caption(t("list_filter"))

@@ -13,7 +13,7 @@ import streamlit as st
 
 from clm_core import bounds
 from clm_core.config import FRAMEWORKS, MAPPING_KEYS, STAGES, LifecycleConfig
-from clm_core.i18n import format_date, format_number, format_percent, framework_label
+from clm_core.i18n import format_date, format_number, format_percent, framework_label, period_text
 from clm_ui import data
 from clm_ui.losses import section as losses_section
 from clm_ui.page import context, default_as_of
@@ -202,6 +202,7 @@ with left:
     bars = px.bar(distribution, x="label", y="customers", color="stage", color_discrete_map=STAGE_COLORS,
                   text=[format_percent(s, lang, 1) for s in distribution["share"]],
                   labels={"label": t("stage"), "customers": t("customers")})
+    bars.update_traces(hovertemplate="%{x}: %{y:,}<extra></extra>")  # not Plotly Express's "stage=at_risk"
     bars.update_layout(showlegend=False, height=340)
     chart(bars, key="lifecycle_canonical_chart")
     table(distribution[["stage", "label", "customers", "share"]], "lifecycle_stages.csv", key="lifecycle_canonical",
@@ -252,7 +253,10 @@ area = px.area(history, x="month", y=measure, color="stage", color_discrete_map=
                category_orders={"stage": list(STAGES)},
                labels={"month": t("month", TEXT), "customers": t("customers"), "share": t("share"),
                        "stage": t("stage")})
-area.for_each_trace(lambda trace: trace.update(name=t(trace.name)))
+# the stage by its name, not Plotly Express's "stage=at_risk"
+area.for_each_trace(lambda trace: trace.update(
+    name=t(trace.name), hovertemplate=t(trace.name) + ("<br>%{x}: %{y:.1%}" if measure == "share" else
+                                                        "<br>%{x}: %{y:,}") + "<extra></extra>"))
 if measure == "share":
     area.update_yaxes(tickformat=".0%", range=[0, 1])
 chart(area, key="lifecycle_history_chart")
@@ -275,13 +279,17 @@ with c2:
     periods = int(param_select(t("periods", TEXT), "growth_periods", (6, 12, 24), default=12))
 growth = stages_ctx.metric("growth_accounting", period=period, periods=periods)
 bars = go.Figure()
+period_labels = [period_text(p, lang) for p in growth["period"]]  # Okt 2025, Q4 2025, KW 41/2025
 for kind in ("new", "returning", "resurrecting", "dormant"):
-    bars.add_bar(x=growth["period"], y=growth[kind], name=t(f"g_{kind}", TEXT), marker_color=GROWTH_COLORS[kind])
-bars.add_scatter(x=growth["period"], y=growth["quick_ratio"], name=t("quick_ratio", TEXT), yaxis="y2",
+    bars.add_bar(x=period_labels, y=growth[kind], name=t(f"g_{kind}", TEXT), marker_color=GROWTH_COLORS[kind])
+bars.add_scatter(x=period_labels, y=growth["quick_ratio"], name=t("quick_ratio", TEXT), yaxis="y2",
                  mode="lines+markers", line=dict(color="#1b1f24"))
+# the quick ratio's own ticks, one decimal (1,5 not 1,582: an overlaying axis's ticks otherwise follow the
+# customers axis's grid)
 bars.update_layout(barmode="relative", height=400, yaxis=dict(title=t("customers")),
+                   xaxis=dict(type="category"),
                    yaxis2=dict(title=t("quick_ratio", TEXT), overlaying="y", side="right", rangemode="tozero",
-                               showgrid=False),
+                               showgrid=False, tickmode="auto", nticks=6, tickformat=".1f"),
                    legend=dict(orientation="h", y=-0.15))
 chart(bars, key="lifecycle_growth_chart")
 st.caption(t("partial", TEXT))

@@ -10,7 +10,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from clm_core.i18n import format_currency, format_date, format_number, format_percent
+from clm_core.i18n import field_label, format_currency, format_date, format_number, format_percent
 from clm_core.metrics import nps_relations
 from clm_core.metrics.nps import MIN_ANSWERS
 from clm_ui import data
@@ -38,8 +38,8 @@ TEXT = {
     "detractors": ("Detractors (0–6)", "Kritiker (0–6)"),
     "no_nps_table": ("This page needs survey answers: an NPS file with customer_id, answered_at and score (0–10) "
                      "per answer, optionally a comment. Upload one on the Data page.",
-                     "Diese Seite braucht Umfrageantworten: eine NPS-Datei mit customer_id, answered_at und score "
-                     "(0–10) je Antwort, optional comment. Bitte auf der Seite Daten hochladen."),
+                     "Diese Seite braucht Umfrageantworten: eine NPS-Datei mit Kundennummer, Antwortdatum und "
+                     "Bewertung (0–10) je Antwort, optional einem Kommentar. Bitte auf der Seite Daten hochladen."),
     "no_answers_at_all": ("No NPS answers of this segment up to {date}.",
                           "Keine NPS-Antworten dieses Segments bis {date}."),
     "no_answers": ("No NPS answers in this period and segment.",
@@ -226,7 +226,8 @@ if not attributes:
 else:
     default = "segment" if "segment" in attributes else attributes[0]
     with st.columns([1, 3])[0]:
-        attribute = param_select(t("attribute", TEXT), "nps_by", attributes, default=default)
+        attribute = param_select(t("attribute", TEXT), "nps_by", attributes, default=default,
+                                 format_func=lambda a: field_label(a, lang))
     segments = ctx.metric("nps", by=attribute, since=since)
     if segments.empty:
         st.info(t("no_answers", TEXT))
@@ -246,7 +247,7 @@ else:
                                          t("too_small", TEXT, min=MIN_ANSWERS): "/"},
                       custom_data=["name", "answers_text", "margin_text"],
                       category_orders={"label": list(shown["label"])},  # Plotly Express puts the first on top
-                      labels={"label": attribute, "nps": t("nps", TEXT), "flag": ""})
+                      labels={"label": field_label(attribute, lang), "nps": t("nps", TEXT), "flag": ""})
         bars.update_traces(hovertemplate="%{customdata[0]}: NPS %{x:.1f} %{customdata[2]} "
                                          "(n = %{customdata[1]})<extra></extra>")
         bars.update_layout(height=max(260, 100 + 26 * len(shown)), yaxis_type="category",
