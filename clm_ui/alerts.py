@@ -38,9 +38,15 @@ TEXT = {
              "(Bonferroni über seine Segmente), mindestens die Hälfte der gesamten ausmacht und sich die übrigen "
              "Kunden zusammen nicht signifikant verändert haben."),
     "period": ("Last {days} days against the {days} days before:", "Letzte {days} Tage gegenüber den {days} Tagen davor:"),
-    "nothing": ("Nothing changed beyond noise in the last {days} days against the {days} days before ({n} tests).",
+    "nothing": ("Nothing changed beyond noise in the last {days} days against the {days} days before (tests run: "
+                "{n}).",
                 "In den letzten {days} Tagen hat sich gegenüber den {days} Tagen davor nichts über das Rauschen "
-                "hinaus verändert ({n} Tests)."),
+                "hinaus verändert (durchgeführte Tests: {n})."),
+    "date_filter": ("No comparison with a stage or cohort filter: it picks its customers on the as-of date, so the "
+                    "two periods would differ by that choice alone. Filter by attributes to compare.",
+                    "Kein Vergleich mit einem Phasen- oder Kohortenfilter: Er wählt seine Kunden am Stichtag aus, "
+                    "sodass sich die beiden Zeiträume schon dadurch unterscheiden. Zum Vergleichen nach Merkmalen "
+                    "filtern."),
     "untested": ("Too few answers and customers in the last {days} days to tell a change from noise.",
                  "Zu wenige Antworten und Kunden in den letzten {days} Tagen, um eine Änderung vom Rauschen zu "
                  "unterscheiden."),
@@ -145,6 +151,9 @@ def panel(ctx, days: int, by: str | None, steps=None) -> list[Change]:
     lang = view().lang
     st.subheader(t("title", TEXT), help=t("help", TEXT, days=days, min=changes_module.MIN_SIZE,
                                           attribute=md(field_label(by, lang)) if by else "–"))
+    if ctx.segment.date_dependent:
+        st.caption(t("date_filter", TEXT))
+        return []
     tests = ctx.metric("changes", days=days, by=by, steps=None if steps is None else list(steps))
     found = changes_module.significant(tests)
     if not tests:

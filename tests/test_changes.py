@@ -110,6 +110,12 @@ def test_p_values_of_the_tiny_fixture_by_hand(fixture):
     assert nps.adjusted_p == pytest.approx(nps.p_value * 4 / 3) and active.adjusted_p == 1.0
     assert changes(fixture, days=30, as_of=AS_OF, steps=(), min_size=1) == []  # nothing significant
     assert all_tests(fixture, days=30, as_of=AS_OF, steps=()) == []  # fewer than 30 in every period: no test
+    # a stage filter picks its customers on T (nobody at risk on T is active on T): no comparison
+    from clm_core.filters import SegmentFilter
+
+    assert all_tests(fixture, days=30, as_of=AS_OF, steps=(), min_size=1, segment=SegmentFilter(stages=("at_risk",))) == []
+    assert len(all_tests(fixture, days=30, as_of=AS_OF, steps=(), min_size=1,
+                         segment=SegmentFilter(attributes={"region": ("north", "south")}))) == 4
 
 
 def test_revenue_counts_and_the_small_formulas_by_hand(fixture):
@@ -328,4 +334,8 @@ def test_overview_on_noise_says_so_in_one_line(tmp_path, monkeypatch):
     at = open_overview()
     assert not at.exception and not at.error
     assert alert_lines(at) == []
-    assert any(c.value.startswith("Nothing changed beyond noise in the last 30 days") for c in at.caption)
+    assert any(c.value.startswith("Nothing changed beyond noise in the last 30 days against the 30 days before "
+                                  "(tests run: ") for c in at.caption)
+    stage = open_overview(stage="at_risk")
+    assert not stage.exception and not stage.error and alert_lines(stage) == []
+    assert any(c.value.startswith("No comparison with a stage or cohort filter") for c in stage.caption)

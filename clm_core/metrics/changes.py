@@ -387,9 +387,14 @@ def all_tests(dataset: Dataset, days: int = 30, as_of=None, by: str | None = Non
               config: LifecycleConfig | None = None, segment=None, min_size: int = MIN_SIZE,
               window_days: int = 365, alpha: float = ALPHA) -> list[Change]:
     """Every test run (periods large enough), in the order of :data:`KINDS` (conversion by step), each with
-    its Benjamini–Hochberg adjusted p-value, its link, and for those significant its driver by ``by``."""
+    its Benjamini–Hochberg adjusted p-value, its link, and for those significant its driver by ``by``.
+
+    None with a segment filter that depends on the date (a stage or cohort): it picks its customers on T, so
+    the two periods would differ by the choice itself (no customer at risk on T is active on T)."""
     if not isinstance(days, int) or not 1 <= days <= 3650:
         raise ValueError(f"days must be a whole number from 1 to 3650, got {days!r}")
+    if segment is not None and segment.date_dependent:
+        return []
     config = config or LifecycleConfig()
     as_of = resolve_as_of(dataset, as_of)
     customers = segment_customers(dataset, segment, as_of, config)
