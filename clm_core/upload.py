@@ -48,6 +48,8 @@ def head(data: Union[bytes, BinaryIO], size: int = HEAD_BYTES, sheet: str | int 
     bytes (:func:`ingest.sniff` then says what is wrong with it)."""
     from clm_core import readers
 
+    if isinstance(data, Part):  # a workbook's sheet or a zip archive's CSV file for one table
+        return data.head(size)
     chunk = _raw_head(data, size)
     if chunk.startswith((b"PAR1", ingest._OLE)) or readers.office_zip(chunk):  # (a zip of CSV files is not copied)
         converted = _converted_head(data, size, sheet, table)
@@ -150,6 +152,73 @@ def sheets(data: Union[bytes, BinaryIO]) -> list[str]:
             return readers.sheet_names(path) if readers.workbook_kind(path) not in (None, "ole", "encrypted") else []
         except ingest.IngestError:
             return []
+
+
+def kind_of(data: Union[bytes, BinaryIO]) -> str:
+    """What an upload is, by its first bytes (not its name): "workbook" (an Excel or OpenDocument file, also a
+    damaged or password-protected one), "parquet", "zip" (an archive of CSV files), else "text" (a CSV file,
+    also gzip-compressed, or anything the loader refuses)."""
+    from clm_core import readers
+
+    chunk = _raw_head(data, 1024)
+    if chunk.startswith(b"PAR1"):
+        return "parquet"
+    if chunk.startswith(ingest._OLE) or readers.office_zip(chunk):
+        return "workbook"
+    return "zip" if chunk.startswith(ingest._ZIP) else "text"
+
+
+def sheet_head(data: Union[bytes, BinaryIO], sheet: str | int | None = None, size: int = HEAD_BYTES,
+               name: str = "upload") -> tuple[bytes, "readers.Converted"]:
+    """The first rows (about ``size`` bytes) of a workbook's ``sheet`` (else the default of
+    :mod:`clm_core.readers`) as CSV, and what the conversion found: the sheet's name and its header row
+    (title rows above it skipped). IngestError (one line) for a workbook or sheet that cannot be read."""
+    from clm_core import readers
+
+    with _upload_file(data) as path:
+        out = io.BytesIO()
+        converted = readers.excel_to_csv(path, out, name, sheet, None, head_bytes=size)
+    return out.getvalue(), converted
+
+
+class Part:
+    """One source of an upload as the Data page loads it: a workbook's ``sheet``, or the CSV file of a zip
+    archive for ``table``; a file object for :func:`ingest.load` (which reads the sheet or member named in its
+    ``sheets``/table), with its own position, so that several parts of one upload can be read one after the
+    other. ``known_head``: its :func:`head`, when the caller has it already (the Data page caches it)."""
+
+    def __init__(self, upload, file_id: str, name: str, sheet: str | None = None, table: str | None = None,
+                 known_head: bytes | None = None):
+        self.upload, self.file_id, self.name = upload, file_id, name
+        self.sheet, self.table, self.known_head = sheet, table, known_head
+        self.size = getattr(upload, "size", None)
+        self._position = 0
+
+    def head(self, size: int = HEAD_BYTES) -> bytes:
+        """The first rows of the sheet or member as CSV (see :func:`head`)."""
+        if self.known_head is not None and size == HEAD_BYTES:
+            return self.known_head
+        if self.sheet is not None:
+            return sheet_head(self.upload, self.sheet, size, self.name)[0]
+        return head(self.upload, size, table=self.table)
+
+    def read(self, n: int = -1) -> bytes:
+        self.upload.seek(self._position)
+        chunk = self.upload.read() if n is None or n < 0 else self.upload.read(n)
+        self._position += len(chunk)
+        return chunk
+
+    def seek(self, position: int, whence: int = 0) -> int:
+        if whence == 0:
+            self._position = position
+        elif whence == 1:
+            self._position += position
+        else:
+            self._position = self.upload.seek(0, 2) + position
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
 
 
 class _upload_file:
