@@ -22,7 +22,7 @@ from clm_core.config import LifecycleConfig
 from clm_core.i18n import format_number, reason_label, tr
 from clm_core.metrics.common import resolve_as_of
 from clm_core.models import prepare
-from clm_ui import auth, data
+from clm_ui import auth, data, upload_formats
 from clm_ui.auth import md
 from clm_ui.page import current_dataset
 from clm_ui.sidebar import select_dataset
@@ -297,6 +297,7 @@ def file_panel(f) -> dict | None:
     fid = f.file_id
     with st.container(border=True):
         st.markdown(f"**{md(f.name)}** · {file_size(f.size)}")
+        upload_formats.sheet_box(f)  # a workbook of several sheets: which one
         try:
             base = base_inspection(f)
         except ingest.IngestError as exc:
@@ -383,14 +384,15 @@ def blockers(plans: list[dict], target: str, new_name: str) -> list[str]:
     if any(p["problems"] for p in plans):
         messages.append("")  # shown in the file's panel
     by_table: dict[str, list[str]] = {}
-    for plan in plans:
+    for plan in upload_formats.canonical(plans):  # a recognised export's tables are merged, not counted
         if plan["table"] != SKIP:
             by_table.setdefault(plan["table"], []).append(plan["file"].name)
     for name, names in by_table.items():
         if len(names) > 1:
             messages.append(t("two_files", TEXT, kind=table_label(name), files=md(", ".join(names))))
-    if not by_table:
+    if not by_table and len(upload_formats.canonical(plans)) == len(plans):
         messages.append(t("nothing_to_load", TEXT))
+    messages += upload_formats.blockers(plans)
     if target == NEW and not (new_name or "").strip():
         messages.append(t("name_needed", TEXT))
     return messages
@@ -437,7 +439,7 @@ def load_files(uploader: str) -> None:
     """
     root = data.root()
     acting = auth.principal()
-    plans = [p for p in (plan_from_state(f) for f in st.session_state.get(uploader) or []) if p is not None]
+    plans = upload_formats.plans(st.session_state.get(uploader) or [], plan_from_state, draw=False)
     target = st.session_state.get("w.data.target", NEW)
     new_name = (st.session_state.get("w.data.new_name") or "").strip()
     if blockers(plans, target, new_name):
@@ -467,8 +469,8 @@ def load_files(uploader: str) -> None:
                 date_formats[name] = plan["date_formats"]
         bar.progress(len(wanted) / (len(wanted) + 1), text=t("validating", TEXT))
         try:
-            report = ingest.load(dataset, sources, mapping=mapping, date_formats=date_formats, names=names,
-                                 create=target == NEW)
+            report = upload_formats.load(dataset, wanted, sources, mapping=mapping, date_formats=date_formats,
+                                         names=names, create=target == NEW)
         except Exception as exc:
             if not isinstance(exc, (ingest.IngestError, ValueError, access.AccessDenied, KeyError)):
                 raise
@@ -593,9 +595,10 @@ def upload_section() -> None:
     st.subheader(t("upload_heading", TEXT))
     st.markdown(t("upload_help", TEXT, size=st.get_option("server.maxUploadSize")))
     uploader = f"w.data.files.{st.session_state.get(ROUND_KEY, 0)}"
-    files = st.file_uploader(t("uploader", TEXT), type=["csv", "txt", "tsv"], accept_multiple_files=True,
+    upload_formats.intro()  # the other formats, the templates
+    files = st.file_uploader(t("uploader", TEXT), type=upload_formats.TYPES, accept_multiple_files=True,
                              key=uploader) or []
-    plans = [plan for plan in (file_panel(f) for f in files) if plan is not None]
+    plans = upload_formats.plans(files, file_panel)  # sheets, zip archives, recognised exports
 
     if files:
         datasets = store.list_datasets(data.connection(), acting)
