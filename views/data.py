@@ -595,7 +595,7 @@ def upload_section() -> None:
     st.subheader(t("upload_heading", TEXT))
     st.markdown(t("upload_help", TEXT, size=st.get_option("server.maxUploadSize")))
     uploader = f"w.data.files.{st.session_state.get(ROUND_KEY, 0)}"
-    upload_formats.intro()  # the other formats, the templates
+    upload_formats.intro()  # the formats beyond CSV
     files = st.file_uploader(t("uploader", TEXT), type=upload_formats.TYPES, accept_multiple_files=True,
                              key=uploader) or []
     plans = upload_formats.plans(files, file_panel)  # sheets, zip archives, recognised exports
@@ -630,6 +630,7 @@ def upload_section() -> None:
         st.info(t("replaces", TEXT))
         st.button(t("load", TEXT), type="primary", disabled=bool(blocked), key="w.data.load", on_click=load_files,
                   args=(uploader,))
+    upload_formats.templates_section()  # an empty CSV and Excel file per table
 
 
 def members_section() -> None:

@@ -24,6 +24,7 @@ TEXT = {
     "window": ("Window (days from step 1)", "Zeitfenster (Tage ab Schritt 1)"),
     "breakdown": ("Breakdown", "Aufschlüsselung"),
     "none": ("(none)", "(keine)"),
+    "no_value": ("(no value)", "(ohne Angabe)"),
     "no_limit": ("no time limit for this step", "keine Frist für diesen Schritt"),
     "advanced": ("Per-step limits and exclusions", "Schrittlimits und Ausschlüsse"),
     "limits": ("Maximum days after the previous step (0 = no limit of its own)",
@@ -271,7 +272,8 @@ if breakdown:
     st.subheader(t("breakdown_title", TEXT, attribute=field_label(breakdown, lang)))
     split_fig = go.Figure()
     for value, rows in split.groupby("breakdown", sort=False):
-        split_fig.add_bar(x=labels, y=rows["conversion_from_start"].tolist(), name=str(value),
+        split_fig.add_bar(x=labels, y=rows["conversion_from_start"].tolist(),
+                          name=t("no_value", TEXT) if value == "(none)" else str(value),  # customers without one
                           customdata=rows["customers"].tolist(),
                           hovertemplate=f"{value}<br>%{{x}}: %{{y:.1%}} (%{{customdata}})<extra></extra>")
     split_fig.update_layout(barmode="group", yaxis_tickformat=".0%", yaxis_title=t("conversion_from_start", TEXT))

@@ -26,6 +26,7 @@ data.register("value_by_nps_group", nps_relations.value_by_nps_group,
 
 TEXT = {
     "title": ("Net Promoter Score", "Net Promoter Score"),
+    "no_value": ("(no value)", "(ohne Angabe)"),
     "period": ("Answers", "Antworten"),
     "period_all": ("All up to {date}", "Alle bis {date}"),
     "period_days": ("Last {days} days", "Letzte {days} Tage"),
@@ -235,7 +236,8 @@ else:
         shown = segments.sort_values(["answers", "scope"], ascending=[False, True]).head(MAX_BARS)
         shown = shown.sort_values("nps", ascending=False).assign(
             flag=lambda f: small_flag(f),
-            name=lambda f: [html.escape(str(s)) for s in f["scope"]],  # Plotly reads tags in labels: escape user text
+            name=lambda f: [t("no_value", TEXT) if s == "(none)" else html.escape(str(s))  # Plotly reads tags in
+                            for s in f["scope"]],  # labels: escape user text; "(none)": customers without a value
             label=lambda f: [f"{s} (n = {format_number(n, lang)})" for s, n in zip(f["name"], f["answers"])],
             answers_text=lambda f: [format_number(n, lang) for n in f["answers"]],
             margin_text=lambda f: [margin_text(m) for m in f["margin_of_error"]])
