@@ -7,9 +7,9 @@ loads — a workbook's chosen sheet (:func:`sheet_box` draws the choice inside t
 mapping shown, no header mapping asked) — and each source one or more load plans in the page's form
 (``file``, ``table``, ``mapping``, ``date_formats``, ``problems``; an export's plans carry ``preset``).
 :func:`blockers` adds what stops such a load, :func:`load` runs it (``ingest.load`` with the sheets, or
-``presets.load_many`` for exports, salted by the target dataset's id), :func:`intro` draws the formats line and
-the templates. File, sheet and member names and the files' headers are user text: Markdown gets them through
-``md``, tables and select boxes show them as plain text.
+``presets.load_many`` for exports, salted by the target dataset's id), :func:`intro` draws the formats line,
+:func:`templates_section` the templates. File, sheet and member names and the files' headers are user
+text: Markdown gets them through ``md``, tables and select boxes show them as plain text.
 """
 
 from __future__ import annotations
@@ -53,10 +53,10 @@ TEXT = {
             "Kopfzeile nennt."),
     "member": ("File in the archive", "Datei im Archiv"),
     "table": ("Table", "Tabelle"),
-    "first_rows_of": ("First rows of {member} ({table})", "Erste Zeilen von {member} ({table})"),
-    "zip_missing": ("{member}: required column missing for {table}: {columns}. Name the column as the template "
+    "first_rows_of": ("First rows of {member} ({kind})", "Erste Zeilen von {member} ({kind})"),
+    "zip_missing": ("{member}: required column missing for {kind}: {columns}. Name the column as the template "
                     "does, or upload this file on its own to choose its columns.",
-                    "{member}: Pflichtspalte für {table} fehlt: {columns}. Die Spalte wie in der Vorlage "
+                    "{member}: Pflichtspalte für {kind} fehlt: {columns}. Die Spalte wie in der Vorlage "
                     "benennen oder diese Datei einzeln hochladen, um ihre Spalten zuzuordnen."),
     "unreadable": ("{name}: {error}", "{name}: {error}"),
     "mapping": ("Mapping applied", "Angewandte Zuordnung"),
@@ -284,9 +284,9 @@ def _zip_plans(f, members: dict[str, str] | str, draw: bool) -> list[dict]:
         if draw:
             with box:
                 if problems.get("missing"):
-                    st.error(t("zip_missing", TEXT, member=md(member), table=table_name(name, lang),
+                    st.error(t("zip_missing", TEXT, member=md(member), kind=table_name(name, lang),
                                columns=", ".join(problems["missing"])))
-                st.caption(t("first_rows_of", TEXT, member=md(member), table=table_name(name, lang)))
+                st.caption(t("first_rows_of", TEXT, member=md(member), kind=table_name(name, lang)))
                 st.dataframe(inspection.preview(), hide_index=True, width="stretch", placeholder="")
         out.append({"file": part, "table": name, "mapping": {}, "date_formats": {}, "problems": problems})
     return out
@@ -380,9 +380,14 @@ def load(dataset, plans: list[dict], sources: dict, **options) -> ingest.IngestR
 # --------------------------------------------------------------------------- formats line and templates
 
 def intro() -> None:
-    """Under the upload's help: the other formats, and the templates to download (built when clicked)."""
-    lang = view().lang
+    """Under the upload's help: the formats beyond CSV."""
     st.caption(t("formats", TEXT))
+
+
+def templates_section() -> None:
+    """At the end of the upload section: an empty CSV file and an Excel workbook (its second sheet explains each
+    column in the UI language) per table, built when clicked."""
+    lang = view().lang
     with st.expander(t("templates", TEXT), icon=":material/download:"):
         st.caption(t("templates_help", TEXT))
         for name in schema.TABLES:

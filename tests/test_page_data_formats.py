@@ -1,0 +1,311 @@
+"""The Data page with uploads as they come out of real systems (issue 12, AppTest): a workbook's sheet chosen in
+its select box, a zip archive of several CSV files, a recognised Shopify export (recognition line, the mapping it
+applies, the load through presets.load_many, e-mail addresses hashed on request), an export uploaded with other
+files refused in one line, and the templates to download per table.
+
+Uploads are in-memory files in place of ``st.file_uploader`` (as in tests/test_page_data.py); downloads are
+clicked as the browser does it (Streamlit runs the button's callable; as in tests/test_widgets.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import uuid
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+import streamlit
+import xlsxwriter
+from streamlit.testing.v1 import AppTest
+
+from clm_core import ingest, presets, store, templates
+from clm_core.models import prepare
+
+from apptest import APP, page_opener
+
+open_page = page_opener("data")
+SHOPIFY = Path(__file__).parent / "data" / "presets" / "shopify_orders_export.csv"
+
+
+class Upload(io.BytesIO):
+    """What st.file_uploader returns for one file: a BytesIO with name, size and file_id."""
+
+    def __init__(self, data: bytes, name: str):
+        super().__init__(data)
+        self.name, self.size, self.file_id = name, len(data), f"{name}-{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def uploads(monkeypatch):
+    """Files "uploaded" on the Data page; ingest.load's calls are recorded (and run)."""
+    files: list[Upload] = []
+    calls: list[dict] = []
+
+    def file_uploader(label, *args, key=None, **kwargs):
+        shown = list(files) if key == "w.data.files.0" else []
+        streamlit.session_state[key] = shown
+        return shown
+
+    real_load = ingest.load
+
+    def load(dataset, sources, **kwargs):
+        calls.append({"dataset": dataset.name, "tables": sorted(sources), **kwargs})
+        return real_load(dataset, sources, **kwargs)
+
+    monkeypatch.setattr(streamlit, "file_uploader", file_uploader)
+    monkeypatch.setattr(ingest, "load", load)
+    monkeypatch.setattr(prepare, "start", lambda *args, **kwargs: None)
+    return files, calls
+
+
+def loaded(database, table: str):
+    """The rows of ``table`` of the one dataset whose name starts with "Upload" (the new dataset), and its id."""
+    con = store.connect(database)
+    try:
+        dataset = next(d for d in store.list_datasets(con) if d.name.startswith("Upload"))
+        return dataset.table(table).order_by("customer_id").execute(), dataset.id
+    finally:
+        con.disconnect()
+
+
+def workbook(sheets: dict[str, list[list]]) -> bytes:
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    for name, rows in sheets.items():
+        sheet = book.add_worksheet(name)
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                if value is not None:
+                    sheet.write(r, c, value)
+    book.close()
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- a workbook of several sheets
+
+BOOK = workbook({
+    "Kunden alt": [["Kundenliste 2023"], [],
+                   ["Kundennummer", "Anmeldedatum", "Kanal"],
+                   ["000101", "01.02.2023", "Filiale"], ["000102", "03.02.2023", "Web"], ["000103", "04.02.2023", "Web"]],
+    "Kunden neu": [["Kundennummer", "Anmeldedatum", "Kanal"],
+                   ["000201", "05.01.2025", "Web"], ["000202", "06.01.2025", "Messe"]],
+})
+
+
+def test_a_workbook_of_two_sheets_loads_the_sheet_chosen_in_its_select_box(database, uploads):
+    files, calls = uploads
+    files.append(f := Upload(BOOK, "kunden.xlsx"))
+    at = open_page()
+    assert not at.exception
+    sheet = at.selectbox(key=f"w.data.sheet.{f.file_id}")
+    assert sheet.label == "Sheet"
+    assert sheet.options == ["Kunden alt", "Kunden neu"]
+    assert sheet.value == "Kunden alt"  # the loader's own choice: the first sheet that is not empty
+    assert "Header in row 3 of the sheet; the rows above it are skipped." in [c.value for c in at.caption]
+    assert at.selectbox(key=f"w.data.table.{f.file_id}.0").value == "customers"
+    preview = at.dataframe[-1].value
+    assert preview["Kundennummer"].tolist() == ["000101", "000102", "000103"]
+
+    sheet.select("Kunden neu").run()
+    assert not at.exception
+    assert at.selectbox(key=f"w.data.sheet.{f.file_id}").value == "Kunden neu"
+    assert "Header in row 1 of the sheet." in [c.value for c in at.caption]
+    table = at.selectbox(key=f"w.data.table.{f.file_id}.1")  # the second sheet's own widgets
+    assert table.value == "customers"
+    assert at.dataframe[-1].value["Kundennummer"].tolist() == ["000201", "000202"]
+    assert at.selectbox(key=f"w.data.map.{f.file_id}.1.customers.2").value == "channel"
+
+    at.button(key="w.data.load").click().run()
+    assert not at.exception
+    assert len(calls) == 1 and calls[0]["sheets"] == {"customers": "Kunden neu"}
+    customers, _ = loaded(database, "customers")
+    assert customers["customer_id"].tolist() == ["000201", "000202"]
+    assert customers["channel"].tolist() == ["Web", "Messe"]
+    assert [d.date() for d in customers["created_at"]] == [dt.date(2025, 1, 5), dt.date(2025, 1, 6)]
+    summary = at.dataframe[0].value
+    assert summary[["table", "rows_read", "rows_loaded", "rows_rejected"]].values.tolist() == [
+        ["customers", 2, 2, 0]]
+
+
+def test_the_sheet_box_in_german(database, uploads):
+    files, _ = uploads
+    files.append(f := Upload(BOOK, "kunden.xlsx"))
+    at = open_page(lang="de")
+    assert not at.exception
+    assert at.selectbox(key=f"w.data.sheet.{f.file_id}").label == "Tabellenblatt"
+    assert "Kopfzeile in Zeile 3 des Tabellenblatts; die Zeilen darüber werden übersprungen." in [
+        c.value for c in at.caption]
+
+
+# --------------------------------------------------------------------------- a zip archive of several CSV files
+
+def test_a_zip_archive_of_two_csv_files_shows_which_goes_where_and_loads_both(database, uploads):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("kunden.csv", "Kundennummer;Anmeldedatum\r\n000123;01.02.2024\r\n000124;02.02.2024\r\n")
+        z.writestr("umsaetze.csv", "Belegnummer;Kundennummer;Bestelldatum;Betrag\r\n"
+                                   "R1;000123;03.02.2024;12,50\r\nR2;000124;04.02.2024;1.234,50\r\n"
+                                   "R3;000123;05.02.2024;-2,50\r\n")
+    files, calls = uploads
+    files.append(Upload(buffer.getvalue(), "export.zip"))
+    at = open_page()
+    assert not at.exception
+    assert "A zip archive of 2 CSV files: each is loaded into the table its file name or header row says." in [
+        c.value for c in at.caption]
+    members = at.dataframe[0].value
+    assert members.values.tolist() == [["kunden.csv", "Customers"], ["umsaetze.csv", "Transactions"]]
+    assert at.dataframe[2].value["Betrag"].tolist() == ["12,50", "1.234,50", "-2,50"]
+    at.button(key="w.data.load").click().run()
+    assert not at.exception
+    assert calls[0]["tables"] == ["customers", "transactions"]
+    assert calls[0]["names"] == {"customers": "export.zip/kunden.csv", "transactions": "export.zip/umsaetze.csv"}
+    transactions, _ = loaded(database, "transactions")
+    assert sorted(transactions["amount"].tolist()) == [-2.5, 12.5, 1234.5]
+    customers, _ = loaded(database, "customers")
+    assert customers["customer_id"].tolist() == ["000123", "000124"]
+
+
+# --------------------------------------------------------------------------- a recognised export
+
+def test_a_shopify_export_is_recognised_shows_its_mapping_and_loads(database, uploads):
+    files, calls = uploads
+    files.append(f := Upload(SHOPIFY.read_bytes(), "orders_export_1.csv"))
+    at = open_page()
+    assert not at.exception
+    assert [s.value for s in at.success] == ["recognised as: Shopify orders export"]
+    assert "**Mapping applied**" in [m.value for m in at.markdown]
+    mapping = at.dataframe[0].value
+    assert len(mapping) == 12
+    assert mapping.iloc[0].to_dict() == {"table": "Transactions", "column": "Customer ID", "source": "Email",
+                                         "rule": "e-mail address in lower case"}
+    assert mapping.iloc[3]["source"] == "Total, Refunded Amount"
+    statuses = at.dataframe[1].value
+    assert statuses.values.tolist() == [  # status, cancellation date set, orders, loaded
+        ["paid", False, 9, True], ["partially_refunded", False, 1, True], ["pending", False, 1, True],
+        ["refunded", False, 1, True], ["refunded", True, 1, False], ["voided", True, 1, False]]
+    # no header mapping asked, no table to choose
+    assert not [s for s in at.selectbox if s.key.startswith(("w.data.map.", "w.data.table."))]
+    hashed = at.checkbox(key="w.data.hash_emails")
+    assert hashed.label == "Store e-mail addresses hashed" and hashed.value is False
+    assert not at.button(key="w.data.load").disabled
+
+    at.button(key="w.data.load").click().run()
+    assert not at.exception
+    assert len(calls) == 1 and calls[0]["tables"] == ["customers", "transactions"] and calls[0]["create"] is True
+    customers, _ = loaded(database, "customers")
+    transactions, _ = loaded(database, "transactions")
+    assert len(customers) == 8 and len(transactions) == 14
+    assert "anna.mueller@example.de" in customers["customer_id"].tolist()
+    assert float(transactions["amount"].sum()) == pytest.approx(890.39)  # hand-computed in test_presets.py
+    refunds = transactions[transactions["amount"] < 0]
+    assert all(i.endswith("-refund") for i in refunds["transaction_id"])
+    summary = at.dataframe[0].value  # the same ingest report as for any upload
+    assert sorted(summary[["table", "rows_loaded", "rows_rejected"]].values.tolist()) == [
+        ["customers", 8, 0], ["transactions", 14, 0]]
+    assert "Every row was loaded." in [s.value for s in at.success]
+
+
+def test_the_shopify_export_in_german(database, uploads):
+    files, _ = uploads
+    files.append(Upload(SHOPIFY.read_bytes(), "orders_export_1.csv"))
+    at = open_page(lang="de")
+    assert not at.exception
+    assert [s.value for s in at.success] == ["erkannt als: Shopify-Bestellexport"]
+    assert "**Angewandte Zuordnung**" in [m.value for m in at.markdown]
+    mapping = at.dataframe[0].value
+    assert mapping.iloc[0].to_dict() == {"table": "Transaktionen", "column": "Kundennummer", "source": "Email",
+                                         "rule": "E-Mail-Adresse in Kleinbuchstaben"}
+    assert mapping["table"].tolist()[-1] == "Kunden"
+    assert at.checkbox(key="w.data.hash_emails").label == "E-Mail-Adressen gehasht speichern"
+
+
+def test_hashed_e_mail_addresses_are_salted_by_the_datasets_id(database, uploads):
+    files, _ = uploads
+    files.append(Upload(SHOPIFY.read_bytes(), "orders_export_1.csv"))
+    at = open_page()
+    at.checkbox(key="w.data.hash_emails").check().run()
+    at.button(key="w.data.load").click().run()
+    assert not at.exception
+    customers, dataset_id = loaded(database, "customers")
+    assert len(customers) == 8
+    assert presets.pseudonym("anna.mueller@example.de", salt=dataset_id) in customers["customer_id"].tolist()
+    assert not any("@" in c for c in customers["customer_id"])
+    transactions, _ = loaded(database, "transactions")
+    assert len(transactions) == 14 and not any("@" in c for c in transactions["customer_id"])
+
+
+def test_an_export_with_another_file_is_refused_in_one_line(database, uploads):
+    files, calls = uploads
+    files.append(Upload(SHOPIFY.read_bytes(), "orders_export_1.csv"))
+    files.append(Upload(b"customer_id,created_at\nC1,2024-01-01\n", "kunden.csv"))
+    at = open_page()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "orders\\_export\\_1\\.csv: a recognised shop or CRM export loads on its own. Set the other files to "
+        "“do not load” or remove them, load the export, then upload the other files into its dataset."]
+    assert at.button(key="w.data.load").disabled
+    # the other file set to "do not load": the export loads
+    other = files[1]
+    at.selectbox(key=f"w.data.table.{other.file_id}").select("__skip__").run()
+    assert not at.error and not at.button(key="w.data.load").disabled
+    at.button(key="w.data.load").click().run()
+    assert not at.exception
+    assert calls[0]["tables"] == ["customers", "transactions"]
+    assert len(loaded(database, "customers")[0]) == 8
+
+
+# --------------------------------------------------------------------------- templates
+
+def clicked(monkeypatch):
+    """``click(button)`` does what a click in the browser does (Streamlit runs the button's callable) and
+    returns the file (its ``content`` and the download's ``filename``)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    managers = []
+    original = MediaFileManager.add_deferred
+
+    def recording(self, *args, **kwargs):
+        managers.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", recording)
+
+    def click(button):
+        manager = managers[-1]
+        url = manager.execute_deferred(button.proto.deferred_file_id)
+        return manager._storage.get_file(url.rsplit("/", 1)[-1])
+
+    return click
+
+
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_a_csv_and_an_excel_template_per_table(database, monkeypatch, lang):
+    click = clicked(monkeypatch)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["page"], at.query_params["lang"] = "data", lang
+    at.run()
+    assert not at.exception
+    assert at.expander[0].label == ("Templates: an empty file per table" if lang == "en"
+                                    else "Vorlagen: eine leere Datei je Tabelle")
+    buttons = {b.key: b for b in at.get("download_button")}
+    for table in ("customers", "transactions", "events", "nps", "campaigns"):
+        csv_file = click(buttons[f"w.data.template.{table}.csv"])
+        assert csv_file.filename == templates.file_name(table, "csv", lang)
+        header = csv_file.content.decode("utf-8").strip().split(",")
+        assert header[0] == "customer_id" and header == templates.columns(table)
+        book_file = click(buttons[f"w.data.template.{table}.xlsx"])
+        assert book_file.filename == templates.file_name(table, "xlsx", lang)
+        book = openpyxl.load_workbook(io.BytesIO(book_file.content))
+        first, second = book.worksheets
+        assert [c.value for c in first[1]] == templates.columns(table)
+        assert second.title == ("Explanation" if lang == "en" else "Erläuterung")
+        explained = [row[0] for row in second.iter_rows(min_row=5, values_only=True)]
+        assert explained == templates.columns(table)
+    # the columns explained in the UI language
+    customer_book = openpyxl.load_workbook(io.BytesIO(click(buttons["w.data.template.customers.xlsx"]).content))
+    meaning = [row[4] for row in customer_book.worksheets[1].iter_rows(min_row=5, values_only=True)][0]
+    assert meaning == templates.DESCRIPTIONS["customer_id"][lang == "de"]
+    assert {b.proto.label for b in buttons.values()} == {"CSV", "Excel"}
