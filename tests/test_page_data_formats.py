@@ -309,3 +309,70 @@ def test_a_csv_and_an_excel_template_per_table(database, monkeypatch, lang):
     meaning = [row[4] for row in customer_book.worksheets[1].iter_rows(min_row=5, values_only=True)][0]
     assert meaning == templates.DESCRIPTIONS["customer_id"][lang == "de"]
     assert {b.proto.label for b in buttons.values()} == {"CSV", "Excel"}
+
+
+def test_a_shop_export_and_a_crm_export_in_one_upload_are_merged(database, uploads):
+    """The Shopify sample and a HubSpot contacts export (anna again, and one new contact): 9 customers,
+    14 transactions, 2 events, in one load (see test_presets for the merge's rules)."""
+    hubspot = (b"Record ID,Email,Create Date,Lifecycle Stage,Became a Lead Date,Became a Customer Date,City\n"
+               b"7,Anna.Mueller@example.de,2023-12-01 10:00,customer,2023-12-01 10:00,,Starnberg\n"
+               b"8,neu@example.de,2024-06-01 10:00,lead,2024-06-01 10:00,,Ulm\n")
+    files, calls = uploads
+    files.append(Upload(SHOPIFY.read_bytes(), "orders_export_1.csv"))
+    files.append(Upload(hubspot, "hubspot-crm-exports-all-contacts.csv"))
+    at = open_page()
+    assert not at.exception
+    assert [s.value for s in at.success] == ["recognised as: Shopify orders export",
+                                             "recognised as: HubSpot contacts export"]
+    assert "The 2 recognised exports are loaded together, merged by customer (the e-mail address)." in [
+        c.value for c in at.caption]
+    assert not at.error and not at.button(key="w.data.load").disabled
+    at.button(key="w.data.load").click().run()
+    assert not at.exception
+    assert len(calls) == 1 and calls[0]["tables"] == ["customers", "events", "transactions"]
+    customers, _ = loaded(database, "customers")
+    assert len(customers) == 9 and len(loaded(database, "transactions")[0]) == 14
+    assert len(loaded(database, "events")[0]) == 2
+    anna = customers.set_index("customer_id").loc["anna.mueller@example.de"]
+    assert str(anna["created_at"])[:10] == "2023-12-01" and anna["city"] == "München"
+
+
+def test_a_parquet_file_and_a_gzip_csv_file_preview_and_load(database, uploads, tmp_path):
+    import gzip
+
+    import duckdb
+
+    path = tmp_path / "t.parquet"
+    db = duckdb.connect()
+    db.execute(f"COPY (SELECT * FROM (VALUES ('T1', '000123', DATE '2024-02-01', 12.5), "
+               f"('T2', '000124', DATE '2024-02-03', 1234.5)) t(transaction_id, customer_id, ordered_at, amount)) "
+               f"TO '{path}' (FORMAT parquet)")
+    db.close()
+    files, calls = uploads
+    files.append(p := Upload(path.read_bytes(), "umsaetze.parquet"))
+    files.append(g := Upload(gzip.compress("Kundennummer;Ort\r\n000123;Köln\r\n000124;Graz\r\n".encode("cp1252")),
+                             "kunden.csv.gz"))
+    at = open_page()
+    assert not at.exception
+    assert at.selectbox(key=f"w.data.table.{p.file_id}").value == "transactions"
+    assert at.selectbox(key=f"w.data.table.{g.file_id}").value == "customers"
+    assert not [s for s in at.selectbox if s.key.startswith("w.data.sheet.")]
+    at.button(key="w.data.load").click().run()
+    assert not at.exception
+    assert calls[0]["tables"] == ["customers", "transactions"] and "sheets" not in calls[0]
+    transactions, _ = loaded(database, "transactions")
+    assert transactions.sort_values("transaction_id")["amount"].tolist() == [12.5, 1234.5]
+    assert loaded(database, "customers")[0]["city"].tolist() == ["Köln", "Graz"]
+
+
+def test_a_damaged_or_protected_workbook_is_one_line_in_its_panel(database, uploads):
+    files, _ = uploads
+    files.append(Upload(BOOK[: len(BOOK) // 2], "cut.xlsx"))
+    files.append(Upload((Path(__file__).parent / "data" / "password_protected.xlsx").read_bytes(), "geheim.csv"))
+    at = open_page()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) >= 2
+    assert errors[0].startswith("cut\\.xlsx: ") and "\n" not in errors[0]
+    assert errors[1].startswith("geheim\\.csv: ") and "password" in errors[1]
+    assert at.button(key="w.data.load").disabled
