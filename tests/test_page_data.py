@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import uuid
 
 import pytest
@@ -65,8 +66,8 @@ def test_demo_data_lists_the_dataset_with_its_tables(demo_db):
     overview = at.dataframe[0].value
     assert overview["name"].tolist() == ["Demo"]
     assert overview["current"].tolist() == [True]
-    assert overview["tables"].iloc[0].startswith("customers (300), transactions (")
-    assert "campaigns (" in overview["tables"].iloc[0]
+    assert overview["tables"].iloc[0].startswith("Customers (300), Transactions (")  # display names
+    assert "Campaigns (" in overview["tables"].iloc[0]
     assert any("Manage “Demo”" in m.value for m in at.markdown)
     assert at.text_input(key=f"w.data.rename.{demo_db}").value == "Demo"
     assert at.button(key="w.data.rename_button").disabled  # same name: nothing to rename
@@ -87,7 +88,7 @@ def test_delete_asks_for_confirmation_and_cancel_keeps_the_dataset(database, dem
     at = open_page(lang="de")
     at.button(key="w.data.delete").click().run()
     assert not at.exception
-    assert "„Demo“ mit allen Tabellen (customers (300)" in at.warning[0].value
+    assert "„Demo“ mit allen Tabellen (Kunden (300)" in at.warning[0].value
     at.button(key="w.data.delete_no").click().run()
     assert not at.warning
     assert names_in(database) == ["Demo"]
@@ -135,19 +136,22 @@ def test_the_report_kept_in_the_session_is_shown(database):
     assert not at.exception
     assert "Ingest report" in [s.value for s in at.subheader]
     summary = at.dataframe[0].value
-    assert summary.to_dict("records") == [
-        {"table": "transactions", "rows_read": 3, "rows_loaded": 1, "rows_rejected": 2}]
+    assert summary.to_dict("records") == [  # the canonical name beside its display name (hidden, in the CSV)
+        {"table_name": "Transactions", "table": "transactions", "rows_read": 3, "rows_loaded": 1,
+         "rows_rejected": 2}]
     detected = at.dataframe[1].value.iloc[0]
     assert (detected["file"], detected["encoding"], detected["delimiter"], detected["decimal"]) == (
         "umsaetze.csv", "Windows-1252", ";", ",")
-    assert detected["date_formats"] == "ordered_at: dd.mm.yyyy"
+    assert detected["date_formats"] == "Bestelldatum: dd.mm.yyyy"  # the file's own header
     assert "2 row(s) were rejected" in at.warning[0].value
     rejected = at.dataframe[2].value
     assert rejected["line"].tolist() == [3, 4]
-    assert rejected["reason"].tolist() == ["unparseable ordered_at: 31.02.2024", "missing customer_id"]
+    assert rejected["reason"].tolist() == ["unparseable ordered_at: 31.02.2024", "missing customer_id"]  # hidden
+    assert rejected["reason_text"].tolist() == ["“Bestelldatum” is not a readable date: 31.02.2024",
+                                                "“Kundennummer” is missing"]
     assert rejected["Filiale"].tolist() == ["Köln", "Graz"]
     downloads = [b.proto.label for b in at.get("download_button")]
-    assert downloads == ["Download CSV", "Download CSV"]
+    assert downloads.count("Download CSV") == 2  # the report's two tables (the templates have their own)
     # still there after another run, gone after "Hide report"
     at.run()
     assert "Ingest report" in [s.value for s in at.subheader]
@@ -165,6 +169,13 @@ def test_the_report_in_german(database):
     assert not at.exception
     assert "Importbericht" in [s.value for s in at.subheader]
     assert "2 Zeile(n) wurden abgelehnt" in at.warning[0].value
+    rejected = at.dataframe[2]
+    # the reasons in German, naming the file's own columns; the table by its German name
+    assert rejected.value["reason_text"].tolist() == ["„Bestelldatum“ ist kein lesbares Datum: 31.02.2024",
+                                                      "„Kundennummer“ fehlt"]
+    assert rejected.value["table_name"].tolist() == ["Transaktionen", "Transaktionen"]
+    config = json.loads(rejected.proto.columns)
+    assert config["reason"]["hidden"] is True and config["table"]["hidden"] is True
 
 
 def test_a_load_error_is_shown_as_one_line(database):
@@ -377,7 +388,7 @@ def test_loading_into_an_existing_dataset_asks_to_confirm_the_replacement(databa
     at = open_page()
     at.selectbox(key="w.data.target").select(demo_db).run()
     assert not at.exception
-    assert at.warning[0].value.startswith("Replaces in “Demo”: customers (300)")
+    assert at.warning[0].value.startswith("Replaces in “Demo”: Customers (300)")
     assert at.button(key="w.data.load").disabled
     assert "Confirm that the load replaces the tables of “Demo”." in [e.value for e in at.error]
     at.checkbox(key=f"w.data.confirm_replace.{demo_db}").check().run()

@@ -20,6 +20,7 @@ import streamlit as st
 from clm_core import access, ingest, schema, store, upload
 from clm_core.config import LifecycleConfig
 from clm_core.i18n import format_number, reason_label, tr
+from clm_core.i18n import table_label as table_name
 from clm_core.metrics.common import resolve_as_of
 from clm_core.models import prepare
 from clm_ui import auth, data, upload_formats
@@ -420,7 +421,7 @@ def _first_value(values: pd.Series) -> str:
 def describe_tables(rows: dict[str, int]) -> str:
     if not rows:
         return t("empty", TEXT)
-    return ", ".join(f"{name} ({format_number(n, lang)})" for name, n in rows.items())
+    return ", ".join(f"{table_name(name, lang)} ({format_number(n, lang)})" for name, n in rows.items())
 
 
 def replaced_tables(dataset_id: str, plans: list[dict]) -> dict[str, int]:
@@ -491,19 +492,30 @@ def load_files(uploader: str) -> None:
         prepare.start(loaded, resolve_as_of(loaded), LifecycleConfig())
 
 
+def file_header(r: ingest.TableReport, canonical: str) -> str:
+    """The header of the loaded file that became column ``canonical`` (the user's own name for it)."""
+    return next((h for h, c in r.sniffed.mapping.items() if c == canonical), canonical)
+
+
 def show_report(last: dict) -> None:
     report: ingest.IngestReport = last["report"]
     st.subheader(t("report", TEXT))
     st.caption(t("report_for", TEXT, dataset=last["dataset"], time=last["time"]))
     summary = report.summary()
+    # tables and reasons in the UI language beside the canonical codes (which the CSV downloads keep)
+    summary.insert(0, "table_name", [table_name(n, lang) for n in summary["table"]])
     table(summary, "ingest_report.csv", key="data_report_summary", column_config={
-        "table": st.column_config.TextColumn(t("table", TEXT)),
+        "table": None, "table_name": st.column_config.TextColumn(t("table", TEXT)),
         "rows_read": st.column_config.NumberColumn(t("rows_read", TEXT)),
         "rows_loaded": st.column_config.NumberColumn(t("rows_loaded", TEXT)),
         "rows_rejected": st.column_config.NumberColumn(t("rows_rejected", TEXT)),
     })
     st.markdown(f"**{t('detected', TEXT)}**")
-    st.dataframe(upload.detected(report), hide_index=True, width="stretch", column_config={
+    detected = upload.detected(report)
+    detected["table"] = [table_name(n, lang) for n in detected["table"]]
+    detected["date_formats"] = [", ".join(f"{file_header(r, c)}: {f}" for c, f in r.sniffed.date_formats.items())
+                                for r in report.tables.values()]
+    st.dataframe(detected, hide_index=True, width="stretch", column_config={
         "table": t("table", TEXT), "file": t("file", TEXT), "encoding": t("encoding", TEXT),
         "delimiter": t("delimiter", TEXT), "decimal": t("decimal", TEXT), "date_formats": t("dates", TEXT),
         "attributes": t("attributes", TEXT),
@@ -515,12 +527,16 @@ def show_report(last: dict) -> None:
         st.warning(t("rejects", TEXT, n=format_number(total, lang)))
         st.markdown(f"**{t('rejected_rows', TEXT)}**")
         rejected = upload.rejected_rows(report)
-        rejected["reason"] = [reason_label(r, lang) for r in rejected["reason"]]
+        headers = {name: {c: h for h, c in r.sniffed.mapping.items()} for name, r in report.tables.items()}
+        rejected.insert(0, "table_name", [table_name(n, lang) for n in rejected["table"]])
+        rejected.insert(3, "reason_text", [reason_label(r, lang, headers.get(n)) for n, r
+                                           in zip(rejected["table"], rejected["reason"])])
         table(rejected, "rejected_rows.csv", key="data_report_rejected", column_config={
-            "table": t("table", TEXT), "line": t("line", TEXT), "reason": t("reason", TEXT)})
+            "table": None, "reason": None, "table_name": t("table", TEXT), "line": t("line", TEXT),
+            "reason_text": t("reason", TEXT)})
         for name, r in report.tables.items():
             if r.rows_rejected > len(r.rejected):
-                st.caption(t("capped", TEXT, kind=name, shown=format_number(len(r.rejected), lang),
+                st.caption(t("capped", TEXT, kind=table_name(name, lang), shown=format_number(len(r.rejected), lang),
                              total=format_number(r.rows_rejected, lang)))
     if st.button(t("hide_report", TEXT), key="w.data.hide_report"):
         st.session_state.pop(REPORT_KEY, None)
