@@ -376,3 +376,27 @@ def test_a_damaged_or_protected_workbook_is_one_line_in_its_panel(database, uplo
     assert errors[0].startswith("cut\\.xlsx: ") and "\n" not in errors[0]
     assert errors[1].startswith("geheim\\.csv: ") and "password" in errors[1]
     assert at.button(key="w.data.load").disabled
+
+
+def test_a_shopify_export_on_the_second_sheet_of_a_workbook_is_recognised_when_chosen(database, uploads):
+    import csv
+
+    rows = list(csv.reader(io.StringIO(SHOPIFY.read_text(encoding="utf-8"))))
+    book = workbook({"Hinweise": [["Export aus Shopify, Stand 30.06.2024"]],
+                     "Bestellungen": [["Bestellungen Juni 2024"], [], *rows]})
+    files, calls = uploads
+    files.append(f := Upload(book, "shopify.xlsx"))
+    at = open_page()
+    assert not at.exception
+    assert at.selectbox(key=f"w.data.sheet.{f.file_id}").value == "Hinweise"
+    assert not at.success  # a one-cell sheet: no export
+    at.selectbox(key=f"w.data.sheet.{f.file_id}").select("Bestellungen").run()
+    assert not at.exception
+    assert [s.value for s in at.success] == ["recognised as: Shopify orders export"]
+    assert "Header in row 3 of the sheet; the rows above it are skipped." in [c.value for c in at.caption]
+    at.button(key="w.data.load").click().run()
+    assert not at.exception
+    assert len(calls) == 1 and calls[0]["tables"] == ["customers", "transactions"]
+    transactions, _ = loaded(database, "transactions")
+    assert len(loaded(database, "customers")[0]) == 8 and len(transactions) == 14
+    assert float(transactions["amount"].sum()) == pytest.approx(890.39)
