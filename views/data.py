@@ -17,7 +17,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from clm_core import access, ingest, schema, store, upload
+from clm_core import access, i18n, ingest, schema, store, upload
 from clm_core.config import LifecycleConfig
 from clm_core.i18n import format_number, reason_label, tr
 from clm_core.i18n import table_label as table_name
@@ -156,41 +156,9 @@ TEXT = {
     "workspace_created": ("Workspace “{workspace}” created; choose it in the sidebar.",
                           "Arbeitsbereich „{workspace}“ angelegt; in der Seitenleiste auswählen."),
 }
-TABLE_LABELS = {
-    "customers": ("Customers", "Kunden"),
-    "transactions": ("Transactions", "Transaktionen"),
-    "events": ("Events", "Ereignisse"),
-    "nps": ("NPS answers", "NPS-Antworten"),
-    "campaigns": ("Campaigns", "Kampagnen"),
-}
-#: Display names of the canonical columns (DESIGN §2) in the mapping's select boxes: (English, German).
-COLUMN_LABELS = {
-    "customer_id": ("Customer ID", "Kundennummer"),
-    "created_at": ("Created on", "Erstellt am"),
-    "channel": ("Channel", "Kanal"),
-    "segment": ("Segment", "Segment"),
-    "country": ("Country", "Land"),
-    "city": ("City", "Ort"),
-    "postal_code": ("Postal code", "Postleitzahl"),
-    "latitude": ("Latitude", "Breitengrad"),
-    "longitude": ("Longitude", "Längengrad"),
-    "ordered_at": ("Order date", "Bestelldatum"),
-    "amount": ("Amount", "Betrag"),
-    "transaction_id": ("Order number", "Belegnummer"),
-    "category": ("Category", "Kategorie"),
-    "quantity": ("Quantity", "Menge"),
-    "margin": ("Margin", "Marge"),
-    "occurred_at": ("Time", "Zeitpunkt"),
-    "event": ("Event", "Ereignis"),
-    "answered_at": ("Answer date", "Antwortdatum"),
-    "score": ("Score 0–10", "Bewertung 0–10"),
-    "comment": ("Comment", "Kommentar"),
-    "campaign": ("Campaign", "Kampagne"),
-    "sent_at": ("Sent on", "Versanddatum"),
-    "group": ("Group (treatment/control)", "Gruppe (Test/Kontrolle)"),
-    "cost": ("Cost per contact", "Kosten pro Kontakt"),
-    "stage_targeted": ("Targeted stage", "Zielphase"),
-}
+#: Display names of the tables and canonical columns (DESIGN §2): the app's one list, clm_core.i18n (the
+#: same names in the sidebar, the breakdowns and the table headers).
+TABLE_LABELS, COLUMN_LABELS = i18n.TABLE_LABELS, i18n.FIELD_LABELS
 #: More columns than this: the mapping's select boxes sit in an expander.
 MANY_COLUMNS = 30
 PER_ROW = 3  # select boxes side by side
