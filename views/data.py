@@ -424,7 +424,7 @@ def load_files(uploader: str) -> None:
     if target != NEW and replaced_tables(dataset.id, plans) and not st.session_state.get(f"{REPLACE_KEY}.{target}"):
         return  # the page asks for the confirmation
     label = dataset.name
-    with st.status(t("loading", TEXT, n=len(wanted), dataset=md(label)), expanded=True) as status:
+    with st.status(t("loading", TEXT, n=len({id(p["file"]) for p in wanted}), dataset=md(label)), expanded=True) as status:
         bar = st.progress(0.0)
         sources, mapping, names, date_formats = {}, {}, {}, {}
         for i, plan in enumerate(wanted):
