@@ -207,8 +207,8 @@ def _pick_took(page: Page, box, option: str) -> bool:
 
 def set_country_filter(page: Page, country: str) -> None:
     filt = open_expander(page, "Segment filter")
-    choose(page, widget(filt, "stMultiSelect", "Attribute"), "country")
-    choose(page, widget(filt, "stMultiSelect", "country"), country)
+    choose(page, widget(filt, "stMultiSelect", "Attribute"), "Country")  # attributes by their display names
+    choose(page, widget(filt, "stMultiSelect", "Country"), country)
 
 
 # ----------------------------------------------------------------------------------- navigation
@@ -427,15 +427,15 @@ def test_german_export_upload_shows_the_ingest_report(new_page, server, artifact
     expect(main.get_by_text(re.compile(r"^1 row\(s\) were rejected"))).to_be_visible()
     frames = data_frames(page)
     # summary: table, rows read, loaded, rejected
-    assert ["transactions", "5", "4", "1"] in [f[:4] for f in frames], frames
+    assert ["Transactions", "5", "4", "1"] in [f[:4] for f in frames], frames  # the table by its display name
     # what was detected: the German formats
     detected = next((f for f in frames if "Windows-1252" in f), None)
     assert detected is not None and ";" in detected and "," in detected, frames
     assert any("dd.mm.yyyy" in cell for cell in detected), detected
     # the rejected row with its line number (header = line 1) and reason
     rejected = next((f for f in frames if any("keine Angabe" in cell for cell in f)), None)
-    assert rejected is not None and rejected[:2] == ["transactions", "5"], frames
-    assert "amount" in rejected[2], rejected
+    assert rejected is not None and rejected[:2] == ["Transactions", "5"], frames
+    assert "Betrag" in rejected[2], rejected  # the reason names the file's own column
     full_page_screenshot(page, artifacts / "upload_report.png")
 
 

@@ -211,7 +211,7 @@ def test_the_admin_manages_data_and_members(app, team_database, new_page):
     page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(team_database["customers"]))
     settle(page)
     choose(page, widget(main, "stSelectbox", "Load into dataset"), "Shop A")  # the default is a new dataset
-    confirm = main.get_by_text("Yes, replace customers (40) in “Shop A”")
+    confirm = main.get_by_text("Yes, replace Customers (40) in “Shop A”")
     expect(confirm).to_be_visible()
     load = main.get_by_role("button", name="Load", exact=True)
     expect(load).to_be_disabled()
