@@ -204,13 +204,14 @@ def sheet_box(f) -> None:
     name) and the header row found (title rows above it are skipped). Nothing for other files."""
     if not isinstance(f, Source) or not f.sheets:
         return
+    box, found = st.columns(2, vertical_alignment="bottom")
     if len(f.sheets) > 1:
         index = f.sheets.index(f.sheet) if f.sheet in f.sheets else 0
-        st.selectbox(t("sheet", TEXT), f.sheets, index=index, key=sheet_key(f.upload.file_id),
-                     help=t("sheet_help", TEXT))
+        box.selectbox(t("sheet", TEXT), f.sheets, index=index, key=sheet_key(f.upload.file_id),
+                      help=t("sheet_help", TEXT))
     if f.header_row:
-        st.caption(t("header_row_below" if f.header_row > 1 else "header_row", TEXT,
-                     row=format_number(f.header_row, view().lang)))
+        (found if len(f.sheets) > 1 else box).caption(t("header_row_below" if f.header_row > 1 else "header_row",
+                                                        TEXT, row=format_number(f.header_row, view().lang)))
 
 
 def plans(files: list, per_file, draw: bool = True) -> list[dict]:
@@ -314,8 +315,10 @@ def _export_plans(source, head: bytes, draw: bool) -> list[dict]:
             st.markdown(f"**{t('mapping', TEXT)}**")
             st.caption(t("mapping_help", TEXT))
             st.dataframe(conversion.mapping_frame(lang), hide_index=True, width="stretch", column_config={
-                "table": t("table", TEXT), "column": t("column", TEXT), "source": t("source", TEXT),
-                "rule": t("rule", TEXT)})
+                "table": st.column_config.TextColumn(t("table", TEXT), width="small"),
+                "column": st.column_config.TextColumn(t("column", TEXT), width="small"),
+                "source": st.column_config.TextColumn(t("source", TEXT), width="medium"),
+                "rule": st.column_config.TextColumn(t("rule", TEXT), width="large")})
             if len(conversion.statuses):
                 st.caption(t("statuses", TEXT, n=format_number(conversion.rows_read, lang)))
                 st.dataframe(conversion.statuses, hide_index=True, column_config={
@@ -391,7 +394,7 @@ def templates_section() -> None:
     with st.expander(t("templates", TEXT), icon=":material/download:"):
         st.caption(t("templates_help", TEXT))
         for name in schema.TABLES:
-            label, csv_cell, xlsx_cell = st.columns([2, 1, 1], vertical_alignment="center")
+            label, csv_cell, xlsx_cell, _ = st.columns([2, 1, 1, 3], vertical_alignment="center")
             label.markdown(table_name(name, lang))
             csv_cell.download_button(t("csv", TEXT), lambda name=name: templates.csv_template(name),
                                      file_name=templates.file_name(name, "csv", lang), mime="text/csv",
