@@ -42,9 +42,11 @@ TEXT = {
     "excel": ("Excel", "Excel"),
     "sheet": ("Sheet", "Tabellenblatt"),
     "sheet_help": ("The workbook has several sheets: choose the one to load. Preselected is the one the loader "
-                   "takes by itself (the first that is not empty).",
+                   "takes by itself (the first that is not empty). To load several sheets (customers and orders), "
+                   "upload the workbook once per sheet.",
                    "Die Arbeitsmappe hat mehrere Tabellenblätter: das zu ladende wählen. Vorausgewählt ist das, "
-                   "das der Import von selbst nimmt (das erste nicht leere)."),
+                   "das der Import von selbst nimmt (das erste nicht leere). Um mehrere Tabellenblätter zu laden "
+                   "(Kunden und Bestellungen), die Arbeitsmappe einmal je Tabellenblatt hochladen."),
     "header_row": ("Header in row {row} of the sheet.", "Kopfzeile in Zeile {row} des Tabellenblatts."),
     "header_row_below": ("Header in row {row} of the sheet; the rows above it are skipped.",
                          "Kopfzeile in Zeile {row} des Tabellenblatts; die Zeilen darüber werden übersprungen."),

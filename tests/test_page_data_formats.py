@@ -400,3 +400,28 @@ def test_a_shopify_export_on_the_second_sheet_of_a_workbook_is_recognised_when_c
     transactions, _ = loaded(database, "transactions")
     assert len(loaded(database, "customers")[0]) == 8 and len(transactions) == 14
     assert float(transactions["amount"].sum()) == pytest.approx(890.39)
+
+
+def test_one_workbook_uploaded_twice_loads_two_of_its_sheets_into_two_tables(database, uploads):
+    """Customers and orders on two sheets of one workbook: uploaded once per sheet (the sheet box's help says
+    so), each upload its own sheet choice; one load with a sheet per table."""
+    book = workbook({"Kunden": [["Kundennummer", "Anmeldedatum"], ["000101", "01.02.2023"], ["000102", "02.02.2023"]],
+                     "Bestellungen": [["Belegnummer", "Kundennummer", "Bestelldatum", "Betrag"],
+                                      ["R1", "000101", "03.02.2023", 12.5], ["R2", "000102", "04.02.2023", 7.25],
+                                      ["R3", "000101", "05.02.2023", -2.5]]})
+    files, calls = uploads
+    files.append(first := Upload(book, "shop.xlsx"))
+    files.append(second := Upload(book, "shop.xlsx"))
+    at = open_page()
+    assert "upload the workbook once per sheet" in at.selectbox(key=f"w.data.sheet.{first.file_id}").help
+    assert at.selectbox(key=f"w.data.sheet.{second.file_id}").value == "Kunden"
+    assert at.error[0].value.startswith("Several files are set to Customers")  # both read the same sheet yet
+    at.selectbox(key=f"w.data.sheet.{second.file_id}").select("Bestellungen").run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key=f"w.data.table.{second.file_id}.1").value == "transactions"
+    at.button(key="w.data.load").click().run()
+    assert not at.exception
+    assert calls[0]["sheets"] == {"customers": "Kunden", "transactions": "Bestellungen"}
+    assert loaded(database, "customers")[0]["customer_id"].tolist() == ["000101", "000102"]
+    transactions, _ = loaded(database, "transactions")
+    assert sorted(transactions["amount"].tolist()) == [-2.5, 7.25, 12.5]
