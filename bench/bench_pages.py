@@ -274,26 +274,35 @@ def time_view_on(page, url: str, timeout: float) -> Timing:
     try:
         started = time.perf_counter()
         page.goto(url, wait_until="commit", timeout=timeout * 1000)
-        since = ran = None
-        while (now := time.perf_counter()) - started < timeout:
-            try:
-                state = page.evaluate(STATE_JS)
-            except Error:  # between documents
-                state = None
-            if state and state["script"] != "notRunning":
-                ran = None
-            elif state and ran is None:
-                ran = now
-            if not drawn(state):
-                since = None
-            elif since is None:
-                since = now
-            elif now - since >= STABLE:
-                return Timing(since - started, ran - started, state["error"] > 0)
-            time.sleep(POLL)
-        return Timing(None)
     except Error:  # the navigation itself timed out
         return Timing(None)
+    return wait_drawn(page, started, timeout)
+
+
+def wait_drawn(page, started: float, timeout: float, moved=lambda: True) -> Timing:
+    """Poll ``page`` until it is drawn and stays so for STABLE seconds, counting only looks at which
+    ``moved()`` (the new page has replaced the old one); the time from ``started`` to the first look of the
+    stable stretch, and to the end of the script run before it."""
+    from playwright.sync_api import Error
+
+    since = ran = None
+    while (now := time.perf_counter()) - started < timeout:
+        try:
+            state, here = page.evaluate(STATE_JS), moved()
+        except Error:  # between documents
+            state, here = None, False
+        if not here or (state and state["script"] != "notRunning"):
+            ran = None
+        elif state and ran is None:
+            ran = now
+        if not here or not drawn(state):
+            since = None
+        elif since is None:
+            since = now
+        elif now - since >= STABLE:
+            return Timing(since - started, ran - started, state["error"] > 0)
+        time.sleep(POLL)
+    return Timing(None)
 
 
 TITLE_JS = "() => { const h = document.querySelector('[data-testid=\"stMain\"] h1'); return h ? h.innerText : null; }"
@@ -312,25 +321,7 @@ def time_click(page, slug: str, timeout: float) -> Timing:
         page.locator(f'[data-testid="stSidebarNavLink"][href$="/{path}"]').first.click(timeout=timeout * 1000)
     except Error:
         return Timing(None)
-    since = ran = None
-    while (now := time.perf_counter()) - started < timeout:
-        try:
-            state, title = page.evaluate(STATE_JS), page.evaluate(TITLE_JS)
-        except Error:
-            state, title = None, before
-        moved = title is not None and title != before
-        if not moved or (state and state["script"] != "notRunning"):
-            ran = None
-        elif state and ran is None:
-            ran = now
-        if not moved or not drawn(state):
-            since = None
-        elif since is None:
-            since = now
-        elif now - since >= STABLE:
-            return Timing(since - started, ran - started, state["error"] > 0)
-        time.sleep(POLL)
-    return Timing(None)
+    return wait_drawn(page, started, timeout, lambda: page.evaluate(TITLE_JS) not in (None, before))
 
 
 def time_clicks(context, base: str, pages: list[str], rows: dict, timeout: float) -> None:

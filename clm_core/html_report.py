@@ -43,7 +43,7 @@ import pandas as pd
 from clm_core.i18n import format_currency, format_date, format_number, format_percent, tr
 #: Fractions named as shares, and the pages' printf-style NumberColumn formats: one definition with the
 #: app's tables and the workbook.
-from clm_core.workbook import FRACTION_NAME, PRINTF
+from clm_core.workbook import FRACTION_NAME, PRINTF, is_missing
 
 #: Rows of a table the report shows (the workbook and the CSV download have all of them).
 MAX_REPORT_ROWS = 500
@@ -143,16 +143,6 @@ def _numbers(values: pd.Series) -> bool:
     return values.dtype == object and bool(len(present)) and all(_is_number_value(v) for v in present)
 
 
-def _missing(value) -> bool:
-    if value is None:
-        return True
-    try:
-        result = pd.isna(value)
-    except (TypeError, ValueError):
-        return False
-    return result is True or (isinstance(result, np.bool_) and bool(result))
-
-
 def _plain(value) -> str:
     number = float(value)
     return str(int(number)) if number.is_integer() and abs(number) < 1e15 else str(value)
@@ -174,7 +164,7 @@ def cell_formatter(values: pd.Series, wanted: str | None, lang: str) -> Callable
         write = None
 
     def text(value) -> str:
-        if _missing(value):
+        if is_missing(value):
             return "–"
         if isinstance(value, (bool, np.bool_)):
             return tr("yes" if value else "no", lang, TEXT)
@@ -312,7 +302,7 @@ def _table_html(table: Table, lang: str, max_rows: int) -> str:
 
 
 def _view_value(label: str, value, lang: str) -> str:
-    if _missing(value) or value == "":
+    if is_missing(value) or value == "":
         return ""
     if isinstance(value, dt.datetime):
         return _escape(value.strftime(("%d.%m.%Y %H:%M" if lang == "de" else "%Y-%m-%d %H:%M")))

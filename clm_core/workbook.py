@@ -229,7 +229,8 @@ class _Styles:
         return self.made[code]
 
 
-def _missing(value) -> bool:
+def is_missing(value) -> bool:
+    """None, NaN, NaT or pd.NA (a value no cell shows)."""
     if value is None:
         return True
     try:
@@ -253,7 +254,7 @@ def _write(sheet, row: int, col: int, value, number_style, styles: _Styles, lang
            date_style=None) -> None:
     """One cell with its type: nothing for a missing value, a number, a boolean, a date (``date_style``, else
     the language's date, with the time of day when it has one), else text."""
-    if _missing(value):
+    if is_missing(value):
         return
     if isinstance(value, (bool, np.bool_)):
         sheet.write_boolean(row, col, bool(value))
@@ -298,7 +299,7 @@ def _shown_length(value) -> int:
 
 def _width(header: str, values: list) -> float:
     """A column width for the header and the first 200 cells, 8 to 60 characters."""
-    sample = [v for v in values[:200] if not _missing(v)]
+    sample = [v for v in values[:200] if not is_missing(v)]
     longest = max([len(header)] + [_shown_length(v) for v in sample])
     return float(min(max(longest + 2, 8), 60))
 
@@ -332,7 +333,7 @@ def _write_table(sheet, frame: pd.DataFrame, formats, styles: _Styles, lang: str
             date_styles.append(None)
             continue
         cells.append(_column_values(values))
-        dates = [v for v in cells[-1] if isinstance(v, dt.date) and not _missing(v)]
+        dates = [v for v in cells[-1] if isinstance(v, dt.date) and not is_missing(v)]
         # one date format for the column: with the time of day when any of its dates has one
         date_styles.append(styles(date_format(lang, any(_has_time(v) for v in dates))) if dates else None)
     headers = [_header(label) for label in frame.columns[:columns]]
@@ -377,7 +378,7 @@ def view_workbook(view_rows: Sequence[tuple[str, object]], tables: Sequence[tupl
     view.set_column(0, 0, min(max([len(str(label)) for label, _ in all_rows] + [10]) + 2, 60))
     view.set_column(1, 1, 60)
     for r, (label, value) in enumerate(all_rows):
-        if not _missing(label) and label != "":
+        if not is_missing(label) and label != "":
             view.write_string(r, 0, _text(label), styles.label)
         _write(view, r, 1, value, None, styles, lang)
 

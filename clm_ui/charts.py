@@ -10,13 +10,13 @@ hover templates that show the date (``%{x}``, ``%{x|%Y-%m}``) to show the same l
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 
 import numpy as np
 import pandas as pd
 
 from clm_core.i18n import date_ticks, format_date, month_label, plotly_hoverformat
+from clm_core.workbook import is_missing
 
 #: An ISO date (2025-10, 2025-10-05, 2025-10-05 13:45:00) as Plotly reads it on a date axis.
 DATE_TEXT = re.compile(r"\d{4}-\d{2}(-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?)?")
@@ -26,10 +26,6 @@ NOT_DATES = {"category", "multicategory", "linear", "log"}
 #: hover over their bins).
 HOVERTEXT_TRACES = {"scatter", "scattergl", "bar"}
 _HOVER_DATE = {letter: re.compile(r"%\{" + letter + r"(\|[^}]*)?\}") for letter in "xy"}
-
-
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT
 
 
 def as_dates(values) -> pd.DatetimeIndex | None:
@@ -47,7 +43,7 @@ def as_dates(values) -> pd.DatetimeIndex | None:
         return pd.DatetimeIndex(array)
     if array.dtype.kind not in "OUS":
         return None
-    present = [v for v in array if not _missing(v)]
+    present = [v for v in array if not is_missing(v)]
     if not present:
         return None
     if all(isinstance(v, (dt.date, np.datetime64)) for v in present):
@@ -57,7 +53,7 @@ def as_dates(values) -> pd.DatetimeIndex | None:
     else:
         return None
     try:
-        return pd.DatetimeIndex([pd.NaT if _missing(v) else pd.Timestamp(v) for v in array])
+        return pd.DatetimeIndex([pd.NaT if is_missing(v) else pd.Timestamp(v) for v in array])
     except (TypeError, ValueError):
         return None
 

@@ -23,34 +23,12 @@ from clm_core.metrics.changes import (
 from clm_core.metrics.losses import losses, two_proportion_p
 
 from apptest import page_opener
+from test_losses import CUSTOMERS, TRANSACTIONS  # the customers of the losses tests, with NPS answers
 
 AS_OF = dt.date(2024, 6, 30)
 
 # The customers and transactions of tests/test_losses.py (see there for each customer's stages), with NPS answers.
 # With days=30 the later period is June 1–30 (calendar June) and the earlier one May 2–31.
-CUSTOMERS = """
-customer_id,region
-c1,north
-c2,north
-c3,south
-c4,south
-c5,south
-c6,north
-c7,south
-c8,
-"""
-TRANSACTIONS = """
-customer_id,ordered_at,amount
-c1,2024-01-01,10
-c2,2023-12-01,10
-c2,2024-05-15,10
-c3,2023-10-01,10
-c4,2024-02-10,10
-c6,2024-04-10,10
-c7,2023-12-20,50
-c7,2024-03-15,-20
-c8,2024-03-01,10
-"""
 # May: 10, 10, 9, 0 (p = .75, d = .25, NPS 50); June: 0, 3, 10, 8 (p = .25, d = .5, NPS −25); May 1 is outside
 NPS = """
 customer_id,answered_at,score
