@@ -203,9 +203,10 @@ def source_of(f):
 
 def sheet_box(f) -> None:
     """Inside an upload's panel: the sheet choice of a workbook of several sheets (its key holds the sheet's
-    name) and the header row found (title rows above it are skipped). Nothing for other files."""
-    if not isinstance(f, Source) or not f.sheets:
-        return
+    name) and the header row found (title rows above it are skipped). Nothing for other files, nor for a
+    workbook of one sheet whose header is its first row."""
+    if not isinstance(f, Source) or not f.sheets or (len(f.sheets) == 1 and (f.header_row or 1) == 1):
+        return  # no choice, and nothing skipped above the header
     box, found = st.columns(2, vertical_alignment="bottom")
     if len(f.sheets) > 1:
         index = f.sheets.index(f.sheet) if f.sheet in f.sheets else 0
