@@ -46,7 +46,7 @@ def test_empty_database_shows_the_uploader_and_how_to_start(database):
     at = open_page()
     assert not at.exception
     assert at.title[0].value == "Data"
-    assert at.get("file_uploader")[0].label == "Upload CSV files"
+    assert at.get("file_uploader")[0].label == "Upload files"
     assert [s.value for s in at.subheader] == ["Upload exports", "Datasets"]
     assert "No dataset yet" in at.info[0].value
     assert not at.button  # nothing to load, rename or delete
@@ -56,7 +56,7 @@ def test_empty_database_in_german(database):
     at = open_page(lang="de")
     assert not at.exception
     assert at.title[0].value == "Daten"
-    assert at.get("file_uploader")[0].label == "CSV-Dateien hochladen"
+    assert at.get("file_uploader")[0].label == "Dateien hochladen"
     assert "Noch kein Datensatz" in at.info[0].value
 
 

@@ -40,7 +40,7 @@ TEXT = {
                     "einmal, bis {size} MB je Datei. Trennzeichen, Dezimaltrennzeichen, Kodierung (UTF-8, "
                     "Windows-1252) und Datumsformat werden erkannt; deutsche Exporte (`;`, `1.234,56`, "
                     "`31.12.2024`) funktionieren unverändert."),
-    "uploader": ("Upload CSV files", "CSV-Dateien hochladen"),
+    "uploader": ("Upload files", "Dateien hochladen"),
     "table": ("Table", "Tabelle"),
     "skip": ("— do not load —", "— nicht laden —"),
     "not_recognised": ("The headers match no table: choose the table and map the columns below.",

@@ -351,7 +351,7 @@ def test_filter_in_the_url_reproduces_the_view(new_page, server, artifacts):
     assert austria[1] != everyone_table
     # the filter is visible in the fresh session's sidebar as well
     filt = open_expander(fresh, "Segment filter")
-    expect(widget(filt, "stMultiSelect", "country")).to_contain_text("AT")
+    expect(widget(filt, "stMultiSelect", "Country")).to_contain_text("AT")
     fresh.screenshot(path=str(artifacts / "filter_link.png"))
 
 
@@ -402,7 +402,7 @@ def test_german_export_upload_shows_the_ingest_report(new_page, server, artifact
     open_app(page, server)
     go_to(page, server, "data")
     main = page.locator('[data-testid="stMain"]')
-    uploader = widget(main, "stFileUploader", "Upload CSV files")
+    uploader = widget(main, "stFileUploader", "Upload files")
     with rerun(page, "upload"):
         uploader.locator('input[type="file"]').set_input_files(
             {"name": "umsätze_2026.csv", "mimeType": "text/csv", "buffer": GERMAN_CSV})

@@ -28,7 +28,7 @@ def _prepare_upload(page: Page, server: str, name: str, tag: str):
     go_to(page, server, "data")
     main = page.locator('[data-testid="stMain"]')
     with rerun(page, "upload"):
-        widget(main, "stFileUploader", "Upload CSV files").locator('input[type="file"]').set_input_files(
+        widget(main, "stFileUploader", "Upload files").locator('input[type="file"]').set_input_files(
             {"name": f"orders_{tag}.csv", "mimeType": "text/csv", "buffer": _transactions(tag)})
     choose(page, widget(main, "stSelectbox", "Load into dataset"), "New dataset…")
     field = widget(main, "stTextInput", "Name of the new dataset").locator("input")
@@ -52,7 +52,7 @@ def test_two_uploads_at_once_from_two_browsers_both_load(new_page, server, serve
         expect(main).to_contain_text(name)
         expect(main.get_by_text(re.compile(r"^1 row\(s\) were rejected"))).to_be_visible()
         summary = [f[:4] for f in data_frames(page)]
-        assert ["transactions", f"{ROWS + 1:,}", f"{ROWS:,}", "1"] in summary or \
-            ["transactions", str(ROWS + 1), str(ROWS), "1"] in summary, summary
+        assert ["Transactions", f"{ROWS + 1:,}", f"{ROWS:,}", "1"] in summary or \
+            ["Transactions", str(ROWS + 1), str(ROWS), "1"] in summary, summary  # the table by its display name
     log = server_log.read_text(errors="replace")
     assert "Traceback" not in log and "Segmentation" not in log, log[-3000:]
