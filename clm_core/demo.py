@@ -31,6 +31,9 @@ How the data is made (all vectorised with numpy; loops run over purchase
 * NPS answers follow some purchases; the score depends on the customer's
   dropout probability and on whether the customer bought again afterwards, so
   retained customers answer higher.
+* A planted change: NPS answers of the last 30 days score 2 points lower (a
+  service problem, ``PLANTED_NPS_DROP``), so the Overview's "What changed" panel
+  (``clm_core.metrics.changes``) reports the fall of the NPS in that period.
 * About 0.4 % of the customers (20 of 5000), all buyers, are left out of
   ``customers.csv`` and of the other tables: they appear only in
   ``transactions.csv``.
@@ -59,6 +62,9 @@ CHANNEL_P = (0.30, 0.22, 0.18, 0.10, 0.08, 0.12)
 CHANNEL_DROPOUT = (1.0, 1.1, 1.2, 0.9, 0.7, 1.3)
 CHANNEL_SOURCE = ("google_organic", "google_ads", "instagram", "newsletter", "referral_partner", "marketplace")
 
+#: The planted change: the answers of the last PLANTED_NPS_DAYS days score PLANTED_NPS_DROP points lower (a
+#: service problem), so that the Overview's "What changed" panel has something real to report.
+PLANTED_NPS_DAYS, PLANTED_NPS_DROP = 30, 1.0
 SEGMENTS = ("Consumer", "Business", "Premium")
 SEGMENT_P = (0.72, 0.16, 0.12)
 SEGMENT_RATE = (1.0, 1.5, 1.25)  # purchase-rate multiplier
@@ -451,6 +457,7 @@ def generate_demo(
     np.maximum.at(last_day, pc, pdays)
     bought_after = last_day[nc] > nday
     mu = 9.6 - 10.0 * dropout[nc] - 2.4 * ~bought_after + 0.6 * (segment[nc] == SEGMENTS.index("Premium"))
+    mu -= PLANTED_NPS_DROP * (nday >= D - PLANTED_NPS_DAYS)  # the planted change (module docstring)
     score = np.clip(np.round(mu + rng.normal(0.0, 1.5, nc.size)), 0, 10).astype(int)
     band = np.where(score >= 9, "promoter", np.where(score >= 7, "passive", "detractor"))
     comment = np.full(nc.size, "", dtype=object)

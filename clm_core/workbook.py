@@ -117,7 +117,7 @@ def _base_url(url: str | None) -> str:
         return ""
     if parts.scheme not in ("http", "https") or not parts.netloc or any(c in str(url) for c in ' "<>\'`\n\r\t'):
         return ""
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", "", ""))
 
 
 # ------------------------------------------------------------------------------------------- number formats

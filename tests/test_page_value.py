@@ -6,6 +6,7 @@ version); 600 demo customers are the fewest on which the churn model has enough 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import re
@@ -115,6 +116,25 @@ def test_empty_database(database):
     at = open_page()
     assert not at.exception
     assert "No dataset yet" in at.info[0].value
+
+
+def test_a_degenerate_fit_is_one_line_not_an_error(database, tmp_path):
+    """30 customers each buying every 90 days like clockwork: BG/NBD and Gamma-Gamma fit, but predict no
+    finite value for anybody; the page says so instead of failing on an empty histogram."""
+    customers = ["customer_id,created_at"] + [f"K{i:03d},2024-01-{1 + i % 28:02d}" for i in range(40)]
+    orders = ["transaction_id,customer_id,ordered_at,amount"] + [
+        f"B{i:04d},K{i % 30:03d},{dt.date(2024, 2, 1) + dt.timedelta(days=3 * i)},{10.5 + i}" for i in range(90)]
+    (tmp_path / "c.csv").write_text("\n".join(customers) + "\n")
+    (tmp_path / "t.csv").write_text("\n".join(orders) + "\n")
+    con = store.connect(database)
+    dataset = store.create_dataset(con, "Clockwork")
+    ingest.load(dataset, {"customers": tmp_path / "c.csv", "transactions": tmp_path / "t.csv"})
+    models = insights.value_models(dataset)
+    assert models.problem is None and insights.prediction_overview(dataset, models).bins.empty
+    con.disconnect()
+    at = open_page()
+    assert not at.exception
+    assert any("no finite value for any customer" in i.value for i in at.info)
 
 
 def test_value_page_matches_clm_core(demo_db, expected):

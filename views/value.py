@@ -345,6 +345,10 @@ TEXT.update({
                    "an, der Betragsteil des prognostizierten CLV kann daher verzerrt sein."),
     "clv_distribution": ("Distribution of predicted CLV", "Verteilung des prognostizierten CLV"),
     "clv_axis": ("Predicted CLV", "Prognostizierter CLV"),
+    "clv_none": ("The model gives no finite value for any customer of this selection (its fit degenerated on "
+                 "these data), so there is no distribution to show.",
+                 "Das Modell liefert für keinen Kunden dieser Auswahl einen endlichen Wert (die Anpassung ist auf "
+                 "diesen Daten entartet); es gibt keine Verteilung zu zeigen."),
     "clv_tail": ("The last bar also counts the top 1 %: up to {max}.",
                  "Der letzte Balken enthält auch das oberste 1 %: bis {max}."),
     "p_alive_title": ("P(alive) of a customer observed for {T} {unit}", "P(aktiv) eines Kunden, beobachtet über "
@@ -578,17 +582,20 @@ else:
     left, right = st.columns(2)
     with left:
         bins = predictions.bins
-        lower, upper = bins["lower"].to_numpy(), bins["upper"].to_numpy()
-        width = lower[1] - lower[0] if len(lower) > 1 else 1.0
-        hover = [f"{money(lo, 2)} – {money(hi, 2)}: {format_number(n, lang)} {t('customers')}"
-                 for lo, hi, n in zip(lower, upper, bins["customers"])]
-        fig = go.Figure(go.Bar(x=(lower + width / 2).tolist(), y=bins["customers"].tolist(), width=width,
-                               hovertext=hover, hoverinfo="text", marker_line_width=0.5,
-                               marker_line_color="white", marker_color="#2a9d8f", name=t("customers")))
-        fig.update_layout(title=t("clv_distribution", TEXT), xaxis=money_axis(t("clv_axis", TEXT)),
-                          yaxis_title=t("customers"), bargap=0, height=380)
-        chart(fig, key="clv_histogram", title=t("predicted", TEXT))
-        st.caption(t("clv_tail", TEXT, max=money(float(upper[-1]))))
+        if bins.empty:  # no customer with a finite prediction (a degenerate fit): nothing to draw
+            st.info(t("clv_none", TEXT))
+        else:
+            lower, upper = bins["lower"].to_numpy(), bins["upper"].to_numpy()
+            width = lower[1] - lower[0] if len(lower) > 1 else 1.0
+            hover = [f"{money(lo, 2)} – {money(hi, 2)}: {format_number(n, lang)} {t('customers')}"
+                     for lo, hi, n in zip(lower, upper, bins["customers"])]
+            fig = go.Figure(go.Bar(x=(lower + width / 2).tolist(), y=bins["customers"].tolist(), width=width,
+                                   hovertext=hover, hoverinfo="text", marker_line_width=0.5,
+                                   marker_line_color="white", marker_color="#2a9d8f", name=t("customers")))
+            fig.update_layout(title=t("clv_distribution", TEXT), xaxis=money_axis(t("clv_axis", TEXT)),
+                              yaxis_title=t("customers"), bargap=0, height=380)
+            chart(fig, key="clv_histogram", title=t("predicted", TEXT))
+            st.caption(t("clv_tail", TEXT, max=money(float(upper[-1]))))
     with right:
         grid = predictions.grid
         if grid is not None:
