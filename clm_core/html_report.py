@@ -20,7 +20,6 @@ Pure logic, no Streamlit: ``clm_ui.widgets`` collects the run's charts and table
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 import functools
 import html
 import json
@@ -43,7 +42,7 @@ import pandas as pd
 from clm_core.i18n import format_currency, format_date, format_number, format_percent, tr
 #: Fractions named as shares, and the pages' printf-style NumberColumn formats: one definition with the
 #: app's tables and the workbook.
-from clm_core.workbook import FRACTION_NAME, PRINTF, is_missing
+from clm_core.workbook import FRACTION_NAME, PRINTF, is_missing, is_number, whole_numbers
 
 #: Rows of a table the report shows (the workbook and the CSV download have all of them).
 MAX_REPORT_ROWS = 500
@@ -108,7 +107,7 @@ def number_formatter(values: pd.Series, wanted: str | None, lang: str) -> Callab
     if wanted == "euro":
         return lambda v: format_currency(float(v), lang, 2)
     if wanted in (None, "localized"):
-        decimals = 0 if _whole_numbers(values) else 2
+        decimals = 0 if whole_numbers(values) else 2
         return lambda v: format_number(float(v), lang, decimals)
     printf = PRINTF.match(wanted)
     if printf is None:
@@ -120,19 +119,6 @@ def number_formatter(values: pd.Series, wanted: str | None, lang: str) -> Callab
     return lambda v: f"{before}{format_number(float(v), lang, decimals)}{after}"
 
 
-def _whole_numbers(values: pd.Series) -> bool:
-    if pd.api.types.is_integer_dtype(values):
-        return True
-    present = pd.to_numeric(values.dropna(), errors="coerce").astype(float)
-    present = present[np.isfinite(present)]
-    return bool(len(present)) and bool((present == present.round()).all()) and bool((present.abs() < 1e15).all())
-
-
-def _is_number_value(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating, decimal.Decimal)) and not isinstance(
-        value, (bool, np.bool_))
-
-
 def _numbers(values: pd.Series) -> bool:
     """Numbers, also in an object column that holds None for a missing one (not booleans)."""
     if pd.api.types.is_bool_dtype(values):
@@ -140,7 +126,7 @@ def _numbers(values: pd.Series) -> bool:
     if pd.api.types.is_numeric_dtype(values):
         return True
     present = values.dropna()
-    return values.dtype == object and bool(len(present)) and all(_is_number_value(v) for v in present)
+    return values.dtype == object and bool(len(present)) and all(is_number(v) for v in present)
 
 
 def _plain(value) -> str:
@@ -168,7 +154,7 @@ def cell_formatter(values: pd.Series, wanted: str | None, lang: str) -> Callable
             return "–"
         if isinstance(value, (bool, np.bool_)):
             return tr("yes" if value else "no", lang, TEXT)
-        if _is_number_value(value):
+        if is_number(value):
             number = float(value)
             if math.isinf(number):
                 return "∞" if number > 0 else "-∞"

@@ -151,16 +151,18 @@ def _numbers(values: pd.Series) -> pd.Series:
         return pd.Series([], dtype=float)
     if pd.api.types.is_numeric_dtype(values):
         return values.dropna().astype(float)
-    present = [v for v in values.dropna() if _is_number(v)]
+    present = [v for v in values.dropna() if is_number(v)]
     return pd.Series([float(v) for v in present], dtype=float)
 
 
-def _is_number(value) -> bool:
+def is_number(value) -> bool:
+    """A number (int, float, NumPy number, Decimal), not a boolean."""
     return isinstance(value, (int, float, np.integer, np.floating, decimal.Decimal)) and not isinstance(
         value, (bool, np.bool_))
 
 
-def _whole(values: pd.Series) -> bool:
+def whole_numbers(values: pd.Series) -> bool:
+    """Whether the column's finite numbers (at least one) are all whole and below 1e15."""
     if pd.api.types.is_integer_dtype(values):
         return True
     numbers = _numbers(values)
@@ -179,7 +181,7 @@ def number_format(values: pd.Series, wanted: str | None, lang: str) -> str | Non
     if wanted == "euro":
         return _euro(2, lang)
     if wanted in (None, "localized"):
-        return _decimals_code(0 if _whole(values) else 2)
+        return _decimals_code(0 if whole_numbers(values) else 2)
     printf = PRINTF.match(wanted)
     if printf is None:
         return None
@@ -258,7 +260,7 @@ def _write(sheet, row: int, col: int, value, number_style, styles: _Styles, lang
         return
     if isinstance(value, (bool, np.bool_)):
         sheet.write_boolean(row, col, bool(value))
-    elif _is_number(value):
+    elif is_number(value):
         number = float(value)
         if math.isfinite(number):
             sheet.write_number(row, col, number, number_style)
@@ -290,7 +292,7 @@ def _header(label) -> str:
 
 def _shown_length(value) -> int:
     """About how many characters a cell takes in Excel (for the column's width)."""
-    if _is_number(value):
+    if is_number(value):
         return len(f"{float(value):,.2f}") + 2 if math.isfinite(float(value)) else 2
     if isinstance(value, dt.date):
         return 16 if _has_time(value) else 10

@@ -11,54 +11,21 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import uuid
 import zipfile
 from pathlib import Path
 
 import openpyxl
 import pytest
-import streamlit
 import xlsxwriter
 from streamlit.testing.v1 import AppTest
 
-from clm_core import ingest, presets, store, templates
-from clm_core.models import prepare
+from clm_core import presets, store, templates
 
 from apptest import APP, page_opener
+from test_page_data import Upload, uploads  # noqa: F401 - the upload fixture, shared
 
 open_page = page_opener("data")
 SHOPIFY = Path(__file__).parent / "data" / "presets" / "shopify_orders_export.csv"
-
-
-class Upload(io.BytesIO):
-    """What st.file_uploader returns for one file: a BytesIO with name, size and file_id."""
-
-    def __init__(self, data: bytes, name: str):
-        super().__init__(data)
-        self.name, self.size, self.file_id = name, len(data), f"{name}-{uuid.uuid4().hex}"
-
-
-@pytest.fixture
-def uploads(monkeypatch):
-    """Files "uploaded" on the Data page; ingest.load's calls are recorded (and run)."""
-    files: list[Upload] = []
-    calls: list[dict] = []
-
-    def file_uploader(label, *args, key=None, **kwargs):
-        shown = list(files) if key == "w.data.files.0" else []
-        streamlit.session_state[key] = shown
-        return shown
-
-    real_load = ingest.load
-
-    def load(dataset, sources, **kwargs):
-        calls.append({"dataset": dataset.name, "tables": sorted(sources), **kwargs})
-        return real_load(dataset, sources, **kwargs)
-
-    monkeypatch.setattr(streamlit, "file_uploader", file_uploader)
-    monkeypatch.setattr(ingest, "load", load)
-    monkeypatch.setattr(prepare, "start", lambda *args, **kwargs: None)
-    return files, calls
 
 
 def loaded(database, table: str):
