@@ -260,42 +260,33 @@ def locked_message(args) -> str:
             f"{inbox.folder(database)})")
 
 
+def add_inputs(command: argparse.ArgumentParser) -> None:
+    """The input files of ``report`` and ``load``: one per table, shop/CRM exports, header mappings, sheets."""
+    for table in INPUTS:
+        command.add_argument(f"--{table}")
+    command.add_argument("--export", action="append", metavar="FILE",
+                         help="a shop or CRM export recognised by its header row (Shopify, WooCommerce or Shopware 6 "
+                              "orders, HubSpot contacts, Salesforce opportunities), converted to the tables it holds; "
+                              "may be repeated (merged by customer)")
+    command.add_argument("--map", action="append", metavar="[table:]HEADER=canonical")
+    command.add_argument("--sheet", action="append", metavar="[table:]SHEET",
+                         help="the sheet of an Excel file, by name or number (default: the first non-empty one that "
+                              "has the table's columns)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m clm_core", description="Customer-lifecycle analytics")
     sub = parser.add_subparsers(dest="command", required=True)
     rep = sub.add_parser("report", help="load CSV, Excel or Parquet exports and write one CSV per metric")
-    rep.add_argument("--customers")
-    rep.add_argument("--transactions")
-    rep.add_argument("--export", action="append", metavar="FILE",
-                     help="a shop or CRM export recognised by its header row (Shopify, WooCommerce or Shopware 6 "
-                          "orders, HubSpot contacts, Salesforce opportunities), converted to the tables it holds; "
-                          "may be repeated (merged by customer)")
-    rep.add_argument("--nps")
-    rep.add_argument("--events")
-    rep.add_argument("--campaigns")
+    add_inputs(rep)
     rep.add_argument("--as-of", dest="as_of")
-    rep.add_argument("--map", action="append", metavar="[table:]HEADER=canonical")
-    rep.add_argument("--sheet", action="append", metavar="[table:]SHEET",
-                     help="the sheet of an Excel file, by name or number (default: the first non-empty one that "
-                          "has the table's columns)")
     rep.add_argument("--database", help="DuckDB file to load into (default: a fresh in-memory database)")
     rep.add_argument("--out", required=True)
     rep.set_defaults(run=report)
     into = sub.add_parser("load", help="load CSV, Excel or Parquet exports into the app's database as a dataset (replacing it), "
                                        "or hand them to the running app's import folder")
     into.add_argument("--dataset", required=True, help="the dataset's name; a dataset of that name is replaced")
-    into.add_argument("--customers")
-    into.add_argument("--transactions")
-    into.add_argument("--export", action="append", metavar="FILE",
-                     help="a shop or CRM export recognised by its header row (Shopify, WooCommerce or Shopware 6 "
-                          "orders, HubSpot contacts, Salesforce opportunities), converted to the tables it holds; "
-                          "may be repeated (merged by customer)")
-    into.add_argument("--nps")
-    into.add_argument("--events")
-    into.add_argument("--campaigns")
-    into.add_argument("--map", action="append", metavar="[table:]HEADER=canonical")
-    into.add_argument("--sheet", action="append", metavar="[table:]SHEET",
-                      help="the sheet of an Excel file, by name or number")
+    add_inputs(into)
     into.add_argument("--database", help="DuckDB file (default: CLM_DATABASE, else data/clm.duckdb)")
     into.add_argument("--inbox", action="store_true",
                       help="copy the files into the import folder for the running app instead of loading them "
