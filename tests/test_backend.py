@@ -1,0 +1,67 @@
+"""Database settings (clm_core.backend.parse): DuckDB paths and URLs, Spark URLs, and one-line errors."""
+
+import pytest
+
+from clm_core import backend
+from clm_core.backend import Backend
+
+
+@pytest.mark.parametrize("setting, expected", [
+    (None, Backend("duckdb", path="data/clm.duckdb")),
+    ("data/x.duckdb", Backend("duckdb", path="data/x.duckdb")),
+    (":memory:", Backend("duckdb", path=":memory:")),
+    ("duckdb:///tmp/a.duckdb", Backend("duckdb", path="/tmp/a.duckdb")),
+    ("duckdb://:memory:", Backend("duckdb", path=":memory:")),
+    ("spark://local[2]", Backend("spark", master="local[2]")),
+    ("spark://local[*]", Backend("spark", master="local[*]")),
+    ("spark://local", Backend("spark", master="local")),
+    ("spark://spark-master.example:7077", Backend("spark", master="spark://spark-master.example:7077")),
+    ("sc://10.0.0.5:15002", Backend("spark", master="sc://10.0.0.5:15002", connect=True)),
+])
+def test_parse(setting, expected):
+    assert backend.parse(setting) == expected
+
+
+def test_kinds():
+    assert backend.parse("spark://local[2]").is_local
+    assert not backend.parse("spark://h:7077").is_local
+    assert not backend.parse("sc://h:15002").is_local and backend.parse("sc://h:15002").is_spark
+    assert not backend.parse("x.duckdb").is_spark
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("postgres://h/db", "unknown scheme 'postgres'"),
+    ("spark://local[two]", "expected spark://local[N] or spark://HOST:PORT"),
+    ("spark://host", "expected spark://local[N] or spark://HOST:PORT"),
+    ("spark://host:99999", "expected spark://local[N] or spark://HOST:PORT"),
+    ("sc://host", "expected sc://HOST:PORT"),
+    ("duckdb://", "names no DuckDB file"),
+])
+def test_bad_urls_are_one_line_errors(setting, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")) as err:
+        backend.parse(setting)
+    assert "\n" not in str(err.value)
+
+
+def test_warehouse(monkeypatch, tmp_path):
+    monkeypatch.delenv("CLM_SPARK_WAREHOUSE", raising=False)
+    assert backend.warehouse(tmp_path / "clm.duckdb") == tmp_path.resolve() / "spark-warehouse"
+    monkeypatch.setenv("CLM_SPARK_WAREHOUSE", str(tmp_path / "wh"))
+    assert backend.warehouse(tmp_path / "clm.duckdb") == (tmp_path / "wh").resolve()
+    monkeypatch.delenv("CLM_SPARK_WAREHOUSE")
+    temp = backend.warehouse(None)
+    assert temp.is_dir() and temp.name.startswith("clm_spark_")
+    temp.rmdir()
+
+
+def test_conf_is_sized_for_a_small_machine(tmp_path):
+    conf = backend.spark_conf(backend.parse("spark://local[2]"), tmp_path)
+    assert conf["spark.sql.shuffle.partitions"] == "4"
+    assert conf["spark.ui.enabled"] == "false"
+    assert conf["spark.local.dir"] == str(tmp_path / "tmp")
+    assert conf["spark.sql.session.timeZone"] == "UTC"
+
+
+def test_spark_refuses_duckdb(tmp_path):
+    with pytest.raises(ValueError, match="not a Spark backend"):
+        backend.spark(backend.parse("x.duckdb"), tmp_path)
