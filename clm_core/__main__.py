@@ -12,7 +12,7 @@ import duckdb
 import ibis
 import pandas as pd
 
-from clm_core import cli_campaigns, export, inbox, ingest, presets, schema, store
+from clm_core import backend, cli_campaigns, export, inbox, ingest, presets, schema, store
 from clm_core.metrics import clv, cohorts, funnel, nps, stages
 from clm_core.metrics.common import resolve_as_of
 from clm_core.models import btyd, predictive
@@ -145,7 +145,9 @@ def load_inputs(args, tables, name: str, folder: str):
     sheets = parse_sheets(getattr(args, "sheet", None) or [], list(sources))
     headers = {t: ingest.sniff(path, t, sheet=sheets.get(t)).headers for t, path in sources.items()}
     mapping = parse_mappings(args.map or [], headers)
-    con = store.connect(args.database or ":memory:")
+    target = backend.parse(args.database) if args.database else None
+    # on Spark the files are read and checked in an in-memory DuckDB as always, then published (report)
+    con = store.connect(target.path if target is not None and not target.is_spark else ":memory:")
     # One thread, for two reasons. A report must be reproducible byte for byte (the same export in ISO or
     # German format gives the same files), and parallel aggregation adds doubles in a varying order:
     # customer_days sums money exactly, the per-customer totals and the cohort revenue do not yet
@@ -160,8 +162,24 @@ def load_inputs(args, tables, name: str, folder: str):
 
 
 def report(args) -> int:
+    target = backend.parse(args.database) if args.database else None
     with tempfile.TemporaryDirectory(prefix="clm_exports_") as folder:
         dataset, loaded = load_inputs(args, INPUTS, "report", folder)
+    if target is not None and target.is_spark:
+        from clm_core import spark_store
+
+        warehouse = backend.warehouse(None)
+        _, spark_backend = backend.spark(target, warehouse)
+        dataset = spark_store.publish(dataset, spark_backend, warehouse)
+        try:
+            return _report(args, dataset, loaded)
+        finally:
+            spark_store.drop(dataset, warehouse)
+    return _report(args, dataset, loaded)
+
+
+def _report(args, dataset, loaded) -> int:
+    """The report's files, computed on ``dataset`` (DuckDB, or the same data published to Spark)."""
     as_of = resolve_as_of(dataset, args.as_of)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -280,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="load CSV, Excel or Parquet exports and write one CSV per metric")
     add_inputs(rep)
     rep.add_argument("--as-of", dest="as_of")
-    rep.add_argument("--database", help="DuckDB file to load into (default: a fresh in-memory database)")
+    rep.add_argument("--database", help="DuckDB file to load into (default: a fresh in-memory database), or a "
+                                        "Spark URL (spark://local[2], spark://HOST:7077, sc://HOST:15002) to compute on")
     rep.add_argument("--out", required=True)
     rep.set_defaults(run=report)
     into = sub.add_parser("load", help="load CSV, Excel or Parquet exports into the app's database as a dataset (replacing it), "

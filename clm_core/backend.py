@@ -143,6 +143,8 @@ def spark(backend: Backend, warehouse_dir: str | os.PathLike):
         except (ImportError, AttributeError) as exc:
             raise ValueError(f"{SPARK_MISSING} ({exc})") from exc
         (warehouse_dir / "tmp").mkdir(parents=True, exist_ok=True)
+        if backend.is_local:  # a session inside this process listens on the loopback interface only
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         if backend.connect:
             builder = SparkSession.builder.remote(backend.master)
         else:

@@ -65,3 +65,22 @@ def test_conf_is_sized_for_a_small_machine(tmp_path):
 def test_spark_refuses_duckdb(tmp_path):
     with pytest.raises(ValueError, match="not a Spark backend"):
         backend.spark(backend.parse("x.duckdb"), tmp_path)
+
+
+def test_without_pyspark_a_one_line_error(monkeypatch, tmp_path):
+    monkeypatch.setitem(__import__("sys").modules, "pyspark.sql", None)  # import pyspark.sql raises ImportError
+    monkeypatch.setattr(backend, "_SESSIONS", {})
+    with pytest.raises(ValueError, match="pip install -r requirements-spark.txt") as err:
+        backend.spark(backend.parse("spark://local[2]"), tmp_path)
+    assert "\n" not in str(err.value)
+
+
+def test_report_refuses_a_bad_database_url_in_one_line(tmp_path, capsys):
+    from clm_core.__main__ import main
+
+    code = main(["report", "--customers", "c.csv", "--transactions", "t.csv", "--database", "spark://nowhere",
+                 "--out", str(tmp_path / "out")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err == "error: database URL 'spark://nowhere': expected spark://local[N] or spark://HOST:PORT\n"
+    assert not (tmp_path / "out").exists()

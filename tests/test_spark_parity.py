@@ -23,11 +23,20 @@ from clm_core.filters import SegmentFilter
 from clm_core.metrics import campaigns, clv, cohorts, funnel, growth, nps, stages
 from clm_core.models import rfm
 
+
+
+def _has_pyspark() -> bool:
+    try:
+        return importlib.util.find_spec("pyspark") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 _JAVA = shutil.which("java") or (os.environ.get("JAVA_HOME") and shutil.which("java", path=os.path.join(
     os.environ["JAVA_HOME"], "bin")))
 pytestmark = [
     pytest.mark.spark,
-    pytest.mark.skipif(importlib.util.find_spec("pyspark") is None,
+    pytest.mark.skipif(not _has_pyspark(),
                        reason="pyspark is not installed (pip install -r requirements-spark.txt)"),
     pytest.mark.skipif(not _JAVA, reason="Spark needs Java (Debian: openjdk-17-jre-headless)"),
     # pyspark 4.0.5's toPandas passes copy= to pandas 3's astype
@@ -38,20 +47,29 @@ N_CUSTOMERS = 1500
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory):
-    """(DuckDB dataset, SparkDataset) of the same generated data."""
-    from clm_core import backend, spark_store
+def spark_session(tmp_path_factory):
+    """(warehouse, Ibis pyspark backend) of the one local[2] session of this module, stopped at its end."""
+    from clm_core import backend
 
+    warehouse = tmp_path_factory.mktemp("spark_warehouse")
+    _, spark_backend = backend.spark(backend.parse("spark://local[2]"), warehouse)
+    yield warehouse, spark_backend
+    backend.stop_all()
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory, spark_session):
+    """(DuckDB dataset, SparkDataset) of the same generated data."""
+    from clm_core import spark_store
+
+    warehouse, spark_backend = spark_session
     root = tmp_path_factory.mktemp("spark_parity")
     paths = demo.write_demo(root / "csv", n_customers=N_CUSTOMERS)
     con = store.connect(":memory:")
     store.raw(con).execute("SET threads = 1")  # reproducible float sums, as report does
     duck = store.new_dataset(con, "parity")
     ingest.load(duck, paths, create=True)
-    _, spark_backend = backend.spark(backend.parse("spark://local[2]"), root / "warehouse")
-    published = spark_store.publish(duck, spark_backend, root / "warehouse")
-    yield duck, published
-    backend.stop_all()
+    return duck, spark_store.publish(duck, spark_backend, warehouse)
 
 
 def _normal(value):
@@ -192,12 +210,12 @@ def test_published_tables_and_types(pair):
     assert dict(spark.table("stage_changes").schema())["change"].is_integer()
 
 
-def test_a_failed_publish_leaves_the_previous_one(pair, monkeypatch, tmp_path):
+def test_a_failed_publish_leaves_the_previous_one(pair, spark_session, monkeypatch):
     from clm_core import spark_store
 
     duck, spark = pair
+    warehouse = spark_session[0]
     before = spark.table("transactions").count().execute()
-    warehouse = spark_store_warehouse(spark)
     calls = []
 
     def copy(dataset, table, folder, real=spark_store._copy_to_parquet):
@@ -217,9 +235,24 @@ def test_a_failed_publish_leaves_the_previous_one(pair, monkeypatch, tmp_path):
     assert len([p for p in (warehouse / duck.schema).iterdir()]) == 1  # the staged files are gone
 
 
-def spark_store_warehouse(spark):
-    """The warehouse a SparkDataset's tables live in (two levels above a table's files)."""
-    location = spark.con._session.sql(f"DESCRIBE TABLE EXTENDED `{spark.schema}`.`customers`").toPandas()
-    path = location.loc[location["col_name"] == "Location", "data_type"].iat[0]
-    from pathlib import Path
-    return Path(path.removeprefix("file:")).parents[2]
+def test_report_on_spark_writes_the_same_files(spark_session, tmp_path, monkeypatch, capsys):
+    """``report --database spark://local[2]``: loaded and checked in DuckDB, computed on Spark, the same bytes."""
+    from clm_core.__main__ import main
+
+    monkeypatch.setenv("CLM_SPARK_WAREHOUSE", str(tmp_path / "warehouse"))
+    paths = demo.write_demo(tmp_path / "csv", n_customers=300, seed=5)
+    inputs = [arg for t, path in paths.items() for arg in (f"--{t}", str(path))]
+    assert main(["report", *inputs, "--out", str(tmp_path / "duckdb")]) == 0
+    on_duckdb = capsys.readouterr().out
+    assert main(["report", *inputs, "--database", "spark://local[2]", "--out", str(tmp_path / "spark")]) == 0
+    assert capsys.readouterr().out.replace(str(tmp_path / "spark"), "OUT") == on_duckdb.replace(
+        str(tmp_path / "duckdb"), "OUT")
+    files = sorted(p.name for p in (tmp_path / "duckdb").iterdir())
+    assert files == ["clv.csv", "cohort_retention.csv", "customer_stages.csv", "funnel.csv", "ingest_report.csv",
+                     "nps.csv", "stages.csv"]
+    assert sorted(p.name for p in (tmp_path / "spark").iterdir()) == files
+    for name in files:
+        assert (tmp_path / "spark" / name).read_bytes() == (tmp_path / "duckdb" / name).read_bytes(), name
+    assert len((tmp_path / "spark" / "customer_stages.csv").read_text().splitlines()) == 1 + 301  # 300 customers and one known only from its orders
+    # the published copy is removed afterwards
+    assert not [p for p in (tmp_path / "warehouse").iterdir() if p.name.startswith("ds_")]
