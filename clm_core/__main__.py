@@ -137,17 +137,28 @@ def input_files(args, folder: str) -> dict[str, str]:
     return {**converted, **given}
 
 
-def load_inputs(args, tables, name: str, folder: str):
+def duckdb_file(setting: str) -> str:
+    """The DuckDB file a ``--database`` setting (a path or ``duckdb:///path``) names; a Spark URL is a usage
+    error here: only ``report`` computes on Spark so far (issue 13)."""
+    target = backend.parse(setting)
+    if target.is_spark:
+        raise UsageError(f"--database {setting}: only report runs on Spark so far; this command needs a DuckDB file")
+    return target.path
+
+
+def load_inputs(args, tables, name: str, folder: str, spark: bool = False):
     """Load the files given for ``tables`` (with ``--map``; ``--export`` files converted into ``folder``)
-    into a new dataset of ``--database`` (default: a fresh in-memory database); returns (dataset,
+    into a new dataset of ``--database`` (default: a fresh in-memory database; with ``spark``, a Spark URL
+    there loads into a fresh in-memory database too, for the caller to publish); returns (dataset,
     IngestReport)."""
+    database = ":memory:"
+    if args.database:
+        database = ":memory:" if spark and backend.parse(args.database).is_spark else duckdb_file(args.database)
     sources = {t: path for t, path in input_files(args, folder).items() if t in tables}
     sheets = parse_sheets(getattr(args, "sheet", None) or [], list(sources))
     headers = {t: ingest.sniff(path, t, sheet=sheets.get(t)).headers for t, path in sources.items()}
     mapping = parse_mappings(args.map or [], headers)
-    target = backend.parse(args.database) if args.database else None
-    # on Spark the files are read and checked in an in-memory DuckDB as always, then published (report)
-    con = store.connect(target.path if target is not None and not target.is_spark else ":memory:")
+    con = store.connect(database)
     # One thread, for two reasons. A report must be reproducible byte for byte (the same export in ISO or
     # German format gives the same files), and parallel aggregation adds doubles in a varying order:
     # customer_days sums money exactly, the per-customer totals and the cohort revenue do not yet
@@ -164,7 +175,8 @@ def load_inputs(args, tables, name: str, folder: str):
 def report(args) -> int:
     target = backend.parse(args.database) if args.database else None
     with tempfile.TemporaryDirectory(prefix="clm_exports_") as folder:
-        dataset, loaded = load_inputs(args, INPUTS, "report", folder)
+        # on Spark the files are read and checked in an in-memory DuckDB as always, then published
+        dataset, loaded = load_inputs(args, INPUTS, "report", folder, spark=True)
     if target is not None and target.is_spark:
         from clm_core import spark_store
 
@@ -214,7 +226,7 @@ def _report(args, dataset, loaded) -> int:
 
 def load_demo(args) -> int:
     """Load the demo CSV files into the app's database as the dataset ``--name`` (replacing it)."""
-    con = store.connect(args.database or store.database_path())
+    con = store.connect(duckdb_file(args.database or store.database_path()))
     existing = store.find_dataset(con, args.name)
     if existing is not None and existing.has("customer_days") and not args.force:
         upgraded = ingest.upgrade_derived(existing)
@@ -244,7 +256,7 @@ def _load(args, name: str, sources: dict[str, str]) -> int:
     for t, s in sniffed.items():  # a file the app would refuse for its columns is refused before handing it over
         s.mapping = schema.propose_mapping(t, s.headers, mapping.get(t))
         ingest._check_required(s)
-    database = args.database or store.database_path()
+    database = duckdb_file(args.database or store.database_path())
     folder = Path(args.inbox_dir) if args.inbox_dir else inbox.folder(database)
     if not args.inbox:
         try:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from clm_core import backend
+from clm_core import backend, store
 from clm_core.backend import Backend
 
 
@@ -84,3 +84,46 @@ def test_report_refuses_a_bad_database_url_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err == "error: database URL 'spark://nowhere': expected spark://local[N] or spark://HOST:PORT\n"
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def csvs(tmp_path):
+    (tmp_path / "c.csv").write_text("customer_id,created_at\n001,2024-01-01\n002,2024-01-15\n")
+    (tmp_path / "t.csv").write_text("customer_id,ordered_at,amount\n001,2024-01-05,10\n002,2024-01-20,5\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("command", [
+    ["load", "--dataset", "Shop"],
+    ["campaigns", "--campaigns", "{d}/c.csv", "--out", "{d}/out"],
+])
+def test_only_report_takes_a_spark_url(csvs, capsys, command):
+    from clm_core.__main__ import main
+
+    args = [a.format(d=csvs) for a in command]
+    code = main([*args, "--customers", str(csvs / "c.csv"), "--transactions", str(csvs / "t.csv"),
+                 "--database", "spark://local[2]"])
+    assert code == 2
+    assert capsys.readouterr().err == ("error: --database spark://local[2]: only report runs on Spark so far; "
+                                       "this command needs a DuckDB file\n")
+
+
+def test_load_demo_refuses_a_spark_url(capsys):
+    from clm_core.__main__ import main
+
+    assert main(["load-demo", "--database", "sc://spark.example:15002"]) == 2
+    assert "only report runs on Spark so far" in capsys.readouterr().err
+
+
+def test_load_takes_a_duckdb_url(csvs, capsys):
+    from clm_core.__main__ import main
+
+    database = csvs / "shop.duckdb"
+    assert main(["load", "--dataset", "Shop", "--customers", str(csvs / "c.csv"), "--transactions",
+                 str(csvs / "t.csv"), "--database", f"duckdb://{database}"]) == 0
+    assert f"loaded into {database}" in capsys.readouterr().out
+    con = store.connect(database)
+    try:
+        assert store.table_rows(store.find_dataset(con, "Shop")) == {"customers": 2, "transactions": 2}
+    finally:
+        con.disconnect()
