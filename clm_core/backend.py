@@ -151,7 +151,14 @@ def spark(backend: Backend, warehouse_dir: str | os.PathLike):
             builder = SparkSession.builder.master(backend.master)
             for name, value in spark_conf(backend, warehouse_dir).items():
                 builder = builder.config(name, value)
-        session = builder.getOrCreate()
+        try:
+            session = builder.getOrCreate()
+        except ImportError as exc:  # Spark Connect's client packages (grpcio, …) are not in requirements-spark.txt
+            raise ValueError(f"{backend.master}: Spark Connect needs pyspark's connect extra "
+                             f"(pip install 'pyspark[connect]==4.0.5'): {' '.join(str(exc).split())}") from exc
+        except Exception as exc:  # noqa: BLE001 - e.g. no Java: py4j's gateway exits
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ValueError(f"could not start Spark ({backend.master}; it needs Java 17): {first}") from exc
         if not backend.connect:
             session.sparkContext.setLogLevel("ERROR")
         found = (session, ibis.pyspark.connect(session))

@@ -127,3 +127,13 @@ def test_load_takes_a_duckdb_url(csvs, capsys):
         assert store.table_rows(store.find_dataset(con, "Shop")) == {"customers": 2, "transactions": 2}
     finally:
         con.disconnect()
+
+
+def test_spark_connect_without_its_packages_is_a_one_line_error(tmp_path, monkeypatch):
+    pytest.importorskip("pyspark")
+    if __import__("importlib").util.find_spec("grpc") is not None:
+        pytest.skip("Spark Connect's client packages are installed: it would try to connect")
+    monkeypatch.setattr(backend, "_SESSIONS", {})
+    with pytest.raises(ValueError, match=r"Spark Connect needs pyspark's connect extra") as err:
+        backend.spark(backend.parse("sc://127.0.0.1:15002"), tmp_path)
+    assert "\n" not in str(err.value)
