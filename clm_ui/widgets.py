@@ -214,18 +214,21 @@ def workbook_download() -> None:
         shown["dataset"] = dataset.name
         if dataset.has("customer_index"):
             shown["as_of"] = default_as_of(dataset)
-    st.session_state[SHOWN] = shown  # a new list each run: a click gets the tables of the run that drew it
+    # a new list each run: a click gets the tables of the run that drew it; a click does not rerun the page
+    # (on_click="ignore"), so a second download right after the first still finds every table of the view
+    st.session_state[SHOWN] = shown
     day = state.as_of or (shown["as_of"].isoformat() if shown["as_of"] else "")
     name = f"{state.page}_{day}.xlsx" if day else f"{state.page}.xlsx"
     st.sidebar.download_button(t("download_xlsx"), lambda: view_workbook_bytes(shown), file_name=name, mime=XLSX,
-                               key="dl.workbook", icon=":material/table_view:")
+                               key="dl.workbook", icon=":material/table_view:", on_click="ignore")
     stem = name[:-len(".xlsx")]
     st.sidebar.download_button(t("download_report", TEXT), lambda: view_report_bytes(shown),
                                file_name=f"{stem}.html", mime="text/html", key="dl.report",
-                               icon=":material/article:", help=t("report_help", TEXT))
+                               icon=":material/article:", help=t("report_help", TEXT), on_click="ignore")
     if html_report.pdf_browser():
         st.sidebar.download_button(t("download_pdf", TEXT), lambda: view_pdf_bytes(shown), file_name=f"{stem}.pdf",
-                                   mime="application/pdf", key="dl.report_pdf", icon=":material/picture_as_pdf:")
+                                   mime="application/pdf", key="dl.report_pdf", icon=":material/picture_as_pdf:",
+                                   on_click="ignore")
 
 
 def _app_url() -> str | None:

@@ -228,6 +228,19 @@ def test_effects_by_customer_attribute_and_segment_filter(ds):
         campaign_effects_by(ds, "colour")
 
 
+def test_effects_by_an_attribute_named_like_a_campaign_column(load):
+    """A customer attribute ``channel`` (as the demo's) breaks campaign A down by the customers' channel; the
+    campaign's own channel column gives way (it was a duplicate column, an error on the Campaigns page)."""
+    channels = {"t1": "Web", "t2": "Web"}
+    customers = "\n".join(line + ("," + channels.get(line.split(",")[0], "Shop") if line.split(",")[0] != "customer_id"
+                                   else ",channel") if line else line for line in CUSTOMERS.split("\n"))
+    by = campaign_effects_by(load(customers=customers, transactions=TRANSACTIONS, campaigns=CAMPAIGNS), "channel")
+    assert list(by.columns[:2]) == ["campaign", "channel"] and by.columns.is_unique
+    web, shop = row(by, campaign="A", channel="Web"), row(by, campaign="A", channel="Shop")
+    assert (web.treated, web.control, web.revenue_treated) == pytest.approx((2, 0, 65.0))  # t1 100, t2 30
+    assert (shop.treated, shop.control) == (2, 3)
+
+
 def test_effects_by_stage_at_send_time(ds):
     by = campaign_effects_by(ds, "stage")
     # at 03-01: t1 (bought that day) and t3 (02-15) are new; t2, t4 and the control group have no purchase yet

@@ -599,7 +599,7 @@ def effects_table(frame: pd.DataFrame, filename: str, key: str, extra: tuple[str
     keys = ["campaign", *extra]
 
     def part(columns: tuple[str, ...], name: str, part_key: str, part_title: str | None) -> None:
-        chosen = shown[[*keys, *columns]]
+        chosen = shown[[*keys, *(c for c in columns if c not in keys and c in shown.columns)]]
         table(chosen, name, key=part_key, column_config={c: v for c, v in config.items() if c in chosen.columns},
               title=part_title)
 

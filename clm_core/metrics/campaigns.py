@@ -298,19 +298,24 @@ def campaign_effects_by(
 ) -> pd.DataFrame:
     """The effects per campaign and ``by``: ``"stage"`` (stage at send time) or a customer_index column.
 
-    Columns: campaign, ``by``, then those of :func:`campaign_effects`. Customers without the
-    attribute (e.g. listed only in the campaigns file) form the group with a missing value.
+    Columns: campaign, ``by``, then those of :func:`campaign_effects`, except a column of the same name as
+    ``by`` (an attribute ``channel`` replaces the campaign's channel). Customers without the attribute (e.g.
+    listed only in the campaigns file) form the group with a missing value.
     """
     outcomes, as_of = _outcomes(dataset, window_days, as_of, segment, config, stage=by == "stage")
+    key = by
     if by != "stage":
         index = dataset.require("customer_index")
         if by not in index.columns or by == "customer_id":
             known = ", ".join(c for c in index.columns if c != "customer_id")
             raise ValueError(f"cannot break campaigns down by {by!r}; choose stage or one of: {known}")
+        key = "__by"  # the attribute may share its name with a column of the outcomes (channel)
         attribute = index.select("customer_id", index[by].cast("string").name("__value"))
         joined = outcomes.left_join(attribute, outcomes.customer_id == attribute.customer_id)
-        outcomes = joined.select(*outcomes.columns, **{by: joined["__value"]})
-    frame = summarise(outcomes, ["campaign", by], window_days, as_of, margin)
+        outcomes = joined.select(*outcomes.columns, **{key: joined["__value"]})
+    frame = summarise(outcomes, ["campaign", key], window_days, as_of, margin)
+    if key != by:
+        frame = frame.drop(columns=[by], errors="ignore").rename(columns={key: by})
     if by == "stage":
         order = pd.Categorical(frame["stage"], categories=STAGES, ordered=True)
         frame = frame.assign(_o=order).sort_values(["first_sent", "campaign", "_o"], kind="stable").drop(columns="_o")
