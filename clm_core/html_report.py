@@ -42,7 +42,7 @@ import pandas as pd
 from clm_core.i18n import format_currency, format_date, format_number, format_percent, tr
 #: Fractions named as shares, and the pages' printf-style NumberColumn formats: one definition with the
 #: app's tables and the workbook.
-from clm_core.workbook import FRACTION_NAME, PRINTF, is_missing, is_number, whole_numbers
+from clm_core.workbook import FRACTION_NAME, PRINTF, formats_for, is_missing, is_number, whole_numbers
 
 #: Rows of a table the report shows (the workbook and the CSV download have all of them).
 MAX_REPORT_ROWS = 500
@@ -173,15 +173,6 @@ def cell_formatter(values: pd.Series, wanted: str | None, lang: str) -> Callable
     return text
 
 
-def _formats_for(frame: pd.DataFrame, formats) -> list:
-    if formats is None:
-        return [None] * frame.shape[1]
-    if isinstance(formats, Mapping):
-        return [formats.get(label) for label in frame.columns]
-    formats = list(formats)
-    return (formats + [None] * frame.shape[1])[:frame.shape[1]]
-
-
 def _label(label) -> str:
     if isinstance(label, tuple):  # a MultiIndex column
         return " / ".join(str(part) for part in label)
@@ -265,7 +256,7 @@ def _figure_json(figure, width: int | None) -> tuple[str, int]:
 
 def _table_html(table: Table, lang: str, max_rows: int) -> str:
     frame = table.frame
-    wanted = _formats_for(frame, table.formats)
+    wanted = formats_for(frame, table.formats)
     rows = min(len(frame), max_rows)
     head = "".join(f"<th>{_escape(_label(label))}</th>" for label in frame.columns)
     columns = []

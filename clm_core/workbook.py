@@ -306,7 +306,7 @@ def _width(header: str, values: list) -> float:
     return float(min(max(longest + 2, 8), 60))
 
 
-def _formats_for(frame: pd.DataFrame, formats) -> list:
+def formats_for(frame: pd.DataFrame, formats) -> list:
     """The wanted format of each column (by position) from a mapping by column label or a sequence."""
     if formats is None:
         return [None] * frame.shape[1]
@@ -324,7 +324,7 @@ def _is_numeric_column(values: pd.Series) -> bool:
 def _write_table(sheet, frame: pd.DataFrame, formats, styles: _Styles, lang: str) -> None:
     rows = min(len(frame), MAX_ROWS - 1)
     columns = min(frame.shape[1], MAX_COLUMNS)
-    wanted = _formats_for(frame, formats)
+    wanted = formats_for(frame, formats)
     cells, numeric, number_styles, date_styles = [], [], [], []
     for i in range(columns):
         values = frame.iloc[:rows, i]

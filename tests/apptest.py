@@ -40,3 +40,26 @@ def demo_database(folder: Path, n_customers: int = 300, seed: int = 3) -> Path:
 def shown(element) -> pd.DataFrame:
     """A table's cells as the browser shows them (the display values of its Styler)."""
     return dataframe_util.convert_arrow_bytes_to_pandas_df(element.proto.arrow_data.styler.display_values)
+
+
+def clicked(monkeypatch):
+    """Record the deferred downloads of the next AppTest run: ``click(button)`` then does what a click in
+    the browser does (Streamlit runs the button's callable) and returns the file (its ``content`` and the
+    download's ``filename``)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    managers = []
+    original = MediaFileManager.add_deferred
+
+    def recording(self, *args, **kwargs):
+        managers.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", recording)
+
+    def click(button):
+        manager = managers[-1]
+        url = manager.execute_deferred(button.proto.deferred_file_id)
+        return manager._storage.get_file(url.rsplit("/", 1)[-1])
+
+    return click

@@ -4,7 +4,7 @@ applies, the load through presets.load_many, e-mail addresses hashed on request)
 files refused in one line, and the templates to download per table.
 
 Uploads are in-memory files in place of ``st.file_uploader`` (as in tests/test_page_data.py); downloads are
-clicked as the browser does it (Streamlit runs the button's callable; as in tests/test_widgets.py).
+clicked as the browser does it (Streamlit runs the button's callable: apptest.clicked).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 from clm_core import presets, store, templates
 
-from apptest import APP, page_opener
+from apptest import APP, clicked, page_opener
 from test_page_data import Upload, uploads  # noqa: F401 - the upload fixture, shared
 
 open_page = page_opener("data")
@@ -225,28 +225,6 @@ def test_an_export_with_another_file_is_refused_in_one_line(database, uploads):
 
 
 # --------------------------------------------------------------------------- templates
-
-def clicked(monkeypatch):
-    """``click(button)`` does what a click in the browser does (Streamlit runs the button's callable) and
-    returns the file (its ``content`` and the download's ``filename``)."""
-    from streamlit.runtime.media_file_manager import MediaFileManager
-
-    managers = []
-    original = MediaFileManager.add_deferred
-
-    def recording(self, *args, **kwargs):
-        managers.append(self)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", recording)
-
-    def click(button):
-        manager = managers[-1]
-        url = manager.execute_deferred(button.proto.deferred_file_id)
-        return manager._storage.get_file(url.rsplit("/", 1)[-1])
-
-    return click
-
 
 @pytest.mark.parametrize("lang", ["en", "de"])
 def test_a_csv_and_an_excel_template_per_table(database, monkeypatch, lang):

@@ -10,6 +10,8 @@ import streamlit as st
 
 from clm_ui.widgets import display_format
 
+from apptest import clicked
+
 
 def cells(values, spec=None, lang="de", name="x") -> list[str] | None:
     formatter, _ = display_format(pd.Series(values, name=name), spec, lang)
@@ -123,29 +125,6 @@ def test_a_page_offers_the_workbook_of_its_tables(demo_db):
     data = open_page("data")
     assert not [b for b in data.get("download_button") if b.proto.label == "Excel workbook of this view"]
     assert SHOWN not in data.session_state
-
-
-def clicked(monkeypatch):
-    """Record the deferred downloads of the next AppTest run: ``click(button)`` then does what a click in
-    the browser does (Streamlit runs the button's callable) and returns the file (its ``content`` and the
-    download's ``filename``)."""
-    from streamlit.runtime.media_file_manager import MediaFileManager
-
-    managers = []
-    original = MediaFileManager.add_deferred
-
-    def recording(self, *args, **kwargs):
-        managers.append(self)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", recording)
-
-    def click(button):
-        manager = managers[-1]
-        url = manager.execute_deferred(button.proto.deferred_file_id)
-        return manager._storage.get_file(url.rsplit("/", 1)[-1])
-
-    return click
 
 
 def test_a_page_offers_the_report_and_a_click_writes_it(demo_db, monkeypatch):
