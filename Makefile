@@ -56,5 +56,12 @@ bench-load: .venv/.bench-installed
 	bash scripts/system-deps.sh
 	$(PY) bench/bench_load.py $(ARGS)
 
+# The core metrics on DuckDB against a local Spark session (local[2]) at 1 M and 10 M orders (issue 13; not part
+# of `make test`); see bench/README.md. ARGS passes options, e.g. make bench-spark ARGS="--sizes 1m".
+.PHONY: bench-spark
+bench-spark: .venv/.spark-installed
+	bash scripts/system-deps.sh java
+	$(PY) bench/bench_spark.py $(ARGS)
+
 clean:
 	rm -rf .venv data/demo data/clm.duckdb
