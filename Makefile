@@ -20,11 +20,22 @@ $(DEMO): .venv/.installed
 
 demo: $(DEMO)
 
-run: .venv/.installed $(DEMO)
-	CLM_DATABASE=$(DB) $(PY) -m clm_core load-demo --data data/demo
-	CLM_DATABASE=$(DB) .venv/bin/streamlit run app.py
+# CLM_DATABASE: the DuckDB file (default $(DB)) or a Spark URL such as spark://local[2] (README, "When your
+# data outgrows one machine"); on Spark, run installs pyspark and Java first.
+CLM_DATABASE ?= $(DB)
+ON_SPARK := $(filter spark://% sc://%,$(CLM_DATABASE))
 
-test: .venv/.dev-installed oidc-provider
+run: .venv/.installed $(DEMO) $(if $(ON_SPARK),.venv/.spark-installed)
+	$(if $(ON_SPARK),bash scripts/system-deps.sh java)
+	CLM_DATABASE='$(CLM_DATABASE)' $(PY) -m clm_core load-demo --data data/demo
+	CLM_DATABASE='$(CLM_DATABASE)' .venv/bin/streamlit run app.py
+
+# pyspark for the Spark parity tests (issue 13); kept out of requirements.txt so `make run` stays light.
+.venv/.spark-installed: requirements-spark.txt .venv/.installed
+	$(PIP) install --quiet --disable-pip-version-check -r requirements-spark.txt
+	touch $@
+
+test: .venv/.dev-installed .venv/.spark-installed oidc-provider
 	bash scripts/system-deps.sh
 	$(PY) -m pytest -q tests
 

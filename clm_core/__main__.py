@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import tempfile
 import warnings
@@ -137,57 +139,83 @@ def input_files(args, folder: str) -> dict[str, str]:
     return {**converted, **given}
 
 
+#: DuckDB threads of ``report`` (None: DuckDB's default, every core). One: with DuckDB 1.4.5 the report is
+#: slower with more threads, as writing its large tables from several threads costs more than the threads
+#: save (bench/README.md, "bench_report.py"). The files do not depend on it: money is summed exactly
+#: (``clm_core.derived.exact_sum``), so the order in which threads add rows changes no digit
+#: (tests/test_cli.py::test_report_is_byte_identical_with_several_threads).
+REPORT_THREADS = 1
+
+
 def duckdb_file(setting: str) -> str:
-    """The DuckDB file a ``--database`` setting (a path or ``duckdb:///path``) names; a Spark URL is a usage
-    error here: only ``report`` computes on Spark so far (issue 13)."""
+    """The DuckDB file a ``--database`` setting (a path or ``duckdb:///path``) names; with a Spark URL, the
+    DuckDB file that holds the loads and metadata beside Spark (``CLM_DUCKDB_FILE``, else data/clm.duckdb)."""
     target = backend.parse(setting)
     if target.is_spark:
-        raise UsageError(f"--database {setting}: only report runs on Spark so far; this command needs a DuckDB file")
+        return os.environ.get("CLM_DUCKDB_FILE") or str(store.DEFAULT_DATABASE)
     return target.path
 
 
-def load_inputs(args, tables, name: str, folder: str, spark: bool = False):
+def publish(setting: str, dataset, database: str) -> None:
+    """With a Spark ``--database`` setting: publish the dataset just loaded into ``database`` to Spark."""
+    target = backend.parse(setting)
+    if target.is_spark:
+        from clm_core import engine, spark_store
+
+        warehouse = engine.warehouse(database)
+        if spark_store.published_version(dataset, warehouse) == dataset.version:
+            print(f"dataset {dataset.name!r} already published to Spark under {warehouse}")
+            return
+        published = engine.reading(dataset, target, database)
+        print(f"dataset {dataset.name!r} published to Spark ({target.master}) under {warehouse}: "
+              f"{len(published.tables())} tables")
+
+
+def load_inputs(args, tables, name: str, folder: str):
     """Load the files given for ``tables`` (with ``--map``; ``--export`` files converted into ``folder``)
-    into a new dataset of ``--database`` (default: a fresh in-memory database; with ``spark``, a Spark URL
-    there loads into a fresh in-memory database too, for the caller to publish); returns (dataset,
-    IngestReport)."""
+    into a new dataset of the DuckDB file ``--database`` names (default, and for a Spark URL, whose caller
+    publishes it: a fresh in-memory database); returns (dataset, IngestReport)."""
     database = ":memory:"
-    if args.database:
-        database = ":memory:" if spark and backend.parse(args.database).is_spark else duckdb_file(args.database)
+    if args.database and not backend.parse(args.database).is_spark:
+        database = duckdb_file(args.database)
     sources = {t: path for t, path in input_files(args, folder).items() if t in tables}
     sheets = parse_sheets(getattr(args, "sheet", None) or [], list(sources))
     headers = {t: ingest.sniff(path, t, sheet=sheets.get(t)).headers for t, path in sources.items()}
     mapping = parse_mappings(args.map or [], headers)
     con = store.connect(database)
-    # One thread, for two reasons. A report must be reproducible byte for byte (the same export in ISO or
-    # German format gives the same files), and parallel aggregation adds doubles in a varying order:
-    # customer_days sums money exactly, the per-customer totals and the cohort revenue do not yet
-    # (tests/test_cli.py::test_report_is_byte_identical_with_several_threads). And with DuckDB 1.4.5 the
-    # report is slower with more threads: writing its large tables from several threads costs more than
-    # the threads save (bench/README.md, "bench_report.py").
-    store.raw(con).execute("SET threads = 1")
+    if REPORT_THREADS:
+        store.raw(con).execute(f"SET threads = {int(REPORT_THREADS)}")
     # created in the load's transaction, replacing the dataset of the same name from an earlier run
     dataset = store.new_dataset(con, name)
     return dataset, ingest.load(dataset, sources, mapping=mapping, create=True,
                                 replaces=store.find_dataset(con, name), sheets=sheets)
 
 
-def report(args) -> int:
+@contextlib.contextmanager
+def computed_on(args, tables, name: str):
+    """(dataset, IngestReport) of the files given for ``tables``, on the engine ``--database`` names. On Spark
+    they are read and checked in an in-memory DuckDB as always, then published to a throw-away copy in the
+    warehouse (``CLM_SPARK_WAREHOUSE``, else a temporary directory), removed afterwards."""
     target = backend.parse(args.database) if args.database else None
     with tempfile.TemporaryDirectory(prefix="clm_exports_") as folder:
-        # on Spark the files are read and checked in an in-memory DuckDB as always, then published
-        dataset, loaded = load_inputs(args, INPUTS, "report", folder, spark=True)
-    if target is not None and target.is_spark:
-        from clm_core import spark_store
+        dataset, loaded = load_inputs(args, tables, name, folder)
+    if target is None or not target.is_spark:
+        yield dataset, loaded
+        return
+    from clm_core import spark_store
 
-        warehouse = backend.warehouse(None)
-        _, spark_backend = backend.spark(target, warehouse)
-        dataset = spark_store.publish(dataset, spark_backend, warehouse)
-        try:
-            return _report(args, dataset, loaded)
-        finally:
-            spark_store.drop(dataset, warehouse)
-    return _report(args, dataset, loaded)
+    warehouse = backend.warehouse(None)
+    _, spark_backend = backend.spark(target, warehouse)
+    published = spark_store.publish(dataset, spark_backend, warehouse)
+    try:
+        yield published, loaded
+    finally:
+        spark_store.drop(published, warehouse)
+
+
+def report(args) -> int:
+    with computed_on(args, INPUTS, "report") as (dataset, loaded):
+        return _report(args, dataset, loaded)
 
 
 def _report(args, dataset, loaded) -> int:
@@ -226,16 +254,20 @@ def _report(args, dataset, loaded) -> int:
 
 def load_demo(args) -> int:
     """Load the demo CSV files into the app's database as the dataset ``--name`` (replacing it)."""
-    con = store.connect(duckdb_file(args.database or store.database_path()))
+    setting = args.database or os.environ.get("CLM_DATABASE") or ""
+    database = duckdb_file(setting)
+    con = store.connect(database)
     existing = store.find_dataset(con, args.name)
     if existing is not None and existing.has("customer_days") and not args.force:
         upgraded = ingest.upgrade_derived(existing)
         print(f"dataset {args.name!r} already loaded ({existing.id})" + ("; derived tables rebuilt" if upgraded else ""))
+        publish(setting, store.get_dataset(con, existing.id), database)
         return 0
     dataset = existing or store.new_dataset(con, args.name)
     loaded = ingest.load_directory(dataset, args.data, create=existing is None)
     print(loaded.summary().to_string(index=False))
     print(f"dataset {args.name!r} loaded: {dataset.id}")
+    publish(setting, store.get_dataset(con, dataset.id), database)
     return 0
 
 
@@ -256,7 +288,8 @@ def _load(args, name: str, sources: dict[str, str]) -> int:
     for t, s in sniffed.items():  # a file the app would refuse for its columns is refused before handing it over
         s.mapping = schema.propose_mapping(t, s.headers, mapping.get(t))
         ingest._check_required(s)
-    database = duckdb_file(args.database or store.database_path())
+    setting = args.database or os.environ.get("CLM_DATABASE") or ""
+    database = duckdb_file(setting)
     folder = Path(args.inbox_dir) if args.inbox_dir else inbox.folder(database)
     if not args.inbox:
         try:
@@ -271,6 +304,7 @@ def _load(args, name: str, sources: dict[str, str]) -> int:
             for r in loaded.summary().itertuples():
                 print(f"  {r.table}: {r.rows_loaded} of {r.rows_read} rows loaded, {r.rows_rejected} rejected")
             print(f"dataset {name!r} loaded into {database}: {dataset.id}")
+            publish(setting, store.get_dataset(con, dataset.id, inbox.PRINCIPAL), database)
             return 0
     if sheets:
         raise UsageError("--sheet cannot be passed through the app's import folder: save that sheet as its own "
@@ -284,7 +318,7 @@ def _load(args, name: str, sources: dict[str, str]) -> int:
 
 def locked_message(args) -> str:
     """The one line for a database file the running app holds."""
-    database = getattr(args, "database", None) or store.database_path()
+    database = duckdb_file(getattr(args, "database", None) or os.environ.get("CLM_DATABASE") or "")
     return (f"{database} is in use by the running app; use `python -m clm_core load --inbox --dataset NAME "
             f"--customers C.csv --transactions T.csv …` to hand files to it (it imports them from "
             f"{inbox.folder(database)})")
@@ -318,7 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        "or hand them to the running app's import folder")
     into.add_argument("--dataset", required=True, help="the dataset's name; a dataset of that name is replaced")
     add_inputs(into)
-    into.add_argument("--database", help="DuckDB file (default: CLM_DATABASE, else data/clm.duckdb)")
+    into.add_argument("--database", help="DuckDB file (default: CLM_DATABASE, else data/clm.duckdb), or a Spark URL: "
+                                         "loaded into the DuckDB file beside Spark (CLM_DUCKDB_FILE, else "
+                                         "data/clm.duckdb), then published to Spark")
     into.add_argument("--inbox", action="store_true",
                       help="copy the files into the import folder for the running app instead of loading them "
                            "(done anyway when the app holds the database)")
@@ -328,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("load-demo", help="load data/demo into the app's database")
     demo.add_argument("--data", default="data/demo")
     demo.add_argument("--name", default="Demo")
-    demo.add_argument("--database")
+    demo.add_argument("--database", help="as for load")
     demo.add_argument("--force", action="store_true")
     demo.set_defaults(run=load_demo)
     cli_campaigns.add_parser(sub)

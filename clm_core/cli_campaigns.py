@@ -5,7 +5,6 @@ Registered by ``clm_core.__main__.build_parser`` through :func:`add_parser`.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from clm_core import export
@@ -25,18 +24,18 @@ def add_parser(subparsers) -> None:
     cmd.add_argument("--margin", type=float, default=1.0, help="margin on incremental revenue for ROI (default 1.0)")
     cmd.add_argument("--as-of", dest="as_of")
     cmd.add_argument("--map", action="append", metavar="[table:]HEADER=canonical")
-    cmd.add_argument("--database", help="DuckDB file to load into (default: a fresh in-memory database)")
+    cmd.add_argument("--database", help="DuckDB file to load into (default: a fresh in-memory database), or a "
+                                        "Spark URL to compute on (as for report)")
     cmd.add_argument("--out", required=True)
     cmd.set_defaults(run=run)
 
 
 def run(args) -> int:
     """Write ``campaign_effects.csv`` (errors are reported by ``clm_core.__main__.main``)."""
-    from clm_core.__main__ import load_inputs  # imported late: __main__ imports this module
+    from clm_core.__main__ import computed_on  # imported late: __main__ imports this module
 
-    with tempfile.TemporaryDirectory(prefix="clm_exports_") as folder:
-        dataset, _ = load_inputs(args, INPUTS, "campaigns", folder)
-    effects = campaign_effects(dataset, args.window_days, args.as_of, margin=args.margin)
+    with computed_on(args, INPUTS, "campaigns") as (dataset, _):
+        effects = campaign_effects(dataset, args.window_days, args.as_of, margin=args.margin)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     export.to_csv(effects[list(COLUMNS)], out / "campaign_effects.csv", index=False)

@@ -63,22 +63,25 @@ def customer_index(dataset: Dataset):
                          implicit=known.__known.isnull())
 
 
+_EXACT, _HUGE = ibis.expr.datatypes.Decimal(38, 10), 1e15
+
+
+def exact_sum(x, where=None):
+    """Ibis: the sum of the money column ``x`` computed exactly, as DECIMAL(38, 10), and converted to a double
+    after the sum. An exact sum does not depend on the order in which the rows are added — by DuckDB's
+    threads or Spark's partitions — so the same data give the same doubles on any engine and with any
+    number of threads (a double sum differs in the last digits). |values| of 1e15 or more (no real amount)
+    are added as doubles beside it, so that they cannot overflow the decimal; they add 0.0 to every sum of
+    real amounts."""
+    huge = x.abs() >= _HUGE
+    within = ibis.ifelse(huge, 0.0, x).cast(_EXACT).sum(where=where).cast("float64")
+    return within + ibis.ifelse(huge, x, 0.0).sum(where=where)
+
+
 def customer_days(dataset: Dataset):
     t = dataset.table("transactions")
     if t is None:
         return None
-    # Money is summed exactly, as DECIMAL(38, 10), and converted to a double after the sum: an exact sum
-    # does not depend on the order in which DuckDB's threads add the rows, so the same data give the same
-    # doubles with any number of threads (a double sum differs in the last digits from run to run).
-    # |values| of 1e15 or more (no real amount) are added as doubles beside it, so that they cannot
-    # overflow the decimal; they add 0.0 to every sum of real amounts.
-    exact, limit = ibis.expr.datatypes.Decimal(38, 10), 1e15
-
-    def exact_sum(x, where=None):
-        huge = x.abs() >= limit
-        within = ibis.ifelse(huge, 0.0, x).cast(exact).sum(where=where).cast("float64")
-        return within + ibis.ifelse(huge, x, 0.0).sum(where=where)
-
     purchase = t.amount > 0
     margin = t.margin.fill_null(1.0) if "margin" in t.columns else ibis.literal(1.0)
     days = t.group_by(customer_id=t.customer_id, day=t.ordered_at.cast("date")).aggregate(
@@ -113,9 +116,9 @@ def per_customer_totals(days, as_of: dt.date):
         second=days.day.min(where=days.purchase_number == 2),
         n=days.count(where=bought),
         recent_days=days.count(where=bought & (days.day > year_ago)),
-        total=days.purchase_amount.sum(),
-        first_amount=days.purchase_amount.sum(where=days.purchase_number == 1).fill_null(0.0),
-        historic_value=days.value.sum(),
+        total=exact_sum(days.purchase_amount),
+        first_amount=exact_sum(days.purchase_amount, where=days.purchase_number == 1).fill_null(0.0),
+        historic_value=exact_sum(days.value),
     )
 
 

@@ -64,7 +64,9 @@ class SegmentFilter:
         if self.customer_list:
             from clm_core.store import customer_list
 
-            listed = customer_list(dataset.con, self.customer_list, workspace=dataset.workspace)
+            listed = customer_list(dataset.home.con, self.customer_list, workspace=dataset.workspace)
+            if dataset.home is not dataset:  # lists live in the DuckDB file; the data on another engine
+                listed = ibis.memtable(listed.execute(), schema={"customer_id": "string"})
             ids = ids.semi_join(listed, ids.customer_id == listed.customer_id)
         if self.stages:
             from clm_core.metrics.stages import customer_stages

@@ -73,8 +73,15 @@ def quote_ident(name: str) -> str:
 
 
 def database_path() -> str:
-    """The database file from ``CLM_DATABASE``, else ``data/clm.duckdb``."""
-    return os.environ.get("CLM_DATABASE") or str(DEFAULT_DATABASE)
+    """The DuckDB file: ``CLM_DATABASE`` (a path or ``duckdb:///path``), else ``data/clm.duckdb``. When
+    ``CLM_DATABASE`` is a Spark URL (``clm_core.engine``), the file that holds the loads and metadata beside
+    Spark: ``CLM_DUCKDB_FILE``, else ``data/clm.duckdb``."""
+    from clm_core import backend  # it imports this module
+
+    target = backend.parse(os.environ.get("CLM_DATABASE"))
+    if target.is_spark:
+        return os.environ.get("CLM_DUCKDB_FILE") or str(DEFAULT_DATABASE)
+    return target.path
 
 
 #: DuckDB's memory for a database file (``CLM_DUCKDB_MEMORY`` overrides it); beyond it, joins, sorts and
@@ -156,6 +163,12 @@ class Dataset:
     @property
     def schema(self) -> str:
         return f"ds_{self.id}"
+
+    @property
+    def home(self) -> "Dataset":
+        """The DuckDB dataset that holds this one's metadata and stored model results: itself here; the
+        dataset a copy on another engine was published from (``clm_core.spark_store``)."""
+        return self
 
     def tables(self) -> frozenset[str]:
         """Names of this dataset's tables, looked up once per Dataset object (see :meth:`refresh`)."""
@@ -479,6 +492,9 @@ def save_customer_list(con, customer_ids, principal: Principal | None = None) ->
 
     ``customer_ids`` is an Ibis table with a ``customer_id`` column, or an iterable of ids.
     """
+    if hasattr(customer_ids, "select") and customer_ids._find_backend().name != "duckdb":
+        # ids computed on another engine (Spark): fetched before the write path is taken
+        customer_ids = customer_ids.select("customer_id").distinct().execute()["customer_id"]
     list_id = secrets.token_urlsafe(6)
     workspace = (principal or access.SYSTEM).workspace or access.DEFAULT_WORKSPACE
     with WRITE_LOCK:

@@ -22,7 +22,7 @@ import ibis
 import pandas as pd
 import streamlit as st
 
-from clm_core import bounds, store, watchdog
+from clm_core import bounds, engine, store, watchdog
 from clm_core.config import LifecycleConfig
 from clm_core.filters import SegmentFilter
 from clm_core.i18n import format_number
@@ -56,6 +56,10 @@ def connection():
 _WATCH = threading.local()  # .current: the Watch of the metric this thread computes
 
 TEXT = {
+    "publishing": ("Publishing this version of the dataset to Spark ({master}): its tables are copied and the "
+                   "derived tables built there, once per version…",
+                   "Dieser Stand des Datensatzes wird für Spark ({master}) bereitgestellt: die Tabellen werden "
+                   "kopiert und die abgeleiteten dort berechnet, einmal je Stand…"),
     "stopped": ("This computation took longer than {seconds} s and was stopped; narrow the date range or the "
                 "filter.",
                 "Diese Berechnung dauerte länger als {seconds} s und wurde abgebrochen; bitte den Zeitraum oder "
@@ -110,7 +114,17 @@ def save_customer_list(customer_ids) -> str:
 
 
 def dataset(dataset_id: str) -> store.Dataset:
-    return store.get_dataset(connection(), dataset_id)
+    """The dataset as the metrics read it: from the DuckDB file, or its publication on Spark
+    (``clm_core.engine``)."""
+    return engine.reading(store.get_dataset(connection(), dataset_id))
+
+
+def on_engine(ds: store.Dataset) -> store.Dataset:
+    """``ds`` as the metrics read it; on Spark, published first (once per version) under a spinner."""
+    if not engine.on_spark():
+        return ds
+    with st.spinner(t("publishing", TEXT, master=engine.setting().master), show_time=True):
+        return engine.reading(ds)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -106,6 +106,7 @@ def context(require: tuple[str, ...] = ()) -> Context:
             st.info(t("missing_table", name=table_label(table, state.lang)))
             stop()
     show_notes()
+    dataset = data.on_engine(dataset)
     as_of = bounded_as_of(state, dataset)
     ctx = Context(view(), dataset, as_of, state.segment, config_from_view(state))
     if not state.segment.is_empty():

@@ -93,26 +93,32 @@ def csvs(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("command", [
-    ["load", "--dataset", "Shop"],
-    ["campaigns", "--campaigns", "{d}/c.csv", "--out", "{d}/out"],
+@pytest.mark.parametrize("env, expected", [
+    ({}, "data/clm.duckdb"),
+    ({"CLM_DATABASE": "/srv/clm.duckdb"}, "/srv/clm.duckdb"),
+    ({"CLM_DATABASE": "duckdb:///srv/clm.duckdb"}, "/srv/clm.duckdb"),
+    ({"CLM_DATABASE": "spark://local[2]"}, "data/clm.duckdb"),
+    ({"CLM_DATABASE": "spark://h:7077", "CLM_DUCKDB_FILE": "/srv/meta.duckdb"}, "/srv/meta.duckdb"),
 ])
-def test_only_report_takes_a_spark_url(csvs, capsys, command):
+def test_the_duckdb_file_beside_an_engine(monkeypatch, env, expected):
+    """With a Spark URL the loads, saved views, lists and stored models stay in a DuckDB file: CLM_DUCKDB_FILE,
+    else the default; the CLI's --database names it the same way."""
+    from clm_core.__main__ import duckdb_file
+
+    for name in ("CLM_DATABASE", "CLM_DUCKDB_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert store.database_path() == expected
+    if "CLM_DATABASE" in env:
+        assert duckdb_file(env["CLM_DATABASE"]) == expected
+
+
+def test_a_bad_database_url_is_a_one_line_error(capsys):
     from clm_core.__main__ import main
 
-    args = [a.format(d=csvs) for a in command]
-    code = main([*args, "--customers", str(csvs / "c.csv"), "--transactions", str(csvs / "t.csv"),
-                 "--database", "spark://local[2]"])
-    assert code == 2
-    assert capsys.readouterr().err == ("error: --database spark://local[2]: only report runs on Spark so far; "
-                                       "this command needs a DuckDB file\n")
-
-
-def test_load_demo_refuses_a_spark_url(capsys):
-    from clm_core.__main__ import main
-
-    assert main(["load-demo", "--database", "sc://spark.example:15002"]) == 2
-    assert "only report runs on Spark so far" in capsys.readouterr().err
+    assert main(["load-demo", "--database", "spark://nohost"]) == 2
+    assert capsys.readouterr().err.startswith("error: database URL 'spark://nohost': expected spark://local[N]")
 
 
 def test_load_takes_a_duckdb_url(csvs, capsys):

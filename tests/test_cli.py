@@ -167,12 +167,12 @@ def write_orders(directory: Path, n_customers: int = 30_000, n_transactions: int
     return paths
 
 
-@pytest.mark.xfail(reason="issue [5], pending: the per-customer totals (clm_core.derived.per_customer_totals) and the "
-                          "cohort revenue (clm_core.metrics.cohorts) must be summed exactly like customer_days before the "
-                          "CLI drops its SET threads = 1; remove this mark then", strict=False)
 def test_report_is_byte_identical_with_several_threads(tmp_path, monkeypatch, capsys):
     """Money is summed exactly, so DuckDB's threads, which add rows in a varying order, change no digit:
     two runs with 4 threads and one with a single thread write the same bytes."""
+    import clm_core.__main__ as cli
+
+    monkeypatch.setattr(cli, "REPORT_THREADS", None)  # the report keeps the threads the test sets
     paths = write_orders(tmp_path)
     connect = store.connect
     opened = []

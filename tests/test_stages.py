@@ -54,6 +54,8 @@ PURCHASES = {
     "nps_latest_low": [(200, 10.0), (50, 10.0)],  # NPS 10 then a later 6: latest is 6 -> active
     "nps_after_t": [(200, 10.0), (50, 10.0)],  # NPS 10 answered after T does not count -> active
     "nps_passive": [(200, 10.0), (50, 10.0)],  # latest NPS 8 is not 9-10 -> active
+    "nps_same_day_mixed": [(200, 10.0), (50, 10.0)],  # 10 and 8 on the latest answer day: the lower counts -> active
+    "nps_same_day_promoters": [(200, 10.0), (50, 10.0)],  # 10 and 9 on the latest answer day -> loyal
     "active": [(200, 10.0), (50, 10.0)],  # gap 150 < 180, 2 days < 4, no NPS -> active
     "only_in_tx": [(10, 10.0)],  # not in the customers file; T−first 10 < 90 -> new
 }
@@ -66,6 +68,8 @@ ANSWERS = {
     "nps_latest_low": [(30, 10), (10, 6)],
     "nps_after_t": [(-3, 10)],
     "nps_passive": [(40, 8)],
+    "nps_same_day_mixed": [(30, 6), (20, 10), (20, 8)],
+    "nps_same_day_promoters": [(30, 6), (20, 9), (20, 10)],
     "only_in_nps": [(10, 10)],  # created implicitly, no purchase -> prospect
 }
 
@@ -75,8 +79,9 @@ EXPECTED = {
     "at_risk": "churn_edge at_risk",
     "new": "new new_beats_loyal only_in_tx",
     "reactivated": "reactivated react_edge react_beats_loyal",
-    "loyal": "loyal nps_loyal",
-    "active": "at_risk_edge react_short loyal_window_edge same_day return_day nps_latest_low nps_after_t nps_passive active",
+    "loyal": "loyal nps_loyal nps_same_day_promoters",
+    "active": "at_risk_edge react_short loyal_window_edge same_day return_day nps_latest_low nps_after_t nps_passive "
+              "nps_same_day_mixed active",
 }
 EXPECTED_STAGE = {c: stage for stage, names in EXPECTED.items() for c in names.split()}
 
@@ -128,12 +133,12 @@ def test_recency_column_ignores_returns(rules_ds):
 def test_stage_distribution_counts_and_shares(rules_ds):
     dist = stage_distribution(rules_ds, T)
     assert list(dist["stage"]) == list(STAGES)
-    # 4 prospects + 3 churned + 2 at_risk + 3 new + 3 reactivated + 2 loyal + 9 active = 26 customers,
+    # 4 prospects + 3 churned + 2 at_risk + 3 new + 3 reactivated + 3 loyal + 10 active = 28 customers,
     # the implicit ones (only_in_tx, only_in_nps) included
     expected = {s: len(names.split()) for s, names in EXPECTED.items()}
     assert dict(zip(dist["stage"], dist["customers"])) == expected
-    assert dist["customers"].sum() == 26
-    assert dist.set_index("stage").loc["active", "share"] == pytest.approx(9 / 26)
+    assert dist["customers"].sum() == 28
+    assert dist.set_index("stage").loc["active", "share"] == pytest.approx(10 / 28)
     assert dist["share"].sum() == pytest.approx(1.0)
 
 

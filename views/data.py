@@ -453,9 +453,10 @@ def load_files(uploader: str) -> None:
                                     "time": dt.datetime.now().strftime("%H:%M")}
     st.session_state[ROUND_KEY] = st.session_state.get(ROUND_KEY, 0) + 1  # empties the uploader
     st.session_state.pop(f"{REPLACE_KEY}.{dataset.id}", None)
+    # on Spark the new version is published now, under its spinner, rather than by the next page
+    loaded = data.on_engine(store.get_dataset(data.connection(), dataset.id))
     select_dataset(dataset.id)
     # the models of the new version are fitted and stored in the background, before a page asks for them
-    loaded = data.dataset(dataset.id)
     if loaded.has("transactions"):
         prepare.start(loaded, resolve_as_of(loaded), LifecycleConfig())
 

@@ -17,6 +17,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from clm_core.derived import exact_sum
 from clm_core.metrics.common import resolve_as_of, restrict, segment_customers
 from clm_core.store import Dataset
 
@@ -86,7 +87,7 @@ def cohort_retention(dataset: Dataset, as_of=None, period: str = "month", segmen
         .aggregate(
             cohort_size=days.count(where=days.purchase_number == 1),
             active_customers=days.count(where=opens_period),
-            revenue=days.revenue.sum(),
+            revenue=exact_sum(days.revenue),
         )
         .filter(lambda c: c.offset >= 0)
     ).execute()

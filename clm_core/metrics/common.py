@@ -32,6 +32,18 @@ def day_of(column):
     return column.cast("date")
 
 
+def latest_scores(answers, *keys):
+    """Ibis table: ``keys``, score — per group of ``keys`` (default: per customer) the score of the latest
+    answer; answers given at the same latest moment (in a file that records the day only: the same day)
+    count with the lowest of their scores, so the result does not depend on the order the engine reads
+    them in, and a customer counts as a promoter only when every latest answer is a promoter's."""
+    keys = keys or ("customer_id",)
+    latest = answers.answered_at.max().over(ibis.window(group_by=list(keys)))
+    answers = answers.mutate(__latest=latest)
+    last = answers.filter(answers.answered_at == answers.__latest)
+    return last.group_by(list(keys)).aggregate(score=last.score.min())
+
+
 def purchase_days(dataset: Dataset, as_of: dt.date):
     """customer_days rows with a purchase (amount > 0) on or before ``as_of``."""
     days = dataset.require("customer_days")

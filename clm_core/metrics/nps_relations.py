@@ -21,7 +21,7 @@ import ibis
 import pandas as pd
 
 from clm_core.config import STAGES
-from clm_core.metrics.common import customer_totals, day_of, resolve_as_of
+from clm_core.metrics.common import customer_totals, day_of, latest_scores, resolve_as_of
 from clm_core.metrics.nps import with_scores
 from clm_core.metrics.stages import customer_stages
 from clm_core.store import Dataset
@@ -76,7 +76,7 @@ def customer_groups(dataset: Dataset, as_of=None, segment=None, config=None, sin
     as_of = resolve_as_of(dataset, as_of)
     stages = customer_stages(dataset, as_of, config, segment)
     answers = _answers(dataset, as_of, since)
-    latest = answers.group_by("customer_id").aggregate(score=answers.score.argmax(answers.answered_at))
+    latest = latest_scores(answers)
     base = stages.left_join(latest, stages.customer_id == latest.customer_id).select(
         stages.customer_id, stages.stage, latest.score
     )

@@ -24,6 +24,7 @@ from clm_core.metrics.common import (
     customer_totals,
     data_end,
     day_of,
+    latest_scores,
     resolve_as_of,
     restrict,
     segment_customers,
@@ -61,7 +62,7 @@ def latest_nps(dataset: Dataset, as_of: dt.date):
     if nps is None:
         return None
     answers = nps.filter(day_of(nps.answered_at) <= ibis.literal(as_of))
-    return answers.group_by("customer_id").aggregate(latest_score=answers.score.argmax(answers.answered_at))
+    return latest_scores(answers).rename(latest_score="score")
 
 
 def known_customers(dataset: Dataset, as_of: dt.date, segment=None, config=None):
@@ -153,8 +154,7 @@ def _promoter_spans(dataset: Dataset):
     if nps is None:
         return None
     answers = nps.filter(nps.answered_at.notnull())
-    per_day = answers.group_by("customer_id", day=day_of(answers.answered_at)).aggregate(
-        score=answers.score.argmax(answers.answered_at))
+    per_day = latest_scores(answers.mutate(day=day_of(answers.answered_at)), "customer_id", "day")
     spans = per_day.mutate(next_day=per_day.day.lead().over(ibis.window(group_by="customer_id", order_by="day")))
     spans = spans.filter(spans.score >= 9)
     return spans.select("customer_id", start=day_number(spans.day), end=day_number(spans.next_day).fill_null(_NEVER))

@@ -12,7 +12,8 @@ earlier result unreachable:
   dataset version in every row, so a new server process finds the models fitted by an earlier one. A save
   is one short transaction under a process-wide lock that deletes the rows of other versions of its kind;
   it never raises the dataset version. When the database cannot be written (another transaction changing
-  the dataset's tables, a backend other than DuckDB), the result is simply not stored.
+  the dataset's tables), the result is simply not stored. A dataset published to Spark keeps its results
+  in the DuckDB file it was published from (``Dataset.home``).
 
 Results are identical whether computed, taken from memory or read back from the database (tests/test_churn.py,
 tests/test_insights.py).
@@ -47,7 +48,7 @@ def dataset_key(dataset: Dataset) -> tuple:
 
 def _database_name(dataset: Dataset) -> str:
     try:
-        row = raw(dataset.con).execute("SELECT coalesce(path, database_name) FROM duckdb_databases() "
+        row = raw(dataset.home.con).execute("SELECT coalesce(path, database_name) FROM duckdb_databases() "
                                        "WHERE database_name = current_database()").fetchone()
         return str(row[0]) if row else ""
     except Exception:  # noqa: BLE001 - another backend: the dataset id alone (random) is the key
@@ -145,7 +146,8 @@ def load_result(dataset: Dataset, kind: str, key: str, frame: bool = False):
     """(document, frame or None) stored for ``kind`` and ``key`` at the dataset's current version; None when
     nothing is stored (or the database cannot be read). ``frame``: also read the per-customer rows."""
     try:
-        db = raw(dataset.con)
+        home = dataset.home  # on Spark: the DuckDB file it was published from
+        db = raw(home.con)
         if not _table_exists(db, dataset.schema, RESULTS_TABLE):
             return None
         version = dataset.version
@@ -157,7 +159,7 @@ def load_result(dataset: Dataset, kind: str, key: str, frame: bool = False):
         document = json.loads(row[0])
         rows = None
         if frame:
-            table = dataset.con.table(FRAME_PREFIX + kind, database=dataset.schema)
+            table = home.con.table(FRAME_PREFIX + kind, database=dataset.schema)
             rows = table.filter(table.version == version, table.key == key).drop("version", "key")
             rows = rows.order_by("row_number").execute().drop(columns="row_number")
         return document, rows
@@ -171,9 +173,9 @@ def save_result(dataset: Dataset, kind: str, key: str, document: dict, frame: pd
     """Store ``document`` (JSON) and the rows of ``frame`` (in their order) for ``kind`` and ``key`` at
     ``version`` (default: the current one), replacing what other versions stored for ``kind``. One short
     transaction on the process's write path (``store.writer``); False when the database could not be written."""
-    if not hasattr(getattr(dataset.con, "con", None), "cursor"):
+    if not hasattr(getattr(dataset.home.con, "con", None), "cursor"):
         return False  # not DuckDB
-    with writer(dataset.con) as backend:
+    with writer(dataset.home.con) as backend:
         return _write_result(raw(backend), dataset, kind, key, document, frame, version)
 
 

@@ -67,12 +67,13 @@ def _category_names(dataset: Dataset, as_of) -> list[str]:
 def _customer_sets(dataset: Dataset, as_of, names: list[str]):
     """Ibis table: customer_id, categories — the key of the set of categories they bought: a bit mask of
     the codes, or the sorted list of the codes when there are more than MASK_CATEGORIES categories."""
-    pairs = _purchases(dataset, as_of)  # repeated pairs do not change a set
+    pairs = customer_categories(dataset, as_of)
     codes = ibis.memtable(pd.DataFrame({"name": pd.array(names, dtype="str"),
                                         "code": np.arange(len(names), dtype=np.int64)}))
     coded = pairs.join(codes, pairs.category == codes.name).select(pairs.customer_id, codes.code)
     if len(names) <= MASK_CATEGORIES:
-        key = (ibis.literal(1, "int64") << coded.code).bit_or()
+        # the sum of distinct powers of two is their bitwise or (which Ibis cannot compile for Spark)
+        key = (ibis.literal(1, "int64") << coded.code).sum()
     else:
         key = coded.code.collect(order_by=coded.code, distinct=True)
     return coded.group_by("customer_id").aggregate(categories=key)
