@@ -50,6 +50,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from clm_core.derived import exact_sum
 from clm_core.config import MAPPING_KEYS, STAGES, LifecycleConfig
 from clm_core.metrics.common import resolve_as_of, restrict, segment_customers
 from clm_core.metrics.stages import customer_stages
@@ -166,9 +167,9 @@ def contact_outcomes(contacts, dataset: Dataset, as_of: dt.date, window_days: in
     after, before, bought = joined.day > joined.sent, joined.day < joined.sent, joined.purchases > 0
     return joined.group_by(list(contacts.columns)).aggregate(
         responded=joined.day.count(where=after & bought) > 0,
-        revenue=joined.revenue.sum(where=after).fill_null(0.0),
+        revenue=exact_sum(joined.revenue, where=after).fill_null(0.0),
         responded_before=joined.day.count(where=before & bought) > 0,
-        revenue_before=joined.revenue.sum(where=before).fill_null(0.0),
+        revenue_before=exact_sum(joined.revenue, where=before).fill_null(0.0),
     )
 
 
@@ -216,8 +217,8 @@ def summarise(outcomes, keys: list[str], window_days: int, as_of: dt.date, margi
         control=o.count(where=c),
         responders_treated=o.count(where=t & o.responded),
         responders_control=o.count(where=c & o.responded),
-        revenue_sum_treated=o.revenue.sum(where=t),
-        revenue_sum_control=o.revenue.sum(where=c),
+        revenue_sum_treated=exact_sum(o.revenue, where=t),
+        revenue_sum_control=exact_sum(o.revenue, where=c),
         revenue_var_treated=o.revenue.var(where=t, how="sample"),
         revenue_var_control=o.revenue.var(where=c, how="sample"),
         cost=o.cost.sum(where=t),
