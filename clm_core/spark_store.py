@@ -176,7 +176,7 @@ def publish(dataset: Dataset, spark_backend, warehouse: str | Path) -> SparkData
     files = root / token
     staging = f"{dataset.schema}{_STAGING}{token}"
     version = dataset.version
-    home = getattr(dataset, "home", dataset)
+    home = dataset.home
     session.sql(f"CREATE DATABASE {_ident(staging)}")
     try:
         for table in copied:
@@ -227,7 +227,7 @@ def open_published(spark_backend, dataset: Dataset, warehouse: str | Path) -> Sp
                 or not session.catalog.databaseExists(dataset.schema):
             _point_database(session, dataset.schema, manifest["token"], manifest["tables"], root / manifest["token"])
     return SparkDataset(spark_backend, dataset.id, dataset.name, dataset.workspace, dataset.principal,
-                        published_version=manifest["version"], meta=getattr(dataset, "home", dataset))
+                        published_version=manifest["version"], meta=dataset.home)
 
 
 def drop(spark_dataset: SparkDataset, warehouse: str | Path) -> None:
