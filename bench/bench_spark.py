@@ -328,66 +328,6 @@ def spark_jobs(session, group: str) -> dict | None:
         return None
 
 
-# --------------------------------------------------------------------------- comparison
-
-def _normal(value):
-    """A cell as a comparable Python value (as tests/test_spark_parity.py): missing -> None, midnight
-    timestamps -> dates, numpy scalars unwrapped."""
-    import numpy as np
-    import pandas as pd
-
-    if value is None or (not isinstance(value, (str, bytes, list, tuple, dict)) and pd.isna(value)):
-        return None
-    if isinstance(value, pd.Timestamp):
-        value = value.to_pydatetime()
-    if isinstance(value, dt.datetime) and value.time() == dt.time(0):
-        return value.date()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def compare(a, b) -> str | None:
-    """None when the frames hold the same rows (sorted; floats within 1e-9 relative), else what differs."""
-    import numpy as np
-    import pandas as pd
-
-    a, b = a.reset_index(drop=True), b.reset_index(drop=True)
-    if list(a.columns) != list(b.columns):
-        return f"columns differ: {list(a.columns)} vs {list(b.columns)}"
-    if len(a) != len(b):
-        return f"row counts differ: {len(a)} vs {len(b)}"
-    floats = [c for c in a.columns if pd.api.types.is_float_dtype(a[c].dtype) or pd.api.types.is_float_dtype(b[c].dtype)]
-    others = [c for c in a.columns if c not in floats]
-
-    def normalised(f):
-        out = pd.DataFrame(index=f.index)
-        for c in others:
-            values = [_normal(v) for v in f[c]]
-            if all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values):
-                out[c] = pd.array([v if v is None else float(v) for v in values], dtype="Float64")
-            else:
-                out[c] = ["\0" if v is None else str(v) for v in values]
-        for c in floats:
-            out[c] = pd.to_numeric(f[c], errors="coerce").astype(float)
-        return out.sort_values(others + floats, kind="stable", na_position="first").reset_index(drop=True)
-
-    x, y = normalised(a), normalised(b)
-    for c in others:
-        left, right = x[c].astype(object).tolist(), y[c].astype(object).tolist()
-        bad = [i for i, (p, q) in enumerate(zip(left, right)) if not (p == q or (pd.isna(p) and pd.isna(q)))]
-        if bad:
-            i = bad[0]
-            return f"column {c}: {len(bad)} rows differ (first: {left[i]!r} vs {right[i]!r})"
-    for c in floats:
-        p, q = x[c].to_numpy(dtype=float), y[c].to_numpy(dtype=float)
-        close = np.isclose(q, p, rtol=1e-9, atol=0) | (np.isnan(p) & np.isnan(q))
-        if not close.all():
-            i = int(np.flatnonzero(~close)[0])
-            return f"column {c}: {int((~close).sum())} values differ beyond 1e-9 relative (first: {p[i]!r} vs {q[i]!r})"
-    return None
-
-
 # --------------------------------------------------------------------------- orchestration
 
 def run_child(part: str, size: str, args: list[str], call_timeout: float, env: dict | None = None,
@@ -584,6 +524,8 @@ def run_size(size: str, args) -> dict:
         with open(b, "rb") as f:
             right = pickle.load(f)
         try:
+            from tests.frames import compare  # the parity test's comparison
+
             diff = compare(left, right)
         except Exception as exc:  # noqa: BLE001
             diff = f"comparison failed: {type(exc).__name__}: {exc}"

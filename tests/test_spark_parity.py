@@ -15,7 +15,6 @@ import importlib.util
 import os
 import shutil
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -23,6 +22,7 @@ from clm_core import demo, derived, ingest, store
 from clm_core.filters import SegmentFilter
 from clm_core.metrics import campaigns, clv, cohorts, funnel, geo, growth, losses, nps, nps_relations, phases, stages
 from clm_core.models import churn, cross_sell, predictive, rfm
+from tests.frames import compare
 
 
 
@@ -78,19 +78,6 @@ def pair(tmp_path_factory, spark_session):
     return duck, spark_store.publish(duck, spark_backend, warehouse)
 
 
-def _normal(value):
-    """A cell as a comparable Python value: missing -> None, midnight timestamps -> dates, numpy scalars unwrapped."""
-    if value is None or (not isinstance(value, (str, bytes, list, tuple, dict)) and pd.isna(value)):
-        return None
-    if isinstance(value, pd.Timestamp):
-        value = value.to_pydatetime()
-    if isinstance(value, dt.datetime) and value.time() == dt.time(0):
-        return value.date()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def _frame(result) -> pd.DataFrame:
     if hasattr(result, "execute"):  # an Ibis table or scalar
         result = result.execute()
@@ -101,32 +88,10 @@ def _frame(result) -> pd.DataFrame:
     return result.reset_index(drop=True)
 
 
-def _is_float(series: pd.Series) -> bool:
-    return pd.api.types.is_float_dtype(series.dtype)
-
-
 def assert_same(duck, spark) -> None:
-    """Same columns and rows (sorted); floats within 1e-9 relative, everything else equal."""
-    a, b = _frame(duck), _frame(spark)
-    assert list(a.columns) == list(b.columns)
-    assert len(a) == len(b)
-    floats = [c for c in a.columns if _is_float(a[c]) or _is_float(b[c])]
-    keys = [c for c in a.columns if c not in floats] + floats
-    if len(a):
-        def ordered(f):
-            keyed = f.assign(**{f"__k{i}": f[c].map(lambda v: (v is None or (not isinstance(v, str) and pd.isna(v)),
-                                                               str(_normal(v)) if not isinstance(_normal(v), (int, float)) else _normal(v)))
-                               for i, c in enumerate(keys)})
-            order = sorted(range(len(f)), key=lambda i: tuple(keyed[f"__k{j}"].iat[i] for j in range(len(keys))))
-            return f.iloc[order].reset_index(drop=True)
-        a, b = ordered(a), ordered(b)
-    for c in a.columns:
-        if c in floats:
-            x = pd.to_numeric(a[c], errors="coerce").to_numpy(dtype=float)
-            y = pd.to_numeric(b[c], errors="coerce").to_numpy(dtype=float)
-            np.testing.assert_allclose(y, x, rtol=1e-9, atol=0, equal_nan=True, err_msg=f"column {c}")
-        else:
-            assert [_normal(v) for v in a[c]] == [_normal(v) for v in b[c]], f"column {c}"
+    """Same columns and rows in any order; floats within 1e-9 relative, everything else equal (tests/frames.py)."""
+    difference = compare(_frame(duck), _frame(spark))
+    assert difference is None, difference
 
 
 def _first_order(ds) -> dt.date:
