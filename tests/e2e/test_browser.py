@@ -243,6 +243,23 @@ def go_to(page: Page, server: str, slug: str) -> None:
 
 # ----------------------------------------------------------------------------------- screenshots
 
+def load_into_new_dataset(page: Page, dataset: str) -> list[list[str]]:
+    """On the Data page with files uploaded: load them into a new dataset ``dataset``; the cells of the
+    ingest report's tables (the first: per table, table, rows read, loaded, rejected, …)."""
+    main = page.locator('[data-testid="stMain"]')
+    choose(page, widget(main, "stSelectbox", "Load into dataset"), "New dataset…")
+    name_field = widget(main, "stTextInput", "Name of the new dataset").locator("input")
+    with rerun(page, "dataset name"):
+        name_field.fill(dataset)
+        name_field.press("Enter")
+    with rerun(page, "load"):
+        main.get_by_role("button", name="Load", exact=True).click()
+    expect(main.get_by_role("heading", name="Ingest report")).to_be_visible()
+    settle(page)
+    assert_no_exception(page, "ingest report")
+    return data_frames(page)
+
+
 def wait_for_maps(page: Page, timeout_s: float = 30) -> None:
     """deck.gl draws into WebGL after the script run: wait until every map canvas shows more than a blank."""
     for chart in page.locator('[data-testid="stDeckGlJsonChart"]').all():
@@ -413,19 +430,9 @@ def test_german_export_upload_shows_the_ingest_report(new_page, server, artifact
     assert any("Bücher" in frame for frame in data_frames(page)), data_frames(page)
 
     # load into a new dataset, so the demo data the other tests look at stays as it is
-    choose(page, widget(main, "stSelectbox", "Load into dataset"), "New dataset…")
-    name_field = widget(main, "stTextInput", "Name of the new dataset").locator("input")
-    with rerun(page, "dataset name"):
-        name_field.fill("Deutscher Export")
-        name_field.press("Enter")
-    with rerun(page, "load"):
-        main.get_by_role("button", name="Load", exact=True).click()
-    expect(main.get_by_role("heading", name="Ingest report")).to_be_visible()
-    settle(page)
-    assert_no_exception(page, "ingest report")
+    frames = load_into_new_dataset(page, "Deutscher Export")
     expect(main).to_contain_text("Deutscher Export")
     expect(main.get_by_text(re.compile(r"^1 row\(s\) were rejected"))).to_be_visible()
-    frames = data_frames(page)
     # summary: table, rows read, loaded, rejected
     assert ["Transactions", "5", "4", "1"] in [f[:4] for f in frames], frames  # the table by its display name
     # what was detected: the German formats

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import xlsxwriter
 from playwright.sync_api import expect
-from test_browser import (assert_no_exception, choose, data_frames, go_to, metric_value, open_app, rerun, settle,
-                          widget)
+from test_browser import assert_no_exception, go_to, load_into_new_dataset, metric_value, open_app, rerun, widget
 
 SHOPIFY = Path(__file__).resolve().parents[1] / "data" / "presets" / "shopify_orders_export.csv"
 
@@ -23,23 +22,6 @@ def upload(page, server, files) -> None:
     with rerun(page, "upload"):
         widget(main, "stFileUploader", "Upload files").locator('input[type="file"]').set_input_files(files)
     assert_no_exception(page, "data page after the upload")
-
-
-def load_into_new_dataset(page, dataset: str) -> list[str]:
-    """Load the uploads into a new dataset ``dataset``; the cells of the ingest report's summary (per table:
-    table, rows read, loaded, rejected, …)."""
-    main = page.locator('[data-testid="stMain"]')
-    choose(page, widget(main, "stSelectbox", "Load into dataset"), "New dataset…")
-    name_field = widget(main, "stTextInput", "Name of the new dataset").locator("input")
-    with rerun(page, "dataset name"):
-        name_field.fill(dataset)
-        name_field.press("Enter")
-    with rerun(page, "load"):
-        main.get_by_role("button", name="Load", exact=True).click()
-    expect(main.get_by_role("heading", name="Ingest report")).to_be_visible()
-    settle(page)
-    assert_no_exception(page, "ingest report")
-    return data_frames(page)[0]
 
 
 def has_row(cells: list[str], *row: str) -> bool:
@@ -59,7 +41,7 @@ def test_a_shopify_export_is_recognised_and_every_page_draws_it(new_page, server
     upload(page, server, str(SHOPIFY))
     expect(page.locator('[data-testid="stMain"]')).to_contain_text("recognised as: Shopify orders export")
     page.screenshot(path=str(artifacts / "upload_shopify.png"), full_page=True)
-    summary = load_into_new_dataset(page, "Shopify")
+    summary = load_into_new_dataset(page, "Shopify")[0]
     assert has_row(summary, "Customers", "8", "8", "0") and has_row(summary, "Transactions", "14", "14", "0"), summary
     go_to(page, server, "overview")
     assert metric_value(page, "Customers") == "8"  # tests/test_presets.py computes the sample by hand
@@ -94,7 +76,7 @@ def test_excel_workbooks_load_and_every_page_draws_them(new_page, server, app_pa
         {"name": "kunden.xlsx", "mimeType": xlsx, "buffer": _workbook("Kunden", "Kundenliste 2024", customers)},
         {"name": "bestellungen.xlsx", "mimeType": xlsx,
          "buffer": _workbook("Bestellungen", "Bestellungen 2024", orders)}])
-    summary = load_into_new_dataset(page, "Excel")
+    summary = load_into_new_dataset(page, "Excel")[0]
     assert has_row(summary, "Customers", "40", "40", "0") and has_row(summary, "Transactions", "90", "90", "0"), \
         summary
     go_to(page, server, "overview")
