@@ -147,15 +147,6 @@ def input_files(args, folder: str) -> dict[str, str]:
 REPORT_THREADS = 1
 
 
-def duckdb_file(setting: str) -> str:
-    """The DuckDB file a ``--database`` setting (a path or ``duckdb:///path``) names; with a Spark URL, the
-    DuckDB file that holds the loads and metadata beside Spark (``CLM_DUCKDB_FILE``, else data/clm.duckdb)."""
-    target = backend.parse(setting)
-    if target.is_spark:
-        return os.environ.get("CLM_DUCKDB_FILE") or str(store.DEFAULT_DATABASE)
-    return target.path
-
-
 def publish(setting: str, dataset, database: str) -> None:
     """With a Spark ``--database`` setting: publish the dataset just loaded into ``database`` to Spark."""
     target = backend.parse(setting)
@@ -177,7 +168,7 @@ def load_inputs(args, tables, name: str, folder: str):
     publishes it: a fresh in-memory database); returns (dataset, IngestReport)."""
     database = ":memory:"
     if args.database and not backend.parse(args.database).is_spark:
-        database = duckdb_file(args.database)
+        database = store.database_path(args.database)
     sources = {t: path for t, path in input_files(args, folder).items() if t in tables}
     sheets = parse_sheets(getattr(args, "sheet", None) or [], list(sources))
     headers = {t: ingest.sniff(path, t, sheet=sheets.get(t)).headers for t, path in sources.items()}
@@ -255,7 +246,7 @@ def _report(args, dataset, loaded) -> int:
 def load_demo(args) -> int:
     """Load the demo CSV files into the app's database as the dataset ``--name`` (replacing it)."""
     setting = args.database or os.environ.get("CLM_DATABASE") or ""
-    database = duckdb_file(setting)
+    database = store.database_path(setting)
     con = store.connect(database)
     existing = store.find_dataset(con, args.name)
     if existing is not None and existing.has("customer_days") and not args.force:
@@ -289,7 +280,7 @@ def _load(args, name: str, sources: dict[str, str]) -> int:
         s.mapping = schema.propose_mapping(t, s.headers, mapping.get(t))
         ingest._check_required(s)
     setting = args.database or os.environ.get("CLM_DATABASE") or ""
-    database = duckdb_file(setting)
+    database = store.database_path(setting)
     folder = Path(args.inbox_dir) if args.inbox_dir else inbox.folder(database)
     if not args.inbox:
         try:
@@ -318,7 +309,7 @@ def _load(args, name: str, sources: dict[str, str]) -> int:
 
 def locked_message(args) -> str:
     """The one line for a database file the running app holds."""
-    database = duckdb_file(getattr(args, "database", None) or os.environ.get("CLM_DATABASE") or "")
+    database = store.database_path(getattr(args, "database", None))
     return (f"{database} is in use by the running app; use `python -m clm_core load --inbox --dataset NAME "
             f"--customers C.csv --transactions T.csv …` to hand files to it (it imports them from "
             f"{inbox.folder(database)})")

@@ -72,13 +72,13 @@ def quote_ident(name: str) -> str:
     return '"' + str(name).replace('"', '""') + '"'
 
 
-def database_path() -> str:
-    """The DuckDB file: ``CLM_DATABASE`` (a path or ``duckdb:///path``), else ``data/clm.duckdb``. When
-    ``CLM_DATABASE`` is a Spark URL (``clm_core.engine``), the file that holds the loads and metadata beside
-    Spark: ``CLM_DUCKDB_FILE``, else ``data/clm.duckdb``."""
+def database_path(setting: str | None = None) -> str:
+    """The DuckDB file a database setting names (default ``CLM_DATABASE``): a path or ``duckdb:///path``,
+    else ``data/clm.duckdb``. For a Spark URL (``clm_core.engine``), the file that holds the loads and
+    metadata beside Spark: ``CLM_DUCKDB_FILE``, else ``data/clm.duckdb``."""
     from clm_core import backend  # it imports this module
 
-    target = backend.parse(os.environ.get("CLM_DATABASE"))
+    target = backend.parse(os.environ.get("CLM_DATABASE") if setting is None else setting)
     if target.is_spark:
         return os.environ.get("CLM_DUCKDB_FILE") or str(DEFAULT_DATABASE)
     return target.path

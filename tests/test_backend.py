@@ -103,15 +103,13 @@ def csvs(tmp_path):
 def test_the_duckdb_file_beside_an_engine(monkeypatch, env, expected):
     """With a Spark URL the loads, saved views, lists and stored models stay in a DuckDB file: CLM_DUCKDB_FILE,
     else the default; the CLI's --database names it the same way."""
-    from clm_core.__main__ import duckdb_file
-
     for name in ("CLM_DATABASE", "CLM_DUCKDB_FILE"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert store.database_path() == expected
     if "CLM_DATABASE" in env:
-        assert duckdb_file(env["CLM_DATABASE"]) == expected
+        assert store.database_path(env["CLM_DATABASE"]) == expected
 
 
 def test_a_bad_database_url_is_a_one_line_error(capsys):
